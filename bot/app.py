@@ -1,0 +1,145 @@
+"""The bot itself: receives its collaborators, loads the commands, runs the queue."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+
+import aiohttp
+import discord
+from discord.ext import commands
+
+from bot import replies
+from bot.buttons import ButtonRules, SheetActions, SheetButton, sheet_buttons
+from bot.delivery import Courier
+from bot.drawing import Artist
+from bot.intake import Intake, IntakeRules
+from bot.jobs import JobQueue
+from bot.metrics import Metrics, watch_loop
+from bot.segmind import SegmindClient
+from bot.settings import Settings
+from bot.storage import JobRecord, Store
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("cogs.character", "cogs.credits")
+
+
+class SheetBot(commands.Bot):
+    """A bot that draws character sheets for the members of its servers."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store,
+        segmind: SegmindClient,
+        http: aiohttp.ClientSession,
+        metrics: Metrics,
+        force_sync: bool = False,
+    ) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=discord.Intents.none() | discord.Intents(guilds=True),
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=None,
+        )
+        self.settings = settings
+        self.store = store
+        self.segmind = segmind
+        self.metrics = metrics
+        self.force_sync = force_sync
+        self.courier = Courier(self)
+        self.artist = Artist(
+            store=store,
+            segmind=segmind,
+            courier=self.courier,
+            buttons=sheet_buttons,
+            metrics=metrics,
+            log_prompts=settings.log_prompts,
+        )
+        self.queue = JobQueue(
+            self.artist.draw,
+            concurrency=settings.max_concurrent_jobs,
+            max_queue=settings.max_queue,
+            max_per_user=settings.max_jobs_per_user,
+            on_moved=self._tell_place,
+        )
+        self.intake = Intake(
+            store=store,
+            queue=self.queue,
+            courier=self.courier,
+            http=http,
+            rules=IntakeRules(
+                cooldown_seconds=settings.cooldown_seconds,
+                max_pose_bytes=settings.max_pose_bytes,
+                max_pose_pixels=settings.max_pose_pixels,
+            ),
+        )
+        self.sheet_actions = SheetActions(
+            store=store,
+            intake=self.intake,
+            rules=ButtonRules(
+                open_reroll=settings.open_reroll,
+                moderator_role_ids=settings.moderator_role_ids,
+                pose_retention_days=settings.pose_retention_days,
+            ),
+        )
+        self._background: list[asyncio.Task[None]] = []
+        self._queue_task: asyncio.Task[None] | None = None
+
+    async def setup_hook(self) -> None:
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        self.add_dynamic_items(SheetButton)
+        await self.sync_commands(force=self.force_sync)
+        self.metrics.watch_queue(lambda: self.queue.waiting)
+        self._background.append(asyncio.create_task(watch_loop(self.metrics)))
+        retention = self.settings.pose_retention_days * 86400
+        forgotten = await self.store.forget_old_poses(time.time() - retention)
+        if forgotten:
+            log.info("forgot %d pose(s) older than the retention limit", forgotten)
+
+    async def on_ready(self) -> None:
+        # Start working only once the gateway is up, so resumed jobs can be delivered.
+        if self._queue_task is None:
+            self._queue_task = asyncio.create_task(self._start_queue())
+        log.info("ready as %s in %d server(s)", self.user, len(self.guilds))
+
+    async def _start_queue(self) -> None:
+        await self.artist.settle_leftovers(self.queue)
+        self.queue.start()
+
+    async def _tell_place(self, job: JobRecord, ahead: int) -> None:
+        await self.courier.update(job, replies.queued(ahead))
+
+    async def sync_commands(self, *, force: bool = False) -> bool:
+        """Register the slash commands if their definition changed since the last sync."""
+        guild = discord.Object(self.settings.dev_guild_id) if self.settings.dev_guild_id else None
+        if guild is not None:
+            self.tree.copy_global_to(guild=guild)
+        definition = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
+        target = f"guild:{guild.id}" if guild else "global"
+        digest = hashlib.sha256(
+            json.dumps([target, definition], sort_keys=True).encode()
+        ).hexdigest()
+        if not force and await self.store.fact("command_hash") == digest:
+            log.info("slash commands unchanged; not syncing")
+            return False
+        await self.tree.sync(guild=guild)
+        await self.store.set_fact("command_hash", digest)
+        log.info("slash commands synced (%s)", target)
+        return True
+
+    async def shutdown(self) -> None:
+        """Stop taking requests, let running jobs finish within the grace period, then close."""
+        log.info("shutting down: no new requests, finishing running jobs")
+        cut = await self.queue.stop(self.settings.shutdown_grace_seconds)
+        if cut:
+            log.warning("%d job(s) cut short by the shutdown; they are reported on restart", cut)
+        for task in self._background:
+            task.cancel()
+        await self.close()

@@ -1,0 +1,225 @@
+"""The operator's commands: run the bot, draw one sheet, check the set-up, sync commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import discord
+import yarl
+from pydantic import ValidationError
+
+from bot.app import SheetBot
+from bot.imaging import PoseRejected, default_pose, normalize_pose
+from bot.metrics import Metrics
+from bot.segmind import CharacterRequest, SegmindClient, SegmindError
+from bot.settings import Settings, SettingsError, load_settings
+from bot.storage import Store
+
+log = logging.getLogger(__name__)
+
+BAD_TOKEN = (
+    "Discord refused DISCORD_TOKEN. Copy a fresh token from "
+    "https://discord.com/developers/applications (your application > Bot > Reset Token)."
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, read the settings, run the command; return the exit code."""
+    args = _parser().parse_args(argv)
+    command = args.command or "run"
+    try:
+        settings = load_settings(need_discord=command != "generate")
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    discord.utils.setup_logging(level=logging.getLevelNamesMapping()[settings.log_level])
+    try:
+        if command == "generate":
+            return asyncio.run(generate(settings, args))
+        if command == "check":
+            return asyncio.run(check(settings))
+        return asyncio.run(run(settings, sync_only=command == "sync"))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="run the bot (the default)")
+    sub.add_parser("check", help="check the settings, the Discord token and the Segmind key")
+    sub.add_parser("sync", help="register the slash commands now, then exit")
+    gen = sub.add_parser("generate", help="draw one sheet without Discord")
+    gen.add_argument("--prompt", required=True, help="describe the character")
+    gen.add_argument("--pose", type=Path, help="a pose reference image (default: built-in sheet)")
+    gen.add_argument("--seed", type=int, help="seed to reproduce a sheet (default: random)")
+    gen.add_argument("--strength", type=float, default=0.8, help="0 to 1 (default 0.8)")
+    gen.add_argument("--out", type=Path, required=True, help="where to write the sheet")
+    return parser
+
+
+def point_discord_at(settings: Settings) -> None:
+    """Send discord.py's REST and gateway traffic where the settings say (proxies, fakes)."""
+    discord.http.Route.BASE = settings.discord_api_base.rstrip("/")
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
+def _segmind(settings: Settings, http: aiohttp.ClientSession) -> SegmindClient:
+    return SegmindClient(
+        http,
+        api_key=settings.segmind_api_key.get_secret_value(),
+        base_url=settings.segmind_base_url,
+        timeout=settings.segmind_timeout_seconds,
+    )
+
+
+async def run(settings: Settings, *, sync_only: bool = False) -> int:
+    """Run the bot until SIGTERM/SIGINT, then finish running jobs and exit 0."""
+    point_discord_at(settings)
+    assert settings.discord_token is not None
+    token = settings.discord_token.get_secret_value()
+    metrics = Metrics()
+    if settings.metrics_port and not sync_only:
+        metrics.serve(settings.metrics_port)
+    try:
+        async with aiohttp.ClientSession() as http, Store.open(settings.database_path) as store:
+            bot = SheetBot(
+                settings,
+                store=store,
+                segmind=_segmind(settings, http),
+                http=http,
+                metrics=metrics,
+                force_sync=sync_only,
+            )
+            async with bot:
+                if sync_only:
+                    await bot.login(token)
+                    return 0
+                await _until_stopped(bot, token)
+    except discord.LoginFailure:
+        print(BAD_TOKEN, file=sys.stderr)
+        return 2
+    except discord.PrivilegedIntentsRequired:
+        print("Discord refused an intent the bot asked for.", file=sys.stderr)
+        return 2
+    finally:
+        metrics.close()
+    return 0
+
+
+async def _until_stopped(bot: SheetBot, token: str) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    running = asyncio.create_task(bot.start(token))
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if stopping.done():
+        await bot.shutdown()
+    else:
+        stopping.cancel()
+    await running
+
+
+async def check(settings: Settings) -> int:
+    """Check that both services accept the bot's credentials; print the balance."""
+    point_discord_at(settings)
+    assert settings.discord_token is not None
+    ok = True
+    async with aiohttp.ClientSession() as http:
+        try:
+            balance = await _segmind(settings, http).credits()
+            print(f"Segmind: key accepted, {balance.credits:,.2f} credits left", end="")
+            print(f" (+ {balance.free_credits:,.4f} free)")
+        except SegmindError as exc:
+            print(f"Segmind: {exc}", file=sys.stderr)
+            ok = False
+    client = discord.Client(intents=discord.Intents.none())
+    try:
+        async with client:
+            await client.login(settings.discord_token.get_secret_value())
+            print(f"Discord: token accepted, logged in as {client.user}")
+    except discord.LoginFailure:
+        print(BAD_TOKEN, file=sys.stderr)
+        ok = False
+    except (discord.HTTPException, aiohttp.ClientError) as exc:
+        print(f"Discord: could not log in ({type(exc).__name__})", file=sys.stderr)
+        ok = False
+    return 0 if ok else 1
+
+
+async def generate(settings: Settings, args: argparse.Namespace) -> int:
+    """Draw one sheet from the command line and write it to `--out`."""
+    try:
+        if args.pose:
+            pose = await asyncio.to_thread(normalize_pose, args.pose.read_bytes())
+        else:
+            pose = await asyncio.to_thread(default_pose)
+        request = CharacterRequest.for_pose(
+            pose.jpeg,
+            prompt=args.prompt,
+            seed=secrets.randbelow(2**53) if args.seed is None else args.seed,
+            strength=args.strength,
+        )
+    except OSError as exc:
+        print(f"error: cannot read the pose file: {exc.strerror}", file=sys.stderr)
+        return 2
+    except PoseRejected as exc:
+        print(f"error: {exc.reason}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        fields = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors() if e["loc"])
+        print(f"error: {fields}", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    async with aiohttp.ClientSession() as http:
+        try:
+            async with _progress("Drawing with Segmind"):
+                sheet = await _segmind(settings, http).generate(request)
+        except SegmindError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_bytes(sheet.image)
+    except OSError as exc:
+        print(f"error: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
+        return 1
+    credits = "unknown" if sheet.credits_left is None else f"{sheet.credits_left:,.2f}"
+    took = time.monotonic() - started
+    print(f"wrote {args.out} (seed {sheet.seed}, credits left {credits}, took {took:.1f} s)")
+    return 0
+
+
+@contextlib.asynccontextmanager
+async def _progress(label: str) -> AsyncIterator[None]:
+    """A ticking line while waiting, only when a person is watching a terminal."""
+    if not sys.stdout.isatty():
+        yield
+        return
+    started = time.monotonic()
+
+    async def tick() -> None:
+        frames = "|/-\\"
+        for n in range(sys.maxsize):
+            elapsed = time.monotonic() - started
+            print(f"\r{label} {frames[n % 4]} {elapsed:4.0f} s", end="", flush=True)
+            await asyncio.sleep(0.25)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        yield
+    finally:
+        ticker.cancel()
+        print("\r" + " " * (len(label) + 10) + "\r", end="", flush=True)

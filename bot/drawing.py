@@ -1,0 +1,164 @@
+"""Drawing one job: mark it sending, ask Segmind, keep the result, deliver it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+import discord
+
+from bot import replies
+from bot.delivery import Courier, Parcel
+from bot.imaging import default_pose, fit_to_limit
+from bot.jobs import JobQueue
+from bot.metrics import Metrics
+from bot.segmind import AuthError, CharacterRequest, SegmindClient, SegmindError, Sheet
+from bot.storage import DONE, FAILED, INTERRUPTED, QUEUED, SENDING, JobRecord, Store
+
+log = logging.getLogger(__name__)
+
+
+class Artist:
+    """Runs jobs handed out by the queue, and settles jobs left over from a previous run."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        segmind: SegmindClient,
+        courier: Courier,
+        buttons: Callable[[int], discord.ui.View],
+        metrics: Metrics,
+        log_prompts: bool = False,
+    ) -> None:
+        self._store = store
+        self._segmind = segmind
+        self._courier = courier
+        self._buttons = buttons
+        self._metrics = metrics
+        self._log_prompts = log_prompts
+
+    async def draw(self, job: JobRecord) -> None:
+        """Draw and deliver one job. "sending" is stored before the request goes out."""
+        started = time.time()
+        await self._store.update_job(job.id, state=SENDING, started_at=started)
+        self._log(job, SENDING, wait=f"{started - job.created_at:.1f}s")
+        await self._courier.update(job, replies.drawing(started))
+        try:
+            sheet = await self._segmind.generate(self._request(job))
+        except SegmindError as exc:
+            await self._fail(job, exc)
+            return
+        finally:
+            self._metrics.segmind_seconds.observe(time.time() - started)
+        await self._deliver(job, sheet, started)
+
+    def _request(self, job: JobRecord) -> CharacterRequest:
+        p = job.params
+        optional = {"negative_prompt": p["negative_prompt"]} if p.get("negative_prompt") else {}
+        return CharacterRequest.for_pose(
+            job.pose or default_pose().jpeg,
+            prompt=p["prompt"],
+            seed=p["seed"],
+            strength=p["strength"],
+            num_inference_steps=p["steps"],
+            guidance_scale=p["guidance"],
+            upscale_by=p["upscale"],
+            **optional,
+        )
+
+    async def _deliver(self, job: JobRecord, sheet: Sheet, started: float) -> None:
+        took = time.time() - started
+        if sheet.credits_left is not None:
+            self._metrics.credits_left.set(sheet.credits_left)
+            await self._store.set_fact(
+                "last_credits", {"credits": sheet.credits_left, "at": time.time()}
+            )
+        limit = int(job.params.get("upload_limit") or 10 * 2**20)
+        fitted = await asyncio.to_thread(fit_to_limit, sheet.image, sheet.content_type, limit)
+        notes = [job.pose_note] if job.pose_note else []
+        if not job.params.get("custom_pose"):
+            notes.append("Drawn on the default pose sheet; attach `pose` to use your own.")
+        if fitted.scaled:
+            notes.append("The sheet was re-encoded to fit Discord's upload limit.")
+        embed = replies.sheet_embed(
+            prompt=job.params["prompt"],
+            seed=sheet.seed,
+            strength=job.params["strength"],
+            credits_left=sheet.credits_left,
+            seconds=took,
+            requester_id=job.user_id,
+            filename=fitted.filename,
+            notes=notes,
+        )
+        parcel = Parcel(
+            content="",
+            embed=embed,
+            image=fitted.data,
+            filename=fitted.filename,
+            view=self._buttons(job.id),
+        )
+        route = await self._courier.deliver(job, parcel)
+        await self._store.update_job(
+            job.id,
+            state=DONE,
+            finished_at=time.time(),
+            cost=sheet.cost,
+            credits_left=sheet.credits_left,
+            interaction_token=None,
+        )
+        self._metrics.jobs.labels(outcome="done").inc()
+        self._log(
+            job,
+            DONE,
+            segmind=f"{took:.1f}s",
+            bytes=len(fitted.data),
+            credits_left=sheet.credits_left,
+            via=route,
+        )
+
+    async def _fail(self, job: JobRecord, error: SegmindError) -> None:
+        if isinstance(error, AuthError):
+            log.error("Segmind refused the API key: check SEGMIND_API_KEY (job %d)", job.id)
+        await self._store.update_job(
+            job.id,
+            state=FAILED,
+            finished_at=time.time(),
+            error=type(error).__name__,
+            interaction_token=None,
+        )
+        await self._store.give_back_cooldown(job.user_id)
+        self._metrics.jobs.labels(outcome="failed").inc()
+        self._log(job, FAILED, error=f"{type(error).__name__}: {error}")
+        await self._courier.deliver(job, Parcel(content=replies.failure(error)))
+
+    async def settle_leftovers(self, queue: JobQueue) -> None:
+        """After a start: re-queue waiting jobs; report jobs cut off mid-request."""
+        for job in await self._store.jobs_in([SENDING]):
+            # Never sent again: Segmind may have billed it already.
+            await self._store.update_job(
+                job.id, state=INTERRUPTED, finished_at=time.time(), interaction_token=None
+            )
+            await self._store.give_back_cooldown(job.user_id)
+            self._metrics.jobs.labels(outcome="interrupted").inc()
+            self._log(job, INTERRUPTED)
+            await self._courier.deliver(job, Parcel(content=replies.INTERRUPTED))
+        for job in await self._store.jobs_in([QUEUED]):
+            ahead = queue.submit(job, checked=False)
+            self._log(job, "resumed", ahead=ahead)
+            await self._courier.update(job, replies.queued(ahead))
+
+    def _log(self, job: JobRecord, state: str, **facts: object) -> None:
+        details = " ".join(f"{key}={value}" for key, value in facts.items())
+        prompt = f" prompt={job.params['prompt']!r}" if self._log_prompts else ""
+        log.info(
+            "job %d %s: user=%d guild=%s %s%s",
+            job.id,
+            state,
+            job.user_id,
+            job.guild_id,
+            details,
+            prompt,
+        )

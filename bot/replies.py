@@ -1,0 +1,119 @@
+"""Everything the bot says to people: short, plain, and pinging nobody it should not."""
+
+from __future__ import annotations
+
+import discord
+
+from bot.segmind import (
+    AuthError,
+    InsufficientCredits,
+    InvalidRequest,
+    RateLimited,
+    SegmindConnectionError,
+    SegmindError,
+    SegmindTimeout,
+    ServerError,
+    UnexpectedResponse,
+)
+
+NOBODY = discord.AllowedMentions.none()
+
+
+def only(user_id: int) -> discord.AllowedMentions:
+    """Mentions that may ping this one user and nobody else."""
+    return discord.AllowedMentions(
+        everyone=False, roles=False, replied_user=False, users=[discord.Object(user_id)]
+    )
+
+
+def when(timestamp: float) -> str:
+    """A Discord timestamp that each reader sees in their own words ("in 40 seconds")."""
+    return f"<t:{int(timestamp + 0.999)}:R>"
+
+
+def cooldown(until: float) -> str:
+    return f"You can draw again {when(until)}. Each member can start one sheet per cooldown."
+
+
+def queued(ahead: int) -> str:
+    if ahead == 0:
+        return "Queued — you're next."
+    return f"Queued — {ahead} ahead of you."
+
+
+def drawing(since: float) -> str:
+    return f"Drawing your character sheet… (started {when(since)}, usually about 40 seconds)"
+
+
+INTERRUPTED = (
+    "This sheet was interrupted by a restart of the bot — your cooldown was reset, "
+    "run the command again."
+)
+NOT_YOURS = "Only the member who asked for this sheet (or a moderator) can do that."
+EXPIRED = "This sheet is too old to re-roll: its pose was deleted. Run /character again."
+GONE = "That sheet no longer exists."
+MODERATORS_ONLY = "Only moderators (Manage Server, or a moderator role) can check the credits."
+NO_DELIVERY = (
+    "I can't post here: I need the View Channel, Send Messages, Attach Files and Embed Links "
+    "permissions in this channel. Ask a moderator to grant them, or use another channel."
+)
+
+
+def failure(error: Exception) -> str:
+    """What to tell a member whose accepted sheet could not be drawn."""
+    if isinstance(error, InsufficientCredits):
+        return (
+            "The server's Segmind credits have run out, so no sheet was drawn. "
+            "A moderator can check /credits. Your cooldown was reset."
+        )
+    if isinstance(error, AuthError):
+        return (
+            "The bot is misconfigured (its Segmind key was refused), so no sheet was drawn. "
+            "The operator has been told in the logs. Your cooldown was reset."
+        )
+    if isinstance(error, RateLimited):
+        return "Segmind is busy right now (rate limited). Try again in a minute; cooldown reset."
+    if isinstance(error, SegmindTimeout):
+        return (
+            "Segmind took too long to answer. Try again in a few minutes; your cooldown was reset."
+        )
+    if isinstance(error, InvalidRequest):
+        return "Segmind refused these settings. Try a different prompt or values; cooldown reset."
+    if isinstance(error, ServerError | SegmindConnectionError | UnexpectedResponse):
+        return (
+            "Segmind had a problem drawing this sheet. Try again in a minute; "
+            "your cooldown was reset."
+        )
+    if isinstance(error, SegmindError):
+        return "Segmind could not draw this sheet. Try again later; your cooldown was reset."
+    return "Something went wrong on our side while drawing. Try again; your cooldown was reset."
+
+
+def sheet_embed(
+    *,
+    prompt: str,
+    seed: int,
+    strength: float,
+    credits_left: float | None,
+    seconds: float,
+    requester_id: int,
+    filename: str,
+    notes: list[str],
+) -> discord.Embed:
+    """The card under a finished sheet: what was asked, and how to get it again."""
+    embed = discord.Embed(title="Character sheet", description=_clip(prompt, 1000))
+    embed.colour = discord.Colour.blurple()
+    embed.add_field(name="Seed", value=f"`{seed}`")
+    embed.add_field(name="Strength", value=f"{strength:g}")
+    embed.add_field(name="Took", value=f"{seconds:.0f} s")
+    credits = "unknown" if credits_left is None else f"{credits_left:,.2f}"
+    embed.add_field(name="Credits left", value=credits)
+    embed.add_field(name="Asked by", value=f"<@{requester_id}>")
+    if notes:
+        embed.add_field(name="Notes", value=_clip(" ".join(notes), 1000), inline=False)
+    embed.set_image(url=f"attachment://{filename}")
+    return embed
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

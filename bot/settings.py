@@ -1,0 +1,118 @@
+"""The bot's settings, read once from the environment and `.env`."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Where to get what a setting needs, shown when it is missing or wrong.
+HELP = {
+    "DISCORD_TOKEN": "the bot token from https://discord.com/developers/applications "
+    "(your application > Bot > Reset Token)",
+    "SEGMIND_API_KEY": "an API key from https://cloud.segmind.com (Console > API Keys)",
+}
+
+
+class Settings(BaseSettings):
+    """Everything the operator can set; see `.env.example` for what each one means."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    discord_token: SecretStr | None = None
+    segmind_api_key: SecretStr = Field(min_length=1)
+    segmind_base_url: str = "https://api.segmind.com"
+    discord_api_base: str = "https://discord.com/api/v10"
+    discord_gateway_url: str = "wss://gateway.discord.gg"
+    database_path: Path = Path("data/bot.sqlite3")
+    cooldown_seconds: float = Field(default=60, ge=0)
+    max_concurrent_jobs: int = Field(default=2, ge=1, le=64)
+    max_queue: int = Field(default=50, ge=1)
+    max_jobs_per_user: int = Field(default=2, ge=1)
+    segmind_timeout_seconds: float = Field(default=300, gt=0)
+    dev_guild_id: int | None = None
+    log_level: str = "INFO"
+    log_prompts: bool = False
+    moderator_role_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    max_pose_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_pose_pixels: int = Field(default=40_000_000, ge=1_000_000)
+    open_reroll: bool = False
+    pose_retention_days: float = Field(default=7, ge=0)
+    shutdown_grace_seconds: float = Field(default=120, ge=0)
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+
+    @field_validator("discord_token", "segmind_api_key", mode="before")
+    @classmethod
+    def _strip(cls, value: object) -> object:
+        return (value.strip() or None) if isinstance(value, str) else value
+
+    @field_validator("dev_guild_id", "metrics_port", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("moderator_role_ids", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(int(part) for part in value.replace(" ", ",").split(",") if part)
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in logging.getLevelNamesMapping():
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+        return level
+
+
+class SettingsError(Exception):
+    """The settings could not be read; the message names every bad one and how to fix it."""
+
+
+def load_settings(*, need_discord: bool = True, env_file: str | Path | None = ".env") -> Settings:
+    """Read the settings, turning pydantic's report into one an operator can act on.
+
+    The Discord token is needed to run the bot, not to draw from the command line.
+    """
+    problems: list[tuple[str, str]] = []
+    settings = None
+    try:
+        settings = Settings(_env_file=env_file)
+    except ValidationError as exc:
+        problems = [_problem(error) for error in exc.errors()]
+    if need_discord and not (_DiscordToken(_env_file=env_file).discord_token or "").strip():
+        problems.insert(0, ("DISCORD_TOKEN", "is missing"))
+    if problems or settings is None:
+        raise SettingsError(describe(problems))
+    return settings
+
+
+class _DiscordToken(BaseSettings):
+    # Read on its own, so a missing token is reported even when other settings are bad.
+    model_config = Settings.model_config
+    discord_token: str | None = None
+
+
+def _problem(error: ErrorDetails) -> tuple[str, str]:
+    name = str(error["loc"][0]).upper() if error["loc"] else "?"
+    if name in HELP:  # a secret can only be missing or empty
+        return name, "is missing"
+    return name, f"is not valid: {error['msg']}"
+
+
+def describe(problems: list[tuple[str, str]]) -> str:
+    """One line per bad setting, without echoing any value (it may be a secret)."""
+    lines = ["The bot cannot start; fix these settings in .env or the environment:"]
+    for name, problem in problems:
+        hint = f" — set it to {HELP[name]}" if name in HELP else ""
+        lines.append(f"  {name} {problem}{hint}")
+    lines.append("See .env.example for every setting.")
+    return "\n".join(lines)
