@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from bot.app import SheetBot
 from bot.imaging import PoseRejected, default_pose, normalize_pose
 from bot.metrics import Metrics
-from bot.segmind import CharacterRequest, SegmindClient, SegmindError
+from bot.segmind import MAX_SEED, CharacterRequest, SegmindClient, SegmindError
 from bot.settings import Settings, SettingsError, load_settings
 from bot.storage import Store
 
@@ -169,7 +169,7 @@ async def generate(settings: Settings, args: argparse.Namespace) -> int:
         request = CharacterRequest.for_pose(
             pose.jpeg,
             prompt=args.prompt,
-            seed=secrets.randbelow(2**53) if args.seed is None else args.seed,
+            seed=secrets.randbelow(MAX_SEED + 1) if args.seed is None else args.seed,
             strength=args.strength,
         )
     except OSError as exc:

@@ -16,11 +16,12 @@ from bot import replies
 from bot.delivery import Courier
 from bot.imaging import PoseImage, PoseRejected, normalize_pose
 from bot.jobs import JobQueue, Refused
+from bot.segmind import MAX_SEED
 from bot.storage import QUEUED, JobRecord, Store
 
 log = logging.getLogger(__name__)
 
-MAX_SEED = 2**53 - 1
+
 POSE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp")
 
 

@@ -9,7 +9,8 @@ from pydantic import ValidationError
 
 from bot import replies
 from bot.app import SheetBot
-from bot.intake import MAX_SEED, Order, explain
+from bot.intake import Order, explain
+from bot.segmind import MAX_SEED
 
 
 class Character(commands.Cog):

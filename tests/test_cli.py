@@ -1,0 +1,155 @@
+"""`python -m bot generate` and `check`: the operator's way to draw and to test the set-up."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.conftest import run_cli
+from tests.fake_segmind import FakeSegmind, Planned
+
+
+def segmind_env(fake: FakeSegmind, **more: str) -> dict[str, str]:
+    return {"SEGMIND_BASE_URL": fake.url, "SEGMIND_API_KEY": fake.api_key, **more}
+
+
+async def test_generate_writes_a_jpeg_and_reports_seed_and_credits(
+    tmp_path: Path, segmind: FakeSegmind
+) -> None:
+    result = await run_cli(
+        "generate",
+        "--prompt",
+        "a knight in blue armour",
+        "--seed",
+        "1234",
+        "--out",
+        "sheets/knight.jpg",
+        cwd=tmp_path,
+        **segmind_env(segmind),
+    )
+    assert result.code == 0, result.err
+    with Image.open(tmp_path / "sheets" / "knight.jpg") as sheet:
+        assert sheet.format == "JPEG"
+    assert "seed 1234" in result.out
+    assert f"credits left {segmind.credits:,.2f}" in result.out
+    assert len(segmind.requests) == 1
+    assert segmind.requests[0].json["prompt"] == "a knight in blue armour"
+
+
+async def test_generate_sends_the_given_pose_normalized(
+    tmp_path: Path, segmind: FakeSegmind
+) -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (3000, 2000), "white").save(buffer, "PNG")
+    (tmp_path / "pose.png").write_bytes(buffer.getvalue())
+    result = await run_cli(
+        "generate",
+        "--prompt",
+        "x",
+        "--pose",
+        "pose.png",
+        "--out",
+        "o.jpg",
+        cwd=tmp_path,
+        **segmind_env(segmind),
+    )
+    assert result.code == 0, result.err
+    import base64
+
+    sent = base64.b64decode(segmind.requests[0].json["image"])
+    with Image.open(io.BytesIO(sent)) as pose:
+        assert pose.format == "JPEG"
+        assert max(pose.size) == 1024
+
+
+@pytest.mark.parametrize(
+    ("planned", "code", "words"),
+    [
+        (Planned.status(401, {"error": "Unauthorized"}), 1, "401"),
+        (Planned.status(406, {"error": "Not enough credits"}), 1, "credits"),
+        (Planned.status(422, {"error": "bad prompt"}), 1, "422"),
+        (Planned.not_an_image(), 1, "image"),
+        (Planned.drop(), 1, "connection"),
+    ],
+)
+async def test_generate_failures_give_one_clear_line_and_non_zero_exit(
+    tmp_path: Path, segmind: FakeSegmind, planned: Planned, code: int, words: str
+) -> None:
+    segmind.plan(planned)
+    result = await run_cli(
+        "generate", "--prompt", "x", "--out", "o.jpg", cwd=tmp_path, **segmind_env(segmind)
+    )
+    assert result.code == code
+    assert words.lower() in result.err.lower()
+    assert "Traceback" not in result.err
+    assert segmind.api_key not in result.err + result.out
+    assert len(result.err.strip().splitlines()) == 1
+    assert not (tmp_path / "o.jpg").exists()
+
+
+async def test_generate_timeout_is_reported_and_not_retried(
+    tmp_path: Path, segmind: FakeSegmind
+) -> None:
+    segmind.plan(Planned.hang(30))
+    result = await run_cli(
+        "generate",
+        "--prompt",
+        "x",
+        "--out",
+        "o.jpg",
+        cwd=tmp_path,
+        **segmind_env(segmind, SEGMIND_TIMEOUT_SECONDS="1"),
+    )
+    assert result.code == 1
+    assert "Traceback" not in result.err
+    assert len(segmind.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--pose", "missing.png"], "cannot read the pose"),
+        (["--strength", "1.5"], "strength"),
+        (["--seed", "-1"], "seed"),
+    ],
+)
+async def test_generate_bad_arguments_exit_2_without_calling_segmind(
+    tmp_path: Path, segmind: FakeSegmind, args: list[str], words: str
+) -> None:
+    result = await run_cli(
+        "generate",
+        "--prompt",
+        "x",
+        "--out",
+        "o.jpg",
+        *args,
+        cwd=tmp_path,
+        **segmind_env(segmind),
+    )
+    assert result.code == 2
+    assert words in result.err
+    assert "Traceback" not in result.err
+    assert segmind.requests == []
+
+
+async def test_generate_refuses_a_pose_that_is_not_an_image(
+    tmp_path: Path, segmind: FakeSegmind
+) -> None:
+    (tmp_path / "notes.txt").write_text("not a picture")
+    result = await run_cli(
+        "generate",
+        "--prompt",
+        "x",
+        "--pose",
+        "notes.txt",
+        "--out",
+        "o.jpg",
+        cwd=tmp_path,
+        **segmind_env(segmind),
+    )
+    assert result.code == 2
+    assert "Traceback" not in result.err
+    assert segmind.requests == []
