@@ -1,0 +1,740 @@
+"""The Segmind client against the wire-level fake, through a real aiohttp session."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import itertools
+import logging
+import socket
+import time
+import traceback
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any, TypeVar
+
+import aiohttp
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
+from pydantic import SecretStr, ValidationError
+
+from bot.segmind import (
+    DEFAULT_NEGATIVE_PROMPT,
+    MAX_SEED,
+    AuthError,
+    Balance,
+    CharacterRequest,
+    InsufficientCredits,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    RateLimited,
+    SegmindClient,
+    SegmindConnectionError,
+    SegmindError,
+    SegmindStatusError,
+    SegmindTimeout,
+    ServerError,
+    Sheet,
+    UnexpectedResponse,
+    error_for_status,
+)
+from bot.segmind.errors import parse_reset_at
+from tests.fake_segmind import CREDITS_PATH, DEFAULT_API_KEY, GENERATE_PATH, FakeSegmind, Planned
+
+KEY = DEFAULT_API_KEY
+E = TypeVar("E", bound=BaseException)
+
+
+@cache
+def pose_jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 96), (200, 180, 160)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def character(**fields: Any) -> CharacterRequest:
+    fields = {"prompt": "a knight in silver armour", "seed": 1234, **fields}
+    return CharacterRequest.for_pose(pose_jpeg(), **fields)
+
+
+def make_client(http: aiohttp.ClientSession, base_url: str, **options: Any) -> SegmindClient:
+    settings: dict[str, Any] = {
+        "api_key": KEY,
+        "base_url": base_url,
+        "timeout": 5.0,
+        "backoff": 0.01,
+        "max_attempts": 3,
+        "max_rate_limit_wait": 2.0,
+        **options,
+    }
+    return SegmindClient(http, **settings)
+
+
+def assert_no_key(exc: BaseException) -> None:
+    """The key appears nowhere in the exception, its args, or its formatted chain."""
+    texts = [str(exc), repr(exc), repr(exc.args), "".join(traceback.format_exception(exc))]
+    for text in texts:
+        assert KEY not in text
+
+
+async def expect(cls: type[E], awaitable: Awaitable[object]) -> E:
+    with pytest.raises(cls) as caught:
+        await awaitable
+    assert_no_key(caught.value)
+    return caught.value
+
+
+@pytest.fixture(autouse=True)
+def key_never_logged(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Every test runs with DEBUG logging captured, and no log line may contain the key."""
+    caplog.set_level(logging.DEBUG)
+    yield
+    formatter = logging.Formatter()
+    for phase in ("setup", "call"):
+        for record in caplog.get_records(phase):
+            assert KEY not in formatter.format(record)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSegmind]:
+    async with FakeSegmind() as server:
+        yield server
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+def client(http: aiohttp.ClientSession, fake: FakeSegmind) -> SegmindClient:
+    return make_client(http, fake.url)
+
+
+@pytest.fixture
+def unused_port() -> Iterator[int]:
+    """A port bound but not listening, so connecting to it is refused and nobody can take it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+# --- happy path ------------------------------------------------------------------------------
+
+
+async def test_generate_returns_the_sheet_and_what_segmind_said(
+    client: SegmindClient, fake: FakeSegmind
+) -> None:
+    request = character(seed=4242)
+
+    sheet = await client.generate(request)
+
+    with Image.open(io.BytesIO(sheet.image)) as image:
+        assert (image.format, image.size) == ("JPEG", (1536, 1024))
+    assert sheet.content_type == "image/jpeg"
+    assert sheet.seed == 4242
+    assert sheet.credits_left == pytest.approx(10.0 - 0.129)
+    assert sheet.cost == pytest.approx(0.129)
+    assert sheet.request_id is not None
+    uuid.UUID(sheet.request_id)
+    assert sheet.generation_seconds is not None
+    assert 0 < sheet.elapsed < 5
+    [received] = fake.requests
+    assert received.headers["x-api-key"] == KEY
+    assert received.headers["Content-Type"].startswith("application/json")
+    assert received.json == request.model_dump(mode="json")
+
+
+async def test_each_generation_spends_credits(client: SegmindClient, fake: FakeSegmind) -> None:
+    first = await client.generate(character(seed=1))
+    second = await client.generate(character(seed=2))
+
+    assert first.credits_left == pytest.approx(10.0 - 0.129)
+    assert second.credits_left == pytest.approx(10.0 - 2 * 0.129)
+    assert first.image != second.image
+
+
+async def test_missing_or_garbage_headers_fall_back(
+    client: SegmindClient, fake: FakeSegmind
+) -> None:
+    jpeg = pose_jpeg()
+    fake.plan(
+        Planned.status(200, jpeg, {"Content-Type": "image/jpeg", "x-remaining-credits": "lots"})
+    )
+
+    sheet = await client.generate(character(seed=77))
+
+    assert sheet.image == jpeg
+    assert sheet.seed == 77
+    assert sheet.credits_left is None
+    assert (sheet.request_id, sheet.cost, sheet.generation_seconds) == (None, None, None)
+
+
+async def test_sheet_repr_leaves_out_the_image(client: SegmindClient) -> None:
+    sheet = await client.generate(character())
+
+    assert "image=" not in repr(sheet)
+    assert len(repr(sheet)) < 300
+
+
+# --- the status table and the retry policy -----------------------------------------------------
+
+STATUS_ROWS = [
+    pytest.param(Planned.status(401, {"error": "Unauthorized"}), AuthError, 401, 1, id="401"),
+    pytest.param(Planned.status(404), NotFound, 404, 1, id="404"),
+    pytest.param(Planned.html_405(), MethodNotAllowed, 405, 1, id="405-html"),
+    pytest.param(
+        Planned.status(406, {"error": "Not enough credits"}), InsufficientCredits, 406, 1, id="406"
+    ),
+    pytest.param(Planned.status(410), NotFound, 410, 1, id="410"),
+    pytest.param(Planned.status(422, {"error": "seed: bad"}), InvalidRequest, 422, 1, id="422"),
+    pytest.param(Planned.rate_limited(reset_in=3600), RateLimited, 429, 1, id="429-far"),
+    pytest.param(Planned.status(500), ServerError, 500, 2, id="500-retried-once"),
+    pytest.param(Planned.status(501), ServerError, 501, 1, id="501"),
+    pytest.param(Planned.status(502), ServerError, 502, 3, id="502"),
+    pytest.param(Planned.status(503), ServerError, 503, 3, id="503"),
+    pytest.param(Planned.status(504), ServerError, 504, 3, id="504"),
+    pytest.param(Planned.status(418), UnexpectedResponse, 418, 1, id="418-unmapped"),
+    pytest.param(Planned.not_an_image("html"), UnexpectedResponse, 200, 1, id="200-html"),
+    pytest.param(Planned.not_an_image("json"), UnexpectedResponse, 200, 1, id="200-json"),
+    pytest.param(
+        Planned.status(200, b"\x00" * 64, {"Content-Type": "image/jpeg"}),
+        UnexpectedResponse,
+        200,
+        1,
+        id="200-image-type-garbage-bytes",
+    ),
+]
+
+
+@pytest.mark.parametrize(("planned", "cls", "status", "requests"), STATUS_ROWS)
+async def test_status_table_and_how_often_each_is_tried(
+    client: SegmindClient,
+    fake: FakeSegmind,
+    planned: Planned,
+    cls: type[SegmindStatusError],
+    status: int,
+    requests: int,
+) -> None:
+    fake.plan(*[planned] * 5)
+
+    error = await expect(cls, client.generate(character()))
+
+    assert type(error) is cls
+    assert error.status == status
+    assert "<" not in error.message
+    assert len(fake.requests) == requests
+
+
+async def test_method_not_allowed_says_so_instead_of_quoting_html(
+    client: SegmindClient, fake: FakeSegmind
+) -> None:
+    fake.plan(Planned.html_405())
+
+    error = await expect(MethodNotAllowed, client.generate(character()))
+
+    assert error.message == "method not allowed"
+
+
+async def test_error_message_carries_segmind_error_and_request_id(
+    client: SegmindClient, fake: FakeSegmind
+) -> None:
+    fake.plan(Planned.status(422, {"error": "strength out of range"}, {"x-request-id": "req-9"}))
+
+    error = await expect(InvalidRequest, client.generate(character()))
+
+    assert "strength out of range" in str(error)
+    assert error.request_id == "req-9"
+    assert "req-9" in str(error)
+
+
+async def test_an_echoed_api_key_is_redacted(client: SegmindClient, fake: FakeSegmind) -> None:
+    fake.plan(Planned.status(401, {"error": f"Invalid key {KEY}"}))
+
+    error = await expect(AuthError, client.generate(character()))
+
+    assert "[redacted]" in error.message
+
+
+async def test_near_rate_limit_reset_is_waited_out(
+    client: SegmindClient, fake: FakeSegmind
+) -> None:
+    fake.plan(Planned.rate_limited(reset_in=0.3))
+
+    sheet = await client.generate(character())
+
+    assert len(fake.requests) == 2
+    assert fake.requests[1].at - fake.requests[0].at >= 0.25
+    assert sheet.elapsed >= 0.25
+
+
+async def test_rate_limit_reset_given_as_epoch_is_understood(
+    client: SegmindClient, fake: FakeSegmind
+) -> None:
+    fake.plan(Planned.rate_limited(reset_in=0.1, epoch=True))
+
+    await client.generate(character())
+
+    assert len(fake.requests) == 2
+
+
+async def test_far_rate_limit_reset_raises_at_once_with_reset_time(
+    client: SegmindClient, fake: FakeSegmind
+) -> None:
+    fake.plan(Planned.rate_limited(reset_in=3600))
+    started = time.monotonic()
+
+    error = await expect(RateLimited, client.generate(character()))
+
+    assert time.monotonic() - started < 1
+    assert error.reset_at is not None
+    expected = datetime.now(UTC) + timedelta(seconds=3600)
+    assert abs((error.reset_at - expected).total_seconds()) < 5
+    assert len(fake.requests) == 1
+
+
+async def test_rate_limit_without_reset_header_is_not_retried(
+    client: SegmindClient, fake: FakeSegmind
+) -> None:
+    fake.plan(Planned.status(429, {"error": "Too many requests"}))
+
+    error = await expect(RateLimited, client.generate(character()))
+
+    assert error.reset_at is None
+    assert len(fake.requests) == 1
+
+
+async def test_server_error_is_retried_exactly_once(
+    client: SegmindClient, fake: FakeSegmind
+) -> None:
+    fake.plan(Planned.status(500))
+
+    sheet = await client.generate(character())
+
+    assert sheet.image
+    assert len(fake.requests) == 2
+
+
+async def test_gateway_errors_back_off_exponentially_up_to_max_attempts(
+    http: aiohttp.ClientSession, fake: FakeSegmind
+) -> None:
+    client = make_client(http, fake.url, backoff=0.05, max_attempts=4)
+    fake.plan(*[Planned.status(503)] * 4)
+
+    await expect(ServerError, client.generate(character()))
+
+    times = [received.at for received in fake.requests]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert len(times) == 4
+    for gap, backoff in zip(gaps, (0.05, 0.1, 0.2), strict=True):
+        assert gap >= backoff * 0.9
+
+
+async def test_gateway_error_then_success_returns_the_sheet(
+    client: SegmindClient, fake: FakeSegmind
+) -> None:
+    fake.plan(Planned.status(502), Planned.status(504))
+
+    sheet = await client.generate(character())
+
+    assert sheet.content_type == "image/jpeg"
+    assert len(fake.requests) == 3
+
+
+# --- transport failures ----------------------------------------------------------------------
+
+
+async def test_connection_dropped_after_sending_is_not_retried(
+    client: SegmindClient, fake: FakeSegmind
+) -> None:
+    fake.plan(Planned.drop())
+
+    error = await expect(SegmindConnectionError, client.generate(character()))
+
+    assert error.request_sent
+    assert "unknown" in str(error)
+    assert isinstance(error.__cause__, aiohttp.ServerDisconnectedError)
+    assert len(fake.requests) == 1
+
+
+async def test_answer_cut_off_mid_image_is_not_retried(
+    client: SegmindClient, fake: FakeSegmind
+) -> None:
+    fake.plan(Planned.truncated())
+
+    error = await expect(SegmindConnectionError, client.generate(character()))
+
+    assert error.request_sent
+    assert isinstance(error.__cause__, aiohttp.ClientPayloadError)
+    assert len(fake.requests) == 1
+
+
+async def test_timeout_after_sending_is_not_retried(
+    http: aiohttp.ClientSession, fake: FakeSegmind
+) -> None:
+    client = make_client(http, fake.url, timeout=0.5)
+    fake.plan(Planned.hang(5))
+    started = time.monotonic()
+
+    error = await expect(SegmindTimeout, client.generate(character()))
+
+    assert time.monotonic() - started < 2
+    assert error.request_sent
+    assert "unknown" in str(error)
+    assert isinstance(error.__cause__, TimeoutError)
+    assert len(fake.requests) == 1
+
+
+async def test_slow_answer_within_timeout_succeeds(
+    http: aiohttp.ClientSession, fake: FakeSegmind
+) -> None:
+    client = make_client(http, fake.url, timeout=2.0)
+    fake.plan(Planned.hang(0.2))
+
+    sheet = await client.generate(character())
+
+    assert sheet.elapsed >= 0.2
+
+
+async def test_refused_connection_is_retried_up_to_max_attempts(unused_port: int) -> None:
+    attempts = 0
+
+    async def count(*_: object) -> None:
+        nonlocal attempts
+        attempts += 1
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(count)
+    async with aiohttp.ClientSession(trace_configs=[trace]) as http:
+        client = make_client(http, f"http://127.0.0.1:{unused_port}", max_attempts=3)
+
+        error = await expect(SegmindConnectionError, client.generate(character()))
+
+    assert not error.request_sent
+    assert "not sent" in str(error)
+    assert isinstance(error.__cause__, aiohttp.ClientConnectorError)
+    assert attempts == 3
+
+
+# --- the fake's own answers (not scripted) -------------------------------------------------
+
+
+async def test_wrong_key_is_refused(http: aiohttp.ClientSession, fake: FakeSegmind) -> None:
+    client = make_client(http, fake.url, api_key="sk-wrong")
+
+    await expect(AuthError, client.generate(character()))
+
+    assert len(fake.requests) == 1
+
+
+async def test_too_few_credits_is_refused_without_retry(
+    client: SegmindClient, fake: FakeSegmind
+) -> None:
+    fake.credits = 0.1
+
+    error = await expect(InsufficientCredits, client.generate(character()))
+
+    assert "Not enough credits" in error.message
+    assert len(fake.requests) == 1
+
+
+async def test_unknown_endpoint_is_not_found(
+    http: aiohttp.ClientSession, fake: FakeSegmind
+) -> None:
+    client = make_client(http, f"{fake.url}/retired")
+
+    await expect(NotFound, client.generate(character()))
+
+
+async def test_fake_rejects_what_segmind_rejects(
+    http: aiohttp.ClientSession, fake: FakeSegmind
+) -> None:
+    body = character().model_dump(mode="json")
+    headers = {"x-api-key": KEY}
+    url = fake.url + GENERATE_PATH
+    cases: list[tuple[dict[str, Any], int]] = [
+        ({"json": body | {"steps": 3}}, 422),
+        ({"json": {k: v for k, v in body.items() if k != "seed"}}, 422),
+        ({"json": body | {"image": base64.b64encode(b"not an image").decode()}}, 422),
+        ({"json": body | {"strength": 1.5}}, 422),
+        ({"json": body | {"scheduler": "bogus"}}, 500),
+        ({"data": b"prompt=hi"}, 406),
+    ]
+    for kwargs, status in cases:
+        async with http.post(url, headers=headers, **kwargs) as response:
+            assert response.status == status, kwargs
+            assert "error" in await response.json()
+    async with http.get(url, headers=headers) as response:
+        assert response.status == 405
+        assert response.content_type == "text/html"
+    assert fake.credits == 10.0
+
+
+async def test_fake_tracks_concurrency(client: SegmindClient, fake: FakeSegmind) -> None:
+    fake.delay = 0.2
+
+    await asyncio.gather(client.generate(character(seed=1)), client.generate(character(seed=2)))
+
+    assert fake.max_in_flight == 2
+    assert fake.in_flight == 0
+
+
+# --- credits -------------------------------------------------------------------------------
+
+
+async def test_credits_reports_the_balance(client: SegmindClient, fake: FakeSegmind) -> None:
+    fake.credits = 3.5
+
+    balance = await client.credits()
+
+    assert balance == Balance(credits=3.5, free_credits=0.0)
+    assert balance.total == 3.5
+    assert fake.credits_requests == 1
+    assert fake.requests == []
+
+
+async def test_credits_with_wrong_key_is_auth_error(
+    http: aiohttp.ClientSession, fake: FakeSegmind
+) -> None:
+    client = make_client(http, fake.url, api_key=SecretStr("sk-wrong"))
+
+    await expect(AuthError, client.credits())
+
+    assert fake.credits_requests == 1
+
+
+# --- the key stays secret ------------------------------------------------------------------
+
+
+async def test_key_is_not_in_the_clients_repr_or_attributes(http: aiohttp.ClientSession) -> None:
+    client = SegmindClient(http, api_key=KEY)
+
+    assert KEY not in repr(client)
+    assert KEY not in str(client)
+    assert KEY not in repr(vars(client))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"api_key": ""},
+        {"base_url": "api.segmind.com"},
+        {"timeout": 0},
+        {"max_attempts": 0},
+        {"backoff": -1},
+    ],
+)
+async def test_bad_client_settings_are_refused(
+    http: aiohttp.ClientSession, options: dict[str, Any]
+) -> None:
+    settings: dict[str, Any] = {"api_key": KEY, **options}
+    with pytest.raises(ValueError) as caught:
+        SegmindClient(http, **settings)
+    assert KEY not in str(caught.value)
+
+
+# --- CharacterRequest ------------------------------------------------------------------------
+
+
+def test_defaults_follow_the_model_page() -> None:
+    body = character().model_dump(mode="json")
+
+    assert body | {"prompt": None, "image": None} == {
+        "prompt": None,
+        "negative_prompt": DEFAULT_NEGATIVE_PROMPT,
+        "image": None,
+        "num_inference_steps": 20,
+        "guidance_scale": 7.0,
+        "seed": 1234,
+        "samples": 1,
+        "strength": 0.8,
+        "scheduler": "karras",
+        "sampler": "dpmpp_2m",
+        "upscale_by": 2.0,
+        "upscale_steps": 20,
+        "upscale_guidance_scale": 7.0,
+        "upscale_scheduler": "karras",
+        "upscale_sampler": "dpmpp_2m",
+        "upscale_mode_type": "Linear",
+        "fd_steps": 20,
+        "fd_guidance_scale": 7.0,
+        "fd_scheduler": "karras",
+        "fd_sampler": "dpmpp_2m",
+    }
+    assert base64.b64decode(body["image"]) == pose_jpeg()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"prompt": ""},
+        {"prompt": "   "},
+        {"prompt": "x" * 2001},
+        {"negative_prompt": "x" * 2001},
+        {"image": ""},
+        {"image": "data:image/jpeg;base64,/9j/4AAQ"},
+        {"image": "not base64!"},
+        {"num_inference_steps": 0},
+        {"num_inference_steps": 101},
+        {"guidance_scale": 0.5},
+        {"guidance_scale": 20.5},
+        {"seed": -1},
+        {"seed": MAX_SEED + 1},
+        {"samples": 2},
+        {"strength": -0.1},
+        {"strength": 1.1},
+        {"scheduler": "ddim_uniform"},
+        {"sampler": "heun"},
+        {"upscale_by": 0.9},
+        {"upscale_by": 4.1},
+        {"upscale_steps": 0},
+        {"upscale_guidance_scale": 21},
+        {"upscale_scheduler": "bogus"},
+        {"upscale_sampler": "bogus"},
+        {"upscale_mode_type": "linear"},
+        {"fd_steps": 101},
+        {"fd_guidance_scale": 0},
+        {"fd_scheduler": "Karras"},
+        {"fd_sampler": ""},
+        {"width": 1024},
+    ],
+    ids=lambda fields: next(iter(fields)),
+)
+def test_character_request_rejects_out_of_range_values(fields: dict[str, Any]) -> None:
+    base: dict[str, Any] = {
+        "prompt": "a knight",
+        "seed": 1,
+        "image": base64.b64encode(pose_jpeg()).decode(),
+    }
+    with pytest.raises(ValidationError):
+        CharacterRequest(**(base | fields))
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"seed": 0},
+        {"seed": MAX_SEED},
+        {"num_inference_steps": 1, "upscale_steps": 100, "fd_steps": 100},
+        {"guidance_scale": 1, "upscale_guidance_scale": 20, "fd_guidance_scale": 20},
+        {"strength": 0, "upscale_by": 4},
+        {"upscale_mode_type": "None", "scheduler": "sgm_uniform", "sampler": "ddim"},
+    ],
+)
+async def test_character_request_at_the_limits_is_accepted_by_the_fake(
+    client: SegmindClient, fields: dict[str, Any]
+) -> None:
+    sheet = await client.generate(character(**fields))
+
+    assert sheet.content_type == "image/jpeg"
+
+
+def test_character_request_repr_leaves_out_the_image() -> None:
+    request = character()
+
+    assert request.image not in repr(request)
+    assert request.image not in str(request)
+    assert "a knight in silver armour" in repr(request)
+
+
+def test_character_request_is_frozen() -> None:
+    request = character()
+
+    with pytest.raises(ValidationError):
+        request.seed = 5  # type: ignore[misc]
+
+
+# --- error_for_status, pure ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (401, AuthError),
+        (404, NotFound),
+        (405, MethodNotAllowed),
+        (406, InsufficientCredits),
+        (410, NotFound),
+        (422, InvalidRequest),
+        (429, RateLimited),
+        (500, ServerError),
+        (502, ServerError),
+        (503, ServerError),
+        (504, ServerError),
+        (599, ServerError),
+        (200, UnexpectedResponse),
+        (302, UnexpectedResponse),
+        (400, UnexpectedResponse),
+        (418, UnexpectedResponse),
+    ],
+)
+def test_error_for_status_table(status: int, cls: type[SegmindStatusError]) -> None:
+    error = error_for_status(status, '{"error": "why"}', {"X-Request-Id": "abc"})
+
+    assert type(error) is cls
+    assert isinstance(error, SegmindError)
+    assert (error.status, error.request_id) == (status, "abc")
+
+
+def test_error_for_status_reads_the_rate_limit_reset() -> None:
+    error = error_for_status(429, "", {"x-rate-limit-reset-at-utc": "2031-01-02T03:04:05Z"})
+
+    assert isinstance(error, RateLimited)
+    assert error.reset_at == datetime(2031, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert "2031-01-02T03:04:05" in str(error)
+
+
+def test_error_for_status_truncates_plain_text_and_hides_html() -> None:
+    long = error_for_status(500, "boom " * 500, {})
+    html = error_for_status(502, "<html><body><h1>502 Bad Gateway</h1></body></html>", {})
+
+    assert len(long.message) < 300
+    assert "<" not in html.message
+    assert "HTML" in html.message
+
+
+@given(status=st.integers(100, 599), body=st.text(max_size=600))
+def test_error_for_status_always_gives_a_short_one_line_message(status: int, body: str) -> None:
+    error = error_for_status(status, body, {})
+
+    assert isinstance(error, SegmindStatusError)
+    assert "\n" not in error.message
+    assert len(error.message) <= 300
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2031-01-02T03:04:05Z", datetime(2031, 1, 2, 3, 4, 5, tzinfo=UTC)),
+        ("2031-01-02T05:04:05+02:00", datetime(2031, 1, 2, 3, 4, 5, tzinfo=UTC)),
+        ("2031-01-02T03:04:05", datetime(2031, 1, 2, 3, 4, 5, tzinfo=UTC)),
+        ("1924916645", datetime(2030, 12, 31, 3, 4, 5, tzinfo=UTC)),
+        ("1924916645000", datetime(2030, 12, 31, 3, 4, 5, tzinfo=UTC)),
+        ("soon", None),
+        ("", None),
+        (None, None),
+        ("nan", None),
+    ],
+)
+def test_parse_reset_at(value: str | None, expected: datetime | None) -> None:
+    assert parse_reset_at(value) == expected
+
+
+def test_sheet_is_a_plain_value() -> None:
+    sheet = Sheet(b"\xff\xd8\xff", "image/jpeg", 1, None, None, None, None, 0.1)
+
+    assert "\\xff" not in repr(sheet)
+
+
+def test_public_paths_match_the_fake() -> None:
+    from bot.segmind import client as client_module
+
+    assert client_module.GENERATE_PATH == GENERATE_PATH
+    assert client_module.CREDITS_PATH == CREDITS_PATH
