@@ -51,3 +51,57 @@ async def run_cli(*args: str, cwd: Path, timeout: float = 60, **settings: str) -
     out, err = await asyncio.wait_for(process.communicate(), timeout)
     assert process.returncode is not None
     return Finished(process.returncode, out.decode(), err.decode())
+
+
+class BotProcess:
+    """The unmodified bot (`python -m bot`) as its own process, pointed at the fakes."""
+
+    def __init__(self, cwd: Path, settings: dict[str, str]) -> None:
+        self.cwd = cwd
+        self.settings = settings
+        self.log_path = cwd / f"bot-{id(self)}.log"
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self._log = self.log_path.open("wb")
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            cwd=self.cwd,
+            env=clean_env(**self.settings),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+
+    @property
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    async def wait_for_log(self, text: str, timeout: float = 20) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while text not in self.logs:
+            assert self.process is not None
+            if self.process.returncode is not None:
+                raise AssertionError(f"bot exited ({self.process.returncode}):\n{self.logs}")
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"no {text!r} in the bot's log:\n{self.logs}")
+            await asyncio.sleep(0.05)
+
+    async def signal(self, sig: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(sig)
+
+    async def wait(self, timeout: float = 30) -> int:
+        assert self.process is not None
+        code = await asyncio.wait_for(self.process.wait(), timeout)
+        self._log.close()
+        return code
+
+    async def kill(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+        if not self._log.closed:
+            self._log.close()

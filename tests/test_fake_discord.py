@@ -1,0 +1,451 @@
+"""Self-test of tests/fake_discord.py against the real discord.py client, in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import warnings
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+import yarl
+
+with warnings.catch_warnings():
+    # discord.py imports the stdlib audioop, deprecated in 3.11; filterwarnings=error would
+    # otherwise fail collection.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import discord
+    import discord.gateway
+    import discord.http
+    from discord import app_commands
+    from discord.ext import commands
+
+from tests.fake_discord import FakeDiscord, InteractionRecord, validate_body
+
+USER = 111_222_333_444_555_666
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+class Scenario:
+    """What the /ping handler should do, and what it observed (shared with the test)."""
+
+    def __init__(self) -> None:
+        self.mode = "normal"
+        self.errors: list[BaseException] = []
+        self.release = asyncio.Event()
+        self.clicks: list[int] = []
+        self.big_size = 0
+
+
+class PingView(discord.ui.View):
+    def __init__(self, sc: Scenario) -> None:
+        super().__init__(timeout=60)
+        self.sc = sc
+
+    @discord.ui.button(label="Again", custom_id="again")
+    async def again(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        self.sc.clicks.append(interaction.user.id)
+        await interaction.response.send_message("clicked", ephemeral=True)
+
+
+class PingModal(discord.ui.Modal, title="Name?"):
+    name: discord.ui.TextInput[PingModal] = discord.ui.TextInput(label="Name", custom_id="name")
+
+    def __init__(self, sc: Scenario) -> None:
+        super().__init__(custom_id="ping-modal")
+        self.sc = sc
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(f"hi {self.name.value}", ephemeral=True)
+
+
+class QuickBot(commands.Bot):
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        # discord.py sleeps 5 s before every non-initial IDENTIFY (identify rate limit);
+        # skip that in the self-test.
+        return None
+
+
+def build_bot(sc: Scenario) -> commands.Bot:
+    bot = QuickBot(command_prefix="!", intents=discord.Intents.default(), guild_ready_timeout=0.05)
+
+    @bot.tree.command(name="ping", description="Ping with a picture")
+    @app_commands.describe(text="Some text", image="A picture")
+    async def ping(
+        interaction: discord.Interaction, text: str, image: discord.Attachment | None = None
+    ) -> None:
+        try:
+            if sc.mode == "normal":
+                await interaction.response.defer(thinking=True)
+                assert image is not None
+                data = await image.read()
+                await interaction.followup.send(
+                    f"pong {text}",
+                    file=discord.File(io.BytesIO(data), filename="echo.png"),
+                    view=PingView(sc),
+                )
+            elif sc.mode == "late":
+                await asyncio.sleep(0.6)
+                await interaction.response.defer()
+            elif sc.mode == "expire":
+                await interaction.response.defer(ephemeral=True)
+                await sc.release.wait()
+                await interaction.followup.send("too late")
+            elif sc.mode == "big":
+                await interaction.response.defer()
+                blob = b"\0" * sc.big_size
+                await interaction.followup.send(
+                    "big", file=discord.File(io.BytesIO(blob), filename="big.bin")
+                )
+            elif sc.mode == "message":
+                await interaction.response.send_message(
+                    f"hello <@{interaction.user.id}>",
+                    file=discord.File(io.BytesIO(PNG), filename="card.png"),
+                )
+                await interaction.edit_original_response(content="edited")
+                orig = await interaction.original_response()
+                assert orig.content == "edited" and orig.attachments[0].filename == "card.png"
+                fu = await interaction.followup.send("f1", ephemeral=True, wait=True)
+                await fu.edit(content="f1!")
+                await interaction.delete_original_response()
+            elif sc.mode == "modal":
+                await interaction.response.send_modal(PingModal(sc))
+        except Exception as e:
+            sc.errors.append(e)
+
+    return bot
+
+
+@pytest.fixture
+def point_at(monkeypatch: pytest.MonkeyPatch) -> Callable[[FakeDiscord], None]:
+    def _point(fake: FakeDiscord) -> None:
+        monkeypatch.setattr(discord.http.Route, "BASE", fake.api_base)
+        monkeypatch.setattr(
+            discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(fake.gateway_url)
+        )
+
+    return _point
+
+
+@contextlib.asynccontextmanager
+async def running_bot(fake: FakeDiscord, sc: Scenario) -> AsyncIterator[commands.Bot]:
+    bot = build_bot(sc)
+    task = asyncio.create_task(bot.start(fake.token))
+    try:
+        done, _ = await asyncio.wait(
+            [task, asyncio.ensure_future(fake.wait_ready(timeout=10))],
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if task in done:
+            task.result()  # re-raise a startup failure
+        yield bot
+    finally:
+        await bot.close()
+        await task
+
+
+@contextlib.asynccontextmanager
+async def session(fake: FakeDiscord, sc: Scenario, *, sync: bool = True) -> AsyncIterator[Any]:
+    async with running_bot(fake, sc) as bot:
+        if sync:
+            await bot.wait_until_ready()
+            await bot.tree.sync()
+        yield bot
+
+
+async def raw(
+    fake: FakeDiscord, method: str, path: str, *, auth: bool = True, **kw: Any
+) -> tuple[int, Any, str]:
+    headers = {"Authorization": f"Bot {fake.token}"} if auth else {}
+    async with (
+        aiohttp.ClientSession() as s,
+        s.request(method, fake.api_base + path, headers=headers, **kw) as r,
+    ):
+        return r.status, await r.json(content_type=None), r.headers["Content-Type"]
+
+
+def _ping_opts(fake: FakeDiscord, text: str = "hi") -> dict[str, Any]:
+    att = fake.host_attachment(PNG, "in.png", "image/png", width=8, height=8)
+    return {"text": text, "image": att}
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+async def test_full_flow_sync_invoke_defer_cdn_followup_click(point_at: Any) -> None:
+    async with FakeDiscord() as fake:
+        point_at(fake)
+        sc = Scenario()
+        async with session(fake, sc):
+            assert fake.command_syncs == 1
+            (cmd,) = fake.global_commands
+            assert cmd["name"] == "ping"
+            assert [o["type"] for o in cmd["options"]] == [3, 11]
+            assert ("GET", "/users/@me") in fake.requests
+            assert ("GET", "/oauth2/applications/@me") in fake.requests
+            assert fake.heartbeat_log, "discord.py heartbeats right after HELLO"
+
+            opts = _ping_opts(fake)
+            rec = await fake.invoke("ping", opts, user_id=USER)
+            await rec.wait_for(lambda r: r.original is not None and not r.original.loading)
+            assert rec.ack_type == 5 and rec.ack_latency is not None
+            assert rec.ack_latency < fake.ack_window
+            assert rec.events[:3] == ["dispatched", "ack:5", "followup"]
+            # the first followup after a deferral replaced the thinking message
+            orig = rec.original
+            assert orig is not None
+            assert rec.first_followup_edited_original and rec.followups == [orig]
+            assert rec.all_messages == [orig]
+            assert orig.content == "pong hi" and not orig.ephemeral
+            assert [a.filename for a in orig.attachments] == ["echo.png"]
+            assert orig.attachments[0].data == PNG
+            assert fake.cdn_downloads == [opts["image"]["id"]]
+            assert orig.custom_ids() == ["again"]
+
+            click = await fake.click(orig, "again", user_id=USER + 1)
+            await click.wait_for(lambda r: r.ack_type is not None)
+            assert click.ack_type == 4 and click.ephemeral
+            assert click.original is not None and click.original.content == "clicked"
+            assert sc.clicks == [USER + 1]
+
+            sc.mode = "message"
+            rec2 = await fake.invoke("ping", {"text": "x"}, user_id=USER)
+            await rec2.wait_for(lambda r: "delete_original" in r.events)
+            assert rec2.events == [
+                "dispatched",
+                "ack:4",
+                "edit_original",
+                "followup",
+                "edit_followup",
+                "delete_original",
+            ]
+            assert rec2.original is not None and rec2.original.deleted
+            assert rec2.original.content == "edited" and rec2.original.edits == 1
+            assert rec2.original.attachments[0].data == PNG  # multipart callback
+            (fu,) = rec2.followups
+            assert fu.ephemeral and fu.content == "f1!" and fu.edits == 1
+
+            sc.mode = "modal"
+            rec3 = await fake.invoke("ping", {"text": "x"}, user_id=USER)
+            await rec3.wait_for(lambda r: r.ack_type == 9)
+            assert rec3.modal is not None and rec3.modal["custom_id"] == "ping-modal"
+            sub = await fake.submit_modal(rec3, {"name": "Bob"})
+            await sub.wait_for(lambda r: r.original is not None)
+            assert sub.original is not None and sub.original.content == "hi Bob"
+
+            sc.mode = "message"
+            dm = await fake.invoke("ping", {"text": "x"}, user_id=USER, in_guild=False)
+            await dm.wait_for(lambda r: "delete_original" in r.events)
+            assert dm.payload["context"] == 1 and dm.channel_id == fake.dm_channels[USER]
+        assert sc.errors == []
+        fake.assert_no_violations()
+
+
+async def test_invoke_checks_registered_schema(point_at: Any) -> None:
+    async with FakeDiscord() as fake:
+        point_at(fake)
+        async with session(fake, Scenario()):
+            with pytest.raises(AssertionError, match="not registered"):
+                await fake.invoke("nope", user_id=USER)
+            with pytest.raises(AssertionError, match="no option"):
+                await fake.invoke("ping", {"text": "a", "bogus": 1}, user_id=USER)
+            with pytest.raises(AssertionError, match="not a string"):
+                await fake.invoke("ping", {"text": 5}, user_id=USER)
+            with pytest.raises(AssertionError, match="required option"):
+                await fake.invoke("ping", {}, user_id=USER)
+        fake.assert_no_violations()
+
+
+async def test_late_ack_is_10062(point_at: Any) -> None:
+    async with FakeDiscord(ack_window=0.3) as fake:
+        point_at(fake)
+        sc = Scenario()
+        sc.mode = "late"
+        async with session(fake, sc):
+            rec = await fake.invoke("ping", {"text": "x"}, user_id=USER)
+            await fake.wait_until(lambda: bool(sc.errors))
+        assert rec.ack_type is None and "late_ack:5" in rec.events
+        (err,) = sc.errors
+        assert isinstance(err, discord.NotFound) and err.code == 10062
+        assert len(fake.violations) == 1 and "10062" in fake.violations[0]
+
+
+async def test_double_ack_is_40060(point_at: Any) -> None:
+    async with FakeDiscord() as fake:
+        point_at(fake)
+        sc = Scenario()
+        async with session(fake, sc):
+            rec = await fake.invoke("ping", _ping_opts(fake), user_id=USER)
+            await rec.wait_for(lambda r: r.ack_type == 5)
+            status, body, ctype = await raw(
+                fake,
+                "POST",
+                f"/interactions/{rec.id}/{rec.token}/callback?with_response=1",
+                auth=False,
+                json={"type": 5},
+            )
+            assert (status, body["code"], ctype) == (400, 40060, "application/json")
+            await rec.wait_for(lambda r: "followup" in r.events)
+        assert "double_ack:5" in rec.events
+        assert len(fake.violations) == 1 and "40060" in fake.violations[0]
+
+
+async def test_expired_token_is_401_50027_not_a_violation(point_at: Any) -> None:
+    async with FakeDiscord() as fake:
+        point_at(fake)
+        sc = Scenario()
+        sc.mode = "expire"
+        async with session(fake, sc):
+            rec = await fake.invoke("ping", {"text": "x"}, user_id=USER)
+            await rec.wait_for(lambda r: r.ack_type == 5)
+            assert rec.ephemeral and rec.original is not None and rec.original.ephemeral
+            fake.expire_token(rec)
+            sc.release.set()
+            await fake.wait_until(lambda: bool(sc.errors))
+        (err,) = sc.errors
+        assert type(err) is discord.HTTPException
+        assert (err.status, err.code) == (401, 50027)
+        assert len(fake.expired_token_uses) == 1
+        fake.assert_no_violations()
+
+
+async def test_upload_over_limit_is_413(point_at: Any) -> None:
+    async with FakeDiscord(attachment_size_limit=32 * 1024) as fake:
+        point_at(fake)
+        sc = Scenario()
+        sc.mode = "big"
+        sc.big_size = 32 * 1024 + 1
+        async with session(fake, sc):
+            rec = await fake.invoke("ping", {"text": "x"}, user_id=USER)
+            await fake.wait_until(lambda: bool(sc.errors))
+            assert rec.payload["attachment_size_limit"] == 32 * 1024
+        (err,) = sc.errors
+        assert isinstance(err, discord.HTTPException)
+        assert (err.status, err.code) == (413, 40005)
+        assert len(fake.violations) == 1 and "413" in fake.violations[0]
+
+
+async def test_rest_strictness_schema_auth_unknown_route() -> None:
+    async with FakeDiscord() as fake:
+        cid = fake.channel_id
+        status, body, ctype = await raw(fake, "GET", "/users/@me")
+        assert (status, ctype, body["id"]) == (200, "application/json", str(fake.bot_user_id))
+
+        status, body, _ = await raw(fake, "POST", f"/channels/{cid}/messages", json={"content": 5})
+        assert (status, body["code"]) == (400, 50035)
+        assert "content" in fake.violations[-1] and "OpenAPI" in fake.violations[-1]
+
+        status, body, _ = await raw(fake, "GET", "/users/@me", auth=False)
+        assert (status, body) == (401, {"message": "401: Unauthorized", "code": 0})
+
+        status, body, _ = await raw(fake, "GET", "/guilds/1/bans")
+        assert (status, body) == (404, {"message": "404: Not Found", "code": 0})
+        assert "GET /guilds/1/bans" in fake.violations[-1]
+        assert len(fake.violations) == 3
+
+        # ints where the spec says snowflake strings are accepted (discord.py sends them)
+        assert (
+            validate_body(
+                "/channels/{channel_id}/messages",
+                "post",
+                {"content": "a", "allowed_mentions": {"users": [USER]}, "attachments": [{"id": 0}]},
+            )
+            == []
+        )
+
+        app, gid = fake.application_id, fake.guild_id
+        cmds = [{"name": "g", "description": "guild cmd", "type": 1}]
+        path = f"/applications/{app}/guilds/{gid}/commands"
+        status, body, _ = await raw(fake, "PUT", path, json=cmds)
+        assert status == 200 and body[0]["guild_id"] == str(gid) and body[0]["id"]
+        assert fake.guild_commands[gid][0]["name"] == "g"
+        status, body, _ = await raw(
+            fake, "PUT", path, json=[{"name": "Bad Name", "description": "d"}]
+        )
+        assert (status, body["code"]) == (400, 50035) and len(fake.violations) == 4
+        status, body, _ = await raw(fake, "GET", path)
+        assert [c["name"] for c in body] == ["g"]
+
+        fake.deny_channel_send = True
+        status, body, _ = await raw(
+            fake, "POST", f"/channels/{cid}/messages", json={"content": "a"}
+        )
+        assert (status, body["code"]) == (403, 50013)
+        assert len(fake.violations) == 4
+
+
+async def test_channel_and_dm_sends_and_reconnect_keeps_state(point_at: Any) -> None:
+    async with FakeDiscord() as fake:
+        point_at(fake)
+        sc = Scenario()
+        async with session(fake, sc) as bot:
+            channel = bot.get_channel(fake.channel_id)
+            assert isinstance(channel, discord.TextChannel)
+            msg = await channel.send(
+                f"<@{USER}> done",
+                allowed_mentions=discord.AllowedMentions(users=[discord.Object(USER)]),
+            )
+            await msg.edit(content=f"<@{USER}> done!")
+            fake.inject_429("POST", r"^/users/@me/channels$")
+            user = await bot.fetch_user(USER)
+            await user.send("in your DMs", file=discord.File(io.BytesIO(PNG), filename="a.png"))
+            fake.deny_channel_send = True
+            with pytest.raises(discord.Forbidden) as ei:
+                await channel.send("nope")
+            assert ei.value.code == 50013
+            fake.deny_channel_send = False
+        (cm,) = fake.channel_messages
+        assert cm.content == f"<@{USER}> done!" and cm.edits == 1 and cm.pinged_user_ids == [USER]
+        assert fake.rate_limited == [("POST", "/users/@me/channels")]
+        assert fake.requests.count(("POST", "/users/@me/channels")) == 2  # retried after 429
+        (dm,) = fake.dm_messages
+        assert dm.attachments[0].data == PNG and fake.dm_channels[USER] == dm.channel_id
+        assert fake._active is None  # bot closed its gateway connection
+
+        # A new client process (here: a new Client) connects; the commands are kept.
+        async with session(fake, sc, sync=False):
+            assert fake.gateway_connections == 2 and len(fake.identifies) == 2
+            assert fake.command_syncs == 1 and fake.global_commands[0]["name"] == "ping"
+            rec = await fake.invoke("ping", _ping_opts(fake, "again"), user_id=USER)
+            await rec.wait_for(
+                lambda r: r.original is not None and r.original.content == "pong again"
+            )
+        assert sc.errors == []
+        fake.assert_no_violations()
+
+
+async def test_gateway_drop_resume_is_invalidated_and_client_reidentifies(point_at: Any) -> None:
+    async with FakeDiscord() as fake:
+        point_at(fake)
+        sc = Scenario()
+        async with session(fake, sc):
+            await fake.disconnect_gateway(4000)
+            await fake.wait_until(lambda: len(fake.identifies) == 2, timeout=10)
+            await fake.wait_ready()
+            rec = await fake.invoke("ping", _ping_opts(fake), user_id=USER)
+            await rec.wait_for(lambda r: r.original is not None and not r.original.loading)
+        assert fake.gateway_connections == 3  # drop -> RESUME (invalidated) -> IDENTIFY
+        assert sc.errors == []
+        fake.assert_no_violations()
+
+
+async def test_wait_for_timeout_is_a_clear_assertion() -> None:
+    async with FakeDiscord() as fake:
+        rec = InteractionRecord(
+            id=1,
+            token="t",
+            user_id=USER,
+            type=2,
+            name="ping",
+            payload={},
+            sent_at=0,
+            expires_at=0,
+            channel_id=fake.channel_id,
+            guild_id=fake.guild_id,
+            _fake=fake,
+        )
+        with pytest.raises(AssertionError, match="events="):
+            await rec.wait_for(lambda r: r.ack_type is not None, timeout=0.05)
