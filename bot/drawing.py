@@ -15,7 +15,7 @@ from bot.imaging import default_pose, fit_to_limit
 from bot.jobs import JobQueue
 from bot.metrics import Metrics
 from bot.segmind import AuthError, CharacterRequest, SegmindClient, SegmindError, Sheet
-from bot.storage import DONE, FAILED, INTERRUPTED, QUEUED, SENDING, JobRecord, Store
+from bot.storage import DONE, DRAWN, FAILED, INTERRUPTED, QUEUED, SENDING, JobRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,34 @@ class Artist:
             return
         finally:
             self._metrics.segmind_seconds.observe(time.time() - started)
-        await self._deliver(job, sheet, started)
+        await self._keep(job, sheet, time.time() - started)
+        await self._deliver(job)
+
+    async def _keep(self, job: JobRecord, sheet: Sheet, seconds: float) -> None:
+        # The sheet is paid for: store it before delivering, so a crash cannot lose it.
+        job.result = sheet.image
+        job.outcome = {
+            "seed": sheet.seed,
+            "credits_left": sheet.credits_left,
+            "seconds": seconds,
+            "content_type": sheet.content_type,
+            "cost": sheet.cost,
+        }
+        await self._store.update_job(
+            job.id,
+            state=DRAWN,
+            result=job.result,
+            outcome=job.outcome,
+            finished_at=time.time(),
+            cost=sheet.cost,
+            credits_left=sheet.credits_left,
+        )
+        self._log(job, DRAWN, segmind=f"{seconds:.1f}s", credits_left=sheet.credits_left)
+        if sheet.credits_left is not None:
+            self._metrics.credits_left.set(sheet.credits_left)
+            await self._store.set_fact(
+                "last_credits", {"credits": sheet.credits_left, "at": time.time()}
+            )
 
     def _request(self, job: JobRecord) -> CharacterRequest:
         p = job.params
@@ -69,15 +96,11 @@ class Artist:
             **optional,
         )
 
-    async def _deliver(self, job: JobRecord, sheet: Sheet, started: float) -> None:
-        took = time.time() - started
-        if sheet.credits_left is not None:
-            self._metrics.credits_left.set(sheet.credits_left)
-            await self._store.set_fact(
-                "last_credits", {"credits": sheet.credits_left, "at": time.time()}
-            )
+    async def _deliver(self, job: JobRecord) -> None:
+        assert job.result is not None and job.outcome is not None
+        outcome = job.outcome
         limit = int(job.params.get("upload_limit") or 10 * 2**20)
-        fitted = await asyncio.to_thread(fit_to_limit, sheet.image, sheet.content_type, limit)
+        fitted = await asyncio.to_thread(fit_to_limit, job.result, outcome["content_type"], limit)
         notes = [job.pose_note] if job.pose_note else []
         if not job.params.get("custom_pose"):
             notes.append("Drawn on the default pose sheet; attach `pose` to use your own.")
@@ -85,10 +108,10 @@ class Artist:
             notes.append("The sheet was re-encoded to fit Discord's upload limit.")
         embed = replies.sheet_embed(
             prompt=job.params["prompt"],
-            seed=sheet.seed,
+            seed=outcome["seed"],
             strength=job.params["strength"],
-            credits_left=sheet.credits_left,
-            seconds=took,
+            credits_left=outcome["credits_left"],
+            seconds=outcome["seconds"],
             requester_id=job.user_id,
             filename=fitted.filename,
             notes=notes,
@@ -101,23 +124,9 @@ class Artist:
             view=self._buttons(job.id),
         )
         route = await self._courier.deliver(job, parcel)
-        await self._store.update_job(
-            job.id,
-            state=DONE,
-            finished_at=time.time(),
-            cost=sheet.cost,
-            credits_left=sheet.credits_left,
-            interaction_token=None,
-        )
+        await self._store.update_job(job.id, state=DONE, result=None, interaction_token=None)
         self._metrics.jobs.labels(outcome="done").inc()
-        self._log(
-            job,
-            DONE,
-            segmind=f"{took:.1f}s",
-            bytes=len(fitted.data),
-            credits_left=sheet.credits_left,
-            via=route,
-        )
+        self._log(job, DONE, bytes=len(fitted.data), via=route)
 
     async def _fail(self, job: JobRecord, error: SegmindError) -> None:
         if isinstance(error, AuthError):
@@ -135,7 +144,7 @@ class Artist:
         await self._courier.deliver(job, Parcel(content=replies.failure(error)))
 
     async def settle_leftovers(self, queue: JobQueue) -> None:
-        """After a start: re-queue waiting jobs; report jobs cut off mid-request."""
+        """After a start: report jobs cut off mid-request, deliver drawn ones, re-queue the rest."""
         for job in await self._store.jobs_in([SENDING]):
             # Never sent again: Segmind may have billed it already.
             await self._store.update_job(
@@ -145,6 +154,9 @@ class Artist:
             self._metrics.jobs.labels(outcome="interrupted").inc()
             self._log(job, INTERRUPTED)
             await self._courier.deliver(job, Parcel(content=replies.INTERRUPTED))
+        for job in await self._store.jobs_in([DRAWN]):
+            self._log(job, "delivering after restart")
+            await self._deliver(job)
         for job in await self._store.jobs_in([QUEUED]):
             ahead = queue.submit(job, checked=False)
             self._log(job, "resumed", ahead=ahead)

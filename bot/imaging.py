@@ -10,7 +10,7 @@ import functools
 import logging
 import math
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from io import BytesIO
 
@@ -84,7 +84,7 @@ class PoseRejected(Exception):
 class PoseImage:
     """A pose reference ready for Segmind: an upright RGB JPEG without metadata."""
 
-    jpeg: bytes
+    jpeg: bytes = field(repr=False)
     width: int
     height: int
     source_format: str
@@ -95,7 +95,7 @@ class PoseImage:
 class FittedImage:
     """A finished sheet small enough to upload; `scaled` is True if it had to be re-encoded."""
 
-    data: bytes
+    data: bytes = field(repr=False)
     filename: str
     content_type: str
     scaled: bool

@@ -149,7 +149,11 @@ class Intake:
             ) as response:
                 if response.status != 200:
                     raise PoseRejected("I couldn't download the pose from Discord. Try again.")
-                data = await response.content.read(limit + 1)
+                data = bytearray()
+                async for chunk in response.content.iter_chunked(64 * 1024):
+                    data += chunk
+                    if len(data) > limit:
+                        break
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.info("pose download failed: %s", type(exc).__name__)
             raise PoseRejected("I couldn't download the pose from Discord. Try again.") from exc
@@ -157,7 +161,7 @@ class Intake:
             raise PoseRejected(
                 f"The pose is larger than {limit / 2**20:.0f} MiB. Attach a smaller image."
             )
-        return data
+        return bytes(data)
 
     async def _enqueue(
         self,

@@ -61,32 +61,31 @@ NO_DELIVERY = (
 
 def failure(error: Exception) -> str:
     """What to tell a member whose accepted sheet could not be drawn."""
+    return f"{_what_happened(error)} Your cooldown was reset."
+
+
+def _what_happened(error: Exception) -> str:
     if isinstance(error, InsufficientCredits):
         return (
             "The server's Segmind credits have run out, so no sheet was drawn. "
-            "A moderator can check /credits. Your cooldown was reset."
+            "A moderator can check /credits."
         )
     if isinstance(error, AuthError):
         return (
-            "The bot is misconfigured (its Segmind key was refused), so no sheet was drawn. "
-            "The operator has been told in the logs. Your cooldown was reset."
+            "The bot is misconfigured (Segmind refused its key), so no sheet was drawn. "
+            "The operator has been told in the logs."
         )
     if isinstance(error, RateLimited):
-        return "Segmind is busy right now (rate limited). Try again in a minute; cooldown reset."
+        return "Segmind is busy right now (rate limited). Try again in a minute."
     if isinstance(error, SegmindTimeout):
-        return (
-            "Segmind took too long to answer. Try again in a few minutes; your cooldown was reset."
-        )
+        return "Segmind took too long to answer. Try again in a few minutes."
     if isinstance(error, InvalidRequest):
-        return "Segmind refused these settings. Try a different prompt or values; cooldown reset."
+        return "Segmind refused these settings. Try a different prompt or values."
     if isinstance(error, ServerError | SegmindConnectionError | UnexpectedResponse):
-        return (
-            "Segmind had a problem drawing this sheet. Try again in a minute; "
-            "your cooldown was reset."
-        )
+        return "Segmind had a problem drawing this sheet. Try again in a minute."
     if isinstance(error, SegmindError):
-        return "Segmind could not draw this sheet. Try again later; your cooldown was reset."
-    return "Something went wrong on our side while drawing. Try again; your cooldown was reset."
+        return "Segmind could not draw this sheet. Try again later."
+    return "Something went wrong on our side while drawing. Try again."
 
 
 def sheet_embed(

@@ -34,7 +34,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished_at REAL,
     cost REAL,
     credits_left REAL,
-    error TEXT
+    error TEXT,
+    result BLOB,
+    outcome TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state);
 CREATE INDEX IF NOT EXISTS jobs_by_guild ON jobs (guild_id, finished_at);
@@ -44,8 +46,9 @@ CREATE TABLE IF NOT EXISTS facts (
 );
 """
 
-# A job's states, in the order of its life.
-QUEUED, SENDING, DONE, FAILED, INTERRUPTED = "queued", "sending", "done", "failed", "interrupted"
+# A job's states, in the order of its life. "drawn" keeps the sheet until it is delivered.
+QUEUED, SENDING, DRAWN, DONE = "queued", "sending", "drawn", "done"
+FAILED, INTERRUPTED = "failed", "interrupted"
 
 
 @dataclass
@@ -69,6 +72,8 @@ class JobRecord:
     cost: float | None = None
     credits_left: float | None = None
     error: str | None = None
+    result: bytes | None = None
+    outcome: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +157,8 @@ class Store:
 
     async def update_job(self, job_id: int, **fields: Any) -> None:
         """Write some columns of a job (its state first of all)."""
+        if "outcome" in fields:
+            fields["outcome"] = json.dumps(fields["outcome"])
         columns = ", ".join(f"{name} = ?" for name in fields)
         await self._db.execute(
             f"UPDATE jobs SET {columns} WHERE id = ?",
@@ -178,8 +185,8 @@ class Store:
         """Drop the pose bytes of finished jobs created before `older_than`."""
         cursor = await self._db.execute(
             "UPDATE jobs SET pose = NULL WHERE pose IS NOT NULL AND created_at < ?"
-            " AND state NOT IN (?, ?)",
-            (older_than, QUEUED, SENDING),
+            " AND state NOT IN (?, ?, ?)",
+            (older_than, QUEUED, SENDING, DRAWN),
         )
         await self._db.commit()
         return cursor.rowcount
@@ -188,8 +195,8 @@ class Store:
         """Sheets drawn and credits spent in a server since a moment."""
         row = await self._fetchone(
             "SELECT COUNT(*) AS sheets, COALESCE(SUM(cost), 0) AS credits FROM jobs"
-            " WHERE state = ? AND guild_id IS ? AND finished_at >= ?",
-            (DONE, guild_id, since),
+            " WHERE state IN (?, ?) AND guild_id IS ? AND finished_at >= ?",
+            (DRAWN, DONE, guild_id, since),
         )
         assert row is not None
         return Usage(sheets=int(row["sheets"]), credits=float(row["credits"]))
@@ -218,4 +225,5 @@ class Store:
 def _job(row: aiosqlite.Row) -> JobRecord:
     data = dict(row)
     data["params"] = json.loads(data["params"])
+    data["outcome"] = json.loads(data["outcome"]) if data["outcome"] else None
     return JobRecord(**data)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fake_discord import FakeDiscord
 from tests.fake_segmind import FakeSegmind
 
 
@@ -105,3 +106,58 @@ class BotProcess:
             await self.process.wait()
         if not self._log.closed:
             self._log.close()
+
+
+@pytest.fixture
+async def discord_fake() -> AsyncIterator[FakeDiscord]:
+    async with FakeDiscord() as fake:
+        yield fake
+
+
+class Harness:
+    """Both fakes and a way to start (and restart) the real bot against them."""
+
+    def __init__(self, cwd: Path, discord: FakeDiscord, segmind: FakeSegmind) -> None:
+        self.cwd = cwd
+        self.discord = discord
+        self.segmind = segmind
+        self.bots: list[BotProcess] = []
+
+    def settings(self, **more: str) -> dict[str, str]:
+        return {
+            "DISCORD_TOKEN": self.discord.token,
+            "DISCORD_API_BASE": self.discord.api_base,
+            "DISCORD_GATEWAY_URL": self.discord.gateway_url,
+            "SEGMIND_API_KEY": self.segmind.api_key,
+            "SEGMIND_BASE_URL": self.segmind.url,
+            "DATABASE_PATH": str(self.cwd / "bot.sqlite3"),
+            "LOG_LEVEL": "DEBUG",
+            **more,
+        }
+
+    async def start_bot(self, **more: str) -> BotProcess:
+        bot = BotProcess(self.cwd, self.settings(**more))
+        self.bots.append(bot)
+        await bot.start()
+        await bot.wait_for_log("ready as")
+        return bot
+
+    @property
+    def logs(self) -> str:
+        return "\n".join(bot.logs for bot in self.bots)
+
+
+@pytest.fixture
+async def harness(
+    tmp_path: Path, discord_fake: FakeDiscord, segmind: FakeSegmind
+) -> AsyncIterator[Harness]:
+    h = Harness(tmp_path, discord_fake, segmind)
+    try:
+        yield h
+    finally:
+        for bot in h.bots:
+            await bot.kill()
+    # Whatever a test did, the bot never broke Discord's rules or leaked a secret.
+    discord_fake.assert_no_violations()
+    for secret in (discord_fake.token, segmind.api_key):
+        assert secret not in h.logs
