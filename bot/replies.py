@@ -8,6 +8,7 @@ from bot.segmind import (
     AuthError,
     InsufficientCredits,
     InvalidRequest,
+    NotFound,
     RateLimited,
     SegmindConnectionError,
     SegmindError,
@@ -86,6 +87,17 @@ def _what_happened(error: Exception) -> str:
     if isinstance(error, SegmindError):
         return "Segmind could not draw this sheet. Try again later."
     return "Something went wrong on our side while drawing. Try again."
+
+
+def balance_unavailable(error: SegmindError) -> str:
+    """Why /credits cannot show the live balance."""
+    if isinstance(error, AuthError):
+        return "Segmind refused the bot's key; the operator should check SEGMIND_API_KEY."
+    if isinstance(error, NotFound):
+        return "Segmind has no balance record for this account yet."
+    if isinstance(error, RateLimited):
+        return "Segmind is rate limiting the bot; try again in a minute."
+    return "Segmind did not answer; try again in a minute."
 
 
 def sheet_embed(

@@ -38,7 +38,7 @@ class Credits(commands.Cog):
             balance = await self.bot.segmind.credits()
             live = f"{balance.credits:,.2f} (+ {balance.free_credits:,.4f} free)"
         except SegmindError as exc:
-            live = f"unavailable right now ({type(exc).__name__})"
+            live = f"unavailable right now. {replies.balance_unavailable(exc)}"
         embed.add_field(name="Balance now", value=live, inline=False)
         last = await self.bot.store.fact("last_credits")
         if last:

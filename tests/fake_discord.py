@@ -503,6 +503,8 @@ class FakeDiscord:
         self.guild_id = self._snowflake()
         self.channel_id = self._snowflake()
         self.bot_role_id = self._snowflake()
+        # Plain roles of the guild (id -> name), sent in GUILD_CREATE; see add_role().
+        self.roles: dict[int, str] = {}
 
         self.port: int | None = None
         self.api_base = ""
@@ -717,7 +719,17 @@ class FakeDiscord:
                 "permissions": str(DEFAULT_APP_PERMISSIONS),
                 "tags": {"bot_id": str(self.bot_user_id)},
             },
+            *(
+                {**base, "id": str(rid), "name": name, "position": 2, "permissions": "0"}
+                for rid, name in self.roles.items()
+            ),
         ]
+
+    def add_role(self, name: str) -> int:
+        """Create a guild role with no permissions (before the bot connects); return its id."""
+        role_id = self._snowflake()
+        self.roles[role_id] = name
+        return role_id
 
     def member_json(
         self, user_id: int, roles: list[int] | None = None, permissions: int | None = None

@@ -1,0 +1,70 @@
+"""/credits: moderators see the balance and usage privately; nobody else makes it cost a call."""
+
+from __future__ import annotations
+
+from tests.conftest import Harness
+from tests.fake_discord import InteractionRecord, Permissions
+
+MEMBER = 7001
+MODERATOR = 7002
+
+
+def answered(rec: InteractionRecord) -> bool:
+    return rec.original is not None and bool(rec.original.embeds or rec.original.content)
+
+
+def fields(rec: InteractionRecord) -> dict[str, str]:
+    assert rec.original is not None
+    return {f["name"]: f["value"] for f in rec.original.embeds[0]["fields"]}
+
+
+async def test_a_moderator_sees_balance_last_seen_credits_and_usage(harness: Harness) -> None:
+    await harness.start_bot(COOLDOWN_SECONDS="0")
+    for n in range(2):
+        rec = await harness.discord.invoke("character", {"prompt": f"p{n}"}, user_id=MEMBER + n)
+        await rec.wait_for(lambda r: bool(r.original and r.original.attachments))
+    credits = await harness.discord.invoke(
+        "credits", user_id=MODERATOR, permissions=Permissions.MANAGE_GUILD
+    )
+    await credits.wait_for(answered)
+    assert credits.ephemeral
+    shown = fields(credits)
+    assert shown["Balance now"].startswith(f"{harness.segmind.credits:,.2f}")
+    assert shown["Last seen after a sheet"].startswith(f"{harness.segmind.credits:,.2f}")
+    spent = 2 * harness.segmind.cost
+    assert shown["Today (UTC)"] == f"2 sheet(s), {spent:,.2f} credits"
+    assert shown["Last 7 days"] == f"2 sheet(s), {spent:,.2f} credits"
+    assert harness.segmind.credits_requests == 1
+
+
+async def test_a_member_with_a_moderator_role_may_check_credits(harness: Harness) -> None:
+    role = harness.discord.add_role("Mods")
+    await harness.start_bot(MODERATOR_ROLE_IDS=str(role))
+    rec = await harness.discord.invoke(
+        "credits", user_id=MODERATOR, roles=[role], bypass_default_permissions=True
+    )
+    await rec.wait_for(answered)
+    assert "Balance now" in fields(rec)
+
+
+async def test_a_non_moderator_is_refused_privately_and_no_segmind_call_is_made(
+    harness: Harness,
+) -> None:
+    await harness.start_bot()
+    # A server admin may have opened the command to everyone; the bot still checks.
+    rec = await harness.discord.invoke("credits", user_id=MEMBER, bypass_default_permissions=True)
+    await rec.wait_for(lambda r: r.acked_at is not None)
+    assert rec.ack_type == 4 and rec.ephemeral
+    assert rec.original is not None and "Only moderators" in rec.original.content
+    assert harness.segmind.credits_requests == 0
+
+
+async def test_balance_unavailable_is_said_plainly(harness: Harness) -> None:
+    harness.segmind.api_key = "sk-test-rotated-key"  # the bot's key no longer works
+    await harness.start_bot(SEGMIND_API_KEY="sk-test-old-key")
+    rec = await harness.discord.invoke(
+        "credits", user_id=MODERATOR, permissions=Permissions.MANAGE_GUILD
+    )
+    await rec.wait_for(answered)
+    assert fields(rec)["Balance now"].startswith("unavailable right now")
+    assert "SEGMIND_API_KEY" in fields(rec)["Balance now"]
