@@ -19,7 +19,7 @@ from bot.drawing import Artist
 from bot.intake import Intake, IntakeRules
 from bot.jobs import JobQueue
 from bot.metrics import Metrics, watch_loop
-from bot.segmind import SegmindClient
+from bot.segmind import AuthError, SegmindClient, SegmindError
 from bot.settings import Settings
 from bot.storage import JobRecord, Store
 
@@ -78,6 +78,7 @@ class SheetBot(commands.Bot):
                 max_pose_bytes=settings.max_pose_bytes,
                 max_pose_pixels=settings.max_pose_pixels,
             ),
+            metrics=metrics,
         )
         self.sheet_actions = SheetActions(
             store=store,
@@ -110,8 +111,21 @@ class SheetBot(commands.Bot):
         log.info("ready as %s in %d server(s)", self.user, len(self.guilds))
 
     async def _start_queue(self) -> None:
+        await self._check_segmind()
         await self.artist.settle_leftovers(self.queue)
         self.queue.start()
+
+    async def _check_segmind(self) -> None:
+        # Tell the operator at start-up, not at the first member's request, if the key is bad.
+        try:
+            balance = await self.segmind.credits()
+        except AuthError:
+            log.error("Segmind refused SEGMIND_API_KEY: sheets will fail until it is fixed")
+        except SegmindError as exc:
+            log.warning("could not check the Segmind balance at start-up: %s", exc)
+        else:
+            self.metrics.credits_left.set(balance.credits)
+            log.info("Segmind key accepted: %.2f credits left", balance.credits)
 
     async def _tell_place(self, job: JobRecord, ahead: int) -> None:
         await self.courier.update(job, replies.queued(ahead))

@@ -72,6 +72,8 @@ def point_discord_at(settings: Settings) -> None:
     """Send discord.py's REST and gateway traffic where the settings say (proxies, fakes)."""
     discord.http.Route.BASE = settings.discord_api_base.rstrip("/")
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+    # The bot never joins voice: spare the operator two alarming start-up warnings about it.
+    discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
 
 
 def _segmind(settings: Settings, http: aiohttp.ClientSession) -> SegmindClient:

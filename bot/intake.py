@@ -16,12 +16,15 @@ from bot import replies
 from bot.delivery import Courier
 from bot.imaging import PoseImage, PoseRejected, normalize_pose
 from bot.jobs import JobQueue, Refused
+from bot.metrics import Metrics
 from bot.segmind import MAX_SEED
 from bot.storage import QUEUED, JobRecord, Store
 
 log = logging.getLogger(__name__)
 
 
+# Discord gives 3 s; an acknowledgement later than this is close to failing.
+LATE_ACK = 2.0
 POSE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp")
 
 
@@ -65,6 +68,7 @@ class Intake:
         courier: Courier,
         http: aiohttp.ClientSession,
         rules: IntakeRules,
+        metrics: Metrics,
         downloads: int = 4,
     ) -> None:
         self._store = store
@@ -72,6 +76,7 @@ class Intake:
         self._courier = courier
         self._http = http
         self._rules = rules
+        self._metrics = metrics
         self._downloads = asyncio.Semaphore(downloads)
 
     async def take(
@@ -94,8 +99,10 @@ class Intake:
             await interaction.response.send_message(
                 refusal, ephemeral=True, allowed_mentions=replies.NOBODY
             )
+            self._acknowledged(interaction)
             return
         await interaction.response.defer(thinking=True)
+        self._acknowledged(interaction)
         try:
             if attachment is not None:
                 normalized = await self._pose(attachment)
@@ -108,6 +115,12 @@ class Intake:
         except Exception:
             await self._store.give_back_cooldown(interaction.user.id)
             raise
+
+    def _acknowledged(self, interaction: discord.Interaction) -> None:
+        delay = time.time() - interaction.created_at.timestamp()
+        if delay > LATE_ACK:
+            self._metrics.late_acks.inc()
+            log.warning("interaction acknowledged %.1fs after it was created", delay)
 
     def _cheap_refusal(
         self, interaction: discord.Interaction, attachment: discord.Attachment | None

@@ -34,7 +34,7 @@ async def test_a_moderator_sees_balance_last_seen_credits_and_usage(harness: Har
     spent = 2 * harness.segmind.cost
     assert shown["Today (UTC)"] == f"2 sheet(s), {spent:,.2f} credits"
     assert shown["Last 7 days"] == f"2 sheet(s), {spent:,.2f} credits"
-    assert harness.segmind.credits_requests == 1
+    assert harness.segmind.credits_requests == 2  # one at start-up, one for /credits
 
 
 async def test_a_member_with_a_moderator_role_may_check_credits(harness: Harness) -> None:
@@ -56,7 +56,7 @@ async def test_a_non_moderator_is_refused_privately_and_no_segmind_call_is_made(
     await rec.wait_for(lambda r: r.acked_at is not None)
     assert rec.ack_type == 4 and rec.ephemeral
     assert rec.original is not None and "Only moderators" in rec.original.content
-    assert harness.segmind.credits_requests == 0
+    assert harness.segmind.credits_requests == 1  # the start-up check only
 
 
 async def test_balance_unavailable_is_said_plainly(harness: Harness) -> None:
@@ -68,3 +68,11 @@ async def test_balance_unavailable_is_said_plainly(harness: Harness) -> None:
     await rec.wait_for(answered)
     assert fields(rec)["Balance now"].startswith("unavailable right now")
     assert "SEGMIND_API_KEY" in fields(rec)["Balance now"]
+
+
+async def test_a_bad_segmind_key_is_reported_to_the_operator_at_start_up(
+    harness: Harness,
+) -> None:
+    bot = await harness.start_bot(SEGMIND_API_KEY="sk-test-wrong-key")
+    await bot.wait_for_log("Segmind refused SEGMIND_API_KEY")
+    assert "sk-test-wrong-key" not in bot.logs
