@@ -203,13 +203,19 @@ class Intake:
             created_at=time.time(),
         )
         self._queue.check(job.user_id)
-        ahead = self._queue.ahead_of_new(job.user_id)
-        placeholder = await interaction.edit_original_response(
-            content=replies.queued(ahead), allowed_mentions=replies.NOBODY
-        )
-        job.placeholder_id = placeholder.id
+        # Stored means accepted: a crash or shutdown from here on keeps it for the next start.
         await self._store.add_job(job)
-        self._queue.submit(job)
+        ahead = self._queue.ahead_of_new(job.user_id)
+        try:
+            placeholder = await interaction.edit_original_response(
+                content=replies.queued(ahead), allowed_mentions=replies.NOBODY
+            )
+        except discord.HTTPException as exc:
+            log.info("job %d: placeholder not shown (%s); it will be delivered anyway", job.id, exc)
+        else:
+            job.placeholder_id = placeholder.id
+            await self._store.update_job(job.id, placeholder_id=placeholder.id)
+        self._queue.submit(job, checked=False)
         log.info(
             "job %d queued: user=%d guild=%s ahead=%d pose=%s",
             job.id,

@@ -169,8 +169,10 @@ class JobQueue:
         assert self._on_moved is not None
         while True:
             await asyncio.sleep(self._announce_every)
-            for index, job in enumerate(self._order()):
-                if self._told.get(job.id) != index:
+            for job in self._order():
+                # Places move while we wait on Discord: look each one up afresh.
+                index = self.ahead(job.id)
+                if index is not None and self._told.get(job.id) != index:
                     self._told[job.id] = index
                     try:
                         await self._on_moved(job, index)
