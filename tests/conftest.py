@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -159,5 +160,9 @@ async def harness(
             await bot.kill()
     # Whatever a test did, the bot never broke Discord's rules or leaked a secret.
     discord_fake.assert_no_violations()
+    said = [m.to_json() for rec in discord_fake.interactions for m in rec.all_messages]
+    said += [m.to_json() for m in discord_fake.channel_messages + discord_fake.dm_messages]
     for secret in (discord_fake.token, segmind.api_key):
         assert secret not in h.logs
+        assert secret not in json.dumps(said)
+        assert "Traceback" not in json.dumps(said)

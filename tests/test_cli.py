@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import run_cli
+from tests.fake_discord import FakeDiscord
 from tests.fake_segmind import FakeSegmind, Planned
 
 
@@ -153,3 +154,71 @@ async def test_generate_refuses_a_pose_that_is_not_an_image(
     assert result.code == 2
     assert "Traceback" not in result.err
     assert segmind.requests == []
+
+
+async def test_check_reports_both_services_accept_the_credentials(
+    tmp_path: Path, segmind: FakeSegmind, discord_fake: FakeDiscord
+) -> None:
+    result = await run_cli(
+        "check",
+        cwd=tmp_path,
+        DISCORD_TOKEN=discord_fake.token,
+        DISCORD_API_BASE=discord_fake.api_base,
+        DISCORD_GATEWAY_URL=discord_fake.gateway_url,
+        **segmind_env(segmind),
+    )
+    assert result.code == 0, result.err
+    assert f"{segmind.credits:,.2f} credits left" in result.out
+    assert "Discord: token accepted" in result.out
+
+
+async def test_check_names_a_refused_discord_token_and_segmind_key(
+    tmp_path: Path, segmind: FakeSegmind, discord_fake: FakeDiscord
+) -> None:
+    result = await run_cli(
+        "check",
+        cwd=tmp_path,
+        DISCORD_TOKEN="not-the-token",
+        DISCORD_API_BASE=discord_fake.api_base,
+        SEGMIND_BASE_URL=segmind.url,
+        SEGMIND_API_KEY="sk-wrong-key",
+    )
+    assert result.code == 1
+    assert "Discord refused DISCORD_TOKEN" in result.err
+    assert "401" in result.err
+    assert "Traceback" not in result.err
+    assert "sk-wrong-key" not in result.err + result.out
+    assert "not-the-token" not in result.err + result.out
+
+
+async def test_sync_registers_commands_even_when_unchanged(
+    tmp_path: Path, segmind: FakeSegmind, discord_fake: FakeDiscord
+) -> None:
+    env = {
+        "DISCORD_TOKEN": discord_fake.token,
+        "DISCORD_API_BASE": discord_fake.api_base,
+        "DISCORD_GATEWAY_URL": discord_fake.gateway_url,
+        **segmind_env(segmind),
+    }
+    for expected in (1, 2):
+        result = await run_cli("sync", cwd=tmp_path, **env)
+        assert result.code == 0, result.err
+        assert discord_fake.command_syncs == expected
+    assert {c["name"] for c in discord_fake.global_commands} == {"character", "credits"}
+
+
+async def test_dev_guild_id_registers_commands_in_that_server_only(
+    tmp_path: Path, segmind: FakeSegmind, discord_fake: FakeDiscord
+) -> None:
+    result = await run_cli(
+        "sync",
+        cwd=tmp_path,
+        DISCORD_TOKEN=discord_fake.token,
+        DISCORD_API_BASE=discord_fake.api_base,
+        DEV_GUILD_ID=str(discord_fake.guild_id),
+        **segmind_env(segmind),
+    )
+    assert result.code == 0, result.err
+    assert discord_fake.global_commands == []
+    names = {c["name"] for c in discord_fake.guild_commands[discord_fake.guild_id]}
+    assert names == {"character", "credits"}

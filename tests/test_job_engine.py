@@ -7,9 +7,12 @@ and the queue's refusals.
 
 from __future__ import annotations
 
+import io
 import re
 import signal
 from collections.abc import Callable
+
+from PIL import Image
 
 from tests.conftest import Harness
 from tests.fake_discord import InteractionRecord, Message, Permissions
@@ -474,3 +477,47 @@ async def test_members_racing_for_the_last_queue_place_get_what_they_were_told(
             "fast one",
             "asked after the restart",
         ]
+
+
+async def test_reroll_reuses_the_members_own_pose(harness: Harness) -> None:
+    await harness.start_bot(COOLDOWN_SECONDS="0")
+    buffer = io.BytesIO()
+    Image.new("RGB", (600, 800), (30, 90, 200)).save(buffer, "PNG")
+    pose = harness.discord.host_attachment(buffer.getvalue(), "pose.png", "image/png")
+    rec = await harness.discord.invoke(
+        "character", {"prompt": "a bard"}, user_id=OWNER, attachments={"pose": pose}
+    )
+    await rec.wait_for(sheet_delivered, timeout=10)
+    assert rec.original is not None
+    job = rec.original.custom_ids()[0].rsplit(":", 1)[1]
+    reroll = await harness.discord.click(rec.original, f"sheet:reroll:{job}", user_id=OWNER)
+    await reroll.wait_for(sheet_delivered, timeout=10)
+    first, second = (r.json for r in harness.segmind.requests)
+    assert second["image"] == first["image"]
+    assert harness.discord.cdn_downloads == [pose["id"]]  # kept by the bot, not re-fetched
+
+
+async def test_reroll_after_the_retention_limit_says_the_sheet_expired(harness: Harness) -> None:
+    await harness.start_bot(POSE_RETENTION_DAYS="0")
+    rec = await ask(harness, OWNER, "a sailor")
+    await rec.wait_for(sheet_delivered, timeout=10)
+    assert rec.original is not None
+    job = rec.original.custom_ids()[0].rsplit(":", 1)[1]
+    reroll = await harness.discord.click(rec.original, f"sheet:reroll:{job}", user_id=OWNER)
+    await reroll.wait_for(acked, timeout=5)
+    assert_refused_privately(reroll, "too old to re-roll")
+    assert len(harness.segmind.requests) == 1
+
+
+async def test_prompts_stay_out_of_the_log_unless_the_operator_asks(harness: Harness) -> None:
+    quiet = await harness.start_bot(LOG_LEVEL="INFO")
+    rec = await ask(harness, OWNER, "a very private prompt")
+    await rec.wait_for(sheet_delivered, timeout=10)
+    await quiet.wait_for_log("job 1 done")
+    assert "a very private prompt" not in quiet.logs
+    await quiet.kill()
+    loud = await harness.start_bot(LOG_LEVEL="INFO", LOG_PROMPTS="true", COOLDOWN_SECONDS="0")
+    rec = await ask(harness, OTHER, "a shared prompt")
+    await rec.wait_for(sheet_delivered, timeout=10)
+    await loud.wait_for_log("job 2 done")
+    assert "a shared prompt" in loud.logs

@@ -48,3 +48,12 @@ async def test_generate_does_not_need_a_discord_token(tmp_path: Path) -> None:
     assert result.code == 2
     assert "SEGMIND_API_KEY is missing" in result.err
     assert "DISCORD_TOKEN" not in result.err
+
+
+def test_every_setting_is_documented_in_env_example() -> None:
+    from bot.settings import Settings
+
+    example = (Path(__file__).parent.parent / ".env.example").read_text()
+    documented = {line.split("=", 1)[0] for line in example.splitlines() if "=" in line}
+    documented = {name for name in documented if not name.startswith("#")}
+    assert documented == {name.upper() for name in Settings.model_fields}
