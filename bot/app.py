@@ -39,11 +39,11 @@ class SheetBot(commands.Bot):
         segmind: SegmindClient,
         http: aiohttp.ClientSession,
         metrics: Metrics,
-        force_sync: bool = False,
+        sync_only: bool = False,
     ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
-            intents=discord.Intents.none() | discord.Intents(guilds=True),
+            intents=discord.Intents(guilds=True),
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
         )
@@ -51,7 +51,7 @@ class SheetBot(commands.Bot):
         self.store = store
         self.segmind = segmind
         self.metrics = metrics
-        self.force_sync = force_sync
+        self.sync_only = sync_only
         self.courier = Courier(self)
         self.artist = Artist(
             store=store,
@@ -96,9 +96,12 @@ class SheetBot(commands.Bot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         self.add_dynamic_items(SheetButton)
-        await self.sync_commands(force=self.force_sync)
+        await self.sync_commands(force=self.sync_only)
+        if self.sync_only:
+            return
         self.metrics.watch_queue(lambda: self.queue.waiting)
         self._background.append(asyncio.create_task(watch_loop(self.metrics)))
+        self._background.append(asyncio.create_task(self._check_segmind()))
         retention = self.settings.pose_retention_days * 86400
         forgotten = await self.store.forget_old_poses(time.time() - retention)
         if forgotten:
@@ -111,7 +114,6 @@ class SheetBot(commands.Bot):
         log.info("ready as %s in %d server(s)", self.user, len(self.guilds))
 
     async def _start_queue(self) -> None:
-        await self._check_segmind()
         await self.artist.settle_leftovers(self.queue)
         self.queue.start()
 

@@ -101,7 +101,7 @@ async def run(settings: Settings, *, sync_only: bool = False) -> int:
                 segmind=_segmind(settings, http),
                 http=http,
                 metrics=metrics,
-                force_sync=sync_only,
+                sync_only=sync_only,
             )
             async with bot:
                 if sync_only:
