@@ -17,6 +17,16 @@ def segmind_env(fake: FakeSegmind, **more: str) -> dict[str, str]:
     return {"SEGMIND_BASE_URL": fake.url, "SEGMIND_API_KEY": fake.api_key, **more}
 
 
+def both_env(discord: FakeDiscord, segmind: FakeSegmind, **more: str) -> dict[str, str]:
+    return {
+        "DISCORD_TOKEN": discord.token,
+        "DISCORD_API_BASE": discord.api_base,
+        "DISCORD_GATEWAY_URL": discord.gateway_url,
+        **segmind_env(segmind),
+        **more,
+    }
+
+
 async def test_generate_writes_a_jpeg_and_reports_seed_and_credits(
     tmp_path: Path, segmind: FakeSegmind
 ) -> None:
@@ -159,14 +169,7 @@ async def test_generate_refuses_a_pose_that_is_not_an_image(
 async def test_check_reports_both_services_accept_the_credentials(
     tmp_path: Path, segmind: FakeSegmind, discord_fake: FakeDiscord
 ) -> None:
-    result = await run_cli(
-        "check",
-        cwd=tmp_path,
-        DISCORD_TOKEN=discord_fake.token,
-        DISCORD_API_BASE=discord_fake.api_base,
-        DISCORD_GATEWAY_URL=discord_fake.gateway_url,
-        **segmind_env(segmind),
-    )
+    result = await run_cli("check", cwd=tmp_path, **both_env(discord_fake, segmind))
     assert result.code == 0, result.err
     assert f"{segmind.credits:,.2f} credits left" in result.out
     assert "Discord: token accepted" in result.out
@@ -194,14 +197,8 @@ async def test_check_names_a_refused_discord_token_and_segmind_key(
 async def test_sync_registers_commands_even_when_unchanged(
     tmp_path: Path, segmind: FakeSegmind, discord_fake: FakeDiscord
 ) -> None:
-    env = {
-        "DISCORD_TOKEN": discord_fake.token,
-        "DISCORD_API_BASE": discord_fake.api_base,
-        "DISCORD_GATEWAY_URL": discord_fake.gateway_url,
-        **segmind_env(segmind),
-    }
     for expected in (1, 2):
-        result = await run_cli("sync", cwd=tmp_path, **env)
+        result = await run_cli("sync", cwd=tmp_path, **both_env(discord_fake, segmind))
         assert result.code == 0, result.err
         assert discord_fake.command_syncs == expected
     assert {c["name"] for c in discord_fake.global_commands} == {"character", "credits"}
@@ -210,14 +207,8 @@ async def test_sync_registers_commands_even_when_unchanged(
 async def test_dev_guild_id_registers_commands_in_that_server_only(
     tmp_path: Path, segmind: FakeSegmind, discord_fake: FakeDiscord
 ) -> None:
-    result = await run_cli(
-        "sync",
-        cwd=tmp_path,
-        DISCORD_TOKEN=discord_fake.token,
-        DISCORD_API_BASE=discord_fake.api_base,
-        DEV_GUILD_ID=str(discord_fake.guild_id),
-        **segmind_env(segmind),
-    )
+    env = both_env(discord_fake, segmind, DEV_GUILD_ID=str(discord_fake.guild_id))
+    result = await run_cli("sync", cwd=tmp_path, **env)
     assert result.code == 0, result.err
     assert discord_fake.global_commands == []
     names = {c["name"] for c in discord_fake.guild_commands[discord_fake.guild_id]}
