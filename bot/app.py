@@ -102,10 +102,16 @@ class SheetBot(commands.Bot):
         self.metrics.watch_queue(lambda: self.queue.waiting)
         self._background.append(asyncio.create_task(watch_loop(self.metrics)))
         self._background.append(asyncio.create_task(self._check_segmind()))
+        self._background.append(asyncio.create_task(self._forget_old_poses()))
+
+    async def _forget_old_poses(self) -> None:
+        # Poses are kept for re-rolls only as long as the operator allows; check hourly.
         retention = self.settings.pose_retention_days * 86400
-        forgotten = await self.store.forget_old_poses(time.time() - retention)
-        if forgotten:
-            log.info("forgot %d pose(s) older than the retention limit", forgotten)
+        while True:
+            forgotten = await self.store.forget_old_poses(time.time() - retention)
+            if forgotten:
+                log.info("forgot %d pose(s) older than the retention limit", forgotten)
+            await asyncio.sleep(3600)
 
     async def on_ready(self) -> None:
         # Start working only once the gateway is up, so resumed jobs can be delivered.
