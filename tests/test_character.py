@@ -327,3 +327,22 @@ async def test_mentions_in_a_prompt_ping_nobody(harness: Harness) -> None:
         assert message.pinged_user_ids == []
         mentions = message.allowed_mentions
         assert mentions is not None and mentions.get("parse") == []
+
+
+async def test_character_works_in_a_direct_message_with_the_bot(harness: Harness) -> None:
+    await harness.start_bot()
+    rec = await harness.discord.invoke(
+        "character", {"prompt": "a lonely lighthouse keeper"}, user_id=USER, in_guild=False
+    )
+    await rec.wait_for(sheet_delivered)
+    assert rec.original is not None and rec.original.embeds
+
+
+async def test_a_channel_where_the_bot_cannot_post_is_refused_up_front(harness: Harness) -> None:
+    await harness.start_bot()
+    rec = await harness.discord.invoke(
+        "character", {"prompt": "x"}, user_id=USER, app_permissions=1 << 10 | 1 << 11
+    )
+    await rec.wait_for(lambda r: r.acked_at is not None)
+    assert "Attach Files" in private_refusal(rec)
+    assert harness.segmind.requests == []
