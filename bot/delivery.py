@@ -68,9 +68,7 @@ class Courier:
         if await self._by_interaction(job, parcel):
             return "interaction"
         mention = f"<@{job.user_id}> {parcel.content}".strip()
-        channel = discord.PartialMessageable(
-            state=self._client._connection, id=job.channel_id, guild_id=job.guild_id
-        )
+        channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
         if await self._send(job, channel, mention, parcel, "channel"):
             return "channel"
         try:
