@@ -41,4 +41,4 @@ test: lint
 	$(PY) -m pytest -q
 
 bench: $(DEV)
-	$(PY) -m bench
+	$(PY) -m bench $(ARGS)

@@ -92,7 +92,7 @@ async def run(settings: Settings, *, sync_only: bool = False) -> int:
     token = settings.discord_token.get_secret_value()
     metrics = Metrics()
     if settings.metrics_port and not sync_only:
-        metrics.serve(settings.metrics_port)
+        metrics.serve(settings.metrics_host, settings.metrics_port)
     try:
         async with aiohttp.ClientSession() as http, Store.open(settings.database_path) as store:
             bot = SheetBot(

@@ -47,7 +47,9 @@ class Artist:
         self._log(job, SENDING, wait=f"{started - job.created_at:.1f}s")
         await self._courier.update(job, replies.drawing(started))
         try:
-            sheet = await self._segmind.generate(self._request(job))
+            # The pose waits in storage, not in memory, while the job is queued.
+            pose = await self._store.pose(job.id) if job.params.get("custom_pose") else None
+            sheet = await self._segmind.generate(self._request(job, pose))
         except SegmindError as exc:
             await self._fail(job, exc)
             return
@@ -82,11 +84,11 @@ class Artist:
                 "last_credits", {"credits": sheet.credits_left, "at": time.time()}
             )
 
-    def _request(self, job: JobRecord) -> CharacterRequest:
+    def _request(self, job: JobRecord, pose: bytes | None) -> CharacterRequest:
         p = job.params
         optional = {"negative_prompt": p["negative_prompt"]} if p.get("negative_prompt") else {}
         return CharacterRequest.for_pose(
-            job.pose or default_pose().jpeg,
+            pose or default_pose().jpeg,
             prompt=p["prompt"],
             seed=p["seed"],
             strength=p["strength"],
@@ -158,6 +160,7 @@ class Artist:
             self._log(job, "delivering after restart")
             await self._deliver(job)
         for job in await self._store.jobs_in([QUEUED]):
+            job.pose = None  # read again when the job starts
             ahead = queue.submit(job, checked=False)
             self._log(job, "resumed", ahead=ahead)
             await self._courier.update(job, replies.queued(ahead))

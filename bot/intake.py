@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -69,7 +70,7 @@ class Intake:
         http: aiohttp.ClientSession,
         rules: IntakeRules,
         metrics: Metrics,
-        downloads: int = 4,
+        poses_at_once: int = max(1, (os.cpu_count() or 2) - 1),
     ) -> None:
         self._store = store
         self._queue = queue
@@ -77,7 +78,9 @@ class Intake:
         self._http = http
         self._rules = rules
         self._metrics = metrics
-        self._downloads = asyncio.Semaphore(downloads)
+        # Download and decode one pose per spare core: more only time-slice the CPU and
+        # hold more photos in memory at once (measured in docs/performance.md).
+        self._poses = asyncio.Semaphore(poses_at_once)
 
     async def take(
         self,
@@ -148,7 +151,7 @@ class Intake:
         return None
 
     async def _pose(self, attachment: discord.Attachment) -> PoseImage:
-        async with self._downloads:
+        async with self._poses:
             data = await self._download(attachment)
             return await asyncio.to_thread(
                 normalize_pose, data, max_pixels=self._rules.max_pose_pixels
@@ -205,6 +208,7 @@ class Intake:
         self._queue.check(job.user_id)
         # Stored means accepted: a crash or shutdown from here on keeps it for the next start.
         await self._store.add_job(job)
+        job.pose = None  # kept in storage until the job starts
         ahead = self._queue.ahead_of_new(job.user_id)
         try:
             placeholder = await interaction.edit_original_response(

@@ -55,10 +55,10 @@ class Metrics:
         """Read the queue depth whenever the metrics are scraped."""
         self.queue_depth.set_function(depth)
 
-    def serve(self, port: int) -> None:
-        """Serve /metrics on this port (a small thread, as prometheus_client does)."""
-        self._server, _ = start_http_server(port, registry=self.registry)
-        log.info("metrics on port %d", port)
+    def serve(self, host: str, port: int) -> None:
+        """Serve /metrics (a small thread, as prometheus_client does)."""
+        self._server, _ = start_http_server(port, addr=host, registry=self.registry)
+        log.info("metrics on port %d (%s)", port, host)
 
     def close(self) -> None:
         """Stop serving."""

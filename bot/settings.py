@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     pose_retention_days: float = Field(default=7, ge=0)
     shutdown_grace_seconds: float = Field(default=120, ge=0)
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     @field_validator("discord_token", "segmind_api_key", mode="before")
     @classmethod

@@ -171,6 +171,11 @@ class Store:
         row = await self._fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
         return _job(row) if row else None
 
+    async def pose(self, job_id: int) -> bytes | None:
+        """The stored pose of a job, if it still has one."""
+        row = await self._fetchone("SELECT pose FROM jobs WHERE id = ?", (job_id,))
+        return row["pose"] if row else None
+
     async def jobs_in(self, states: Iterable[str]) -> list[JobRecord]:
         """Jobs in any of these states, oldest first."""
         wanted = list(states)

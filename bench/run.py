@@ -1,0 +1,530 @@
+"""The burst benchmark: the real bot process, N simultaneous /character requests, one report.
+
+Processes, all on 127.0.0.1:
+
+    this one: fake Discord (REST, gateway, CDN) + fake Segmind + the measuring
+    bench.tap: relays every byte between the bot and the fakes and notes when each passed
+    python -m bot: the bot, unmodified; its log goes through bench.stamp (millisecond stamps)
+
+See docs/performance.md for what each number means and how it is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import math
+import os
+import platform
+import re
+import resource
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench.fakes import QuickSegmind, TimedDiscord
+from bench.photo import SIZE, phone_photo
+from bench.probes import LoopWatch, ProcessWatch, bucket_delta, histogram, scrape
+from bench.processes import REPO, BotProcess, Exchange, RunBroke, TapProcess, free_port
+from tests.fake_discord import InteractionRecord
+
+FIRST_USER = 300_000_000_000_000_000
+LAG_METRIC = "sheetbot_event_loop_lag_seconds"
+HEARTBEAT = 1  # gateway opcode
+
+_JOB_LINE = re.compile(r"job (\d+) (\w+): user=(\d+)")
+_STALL_LINE = re.compile(r"event loop stalled for (\d+) ms")
+_CALLBACK = re.compile(r"^POST /api/v10/interactions/(\d+)/[^/ ]+/callback")
+_EDIT = re.compile(r"^PATCH /api/v10/webhooks/\d+/([^/ ]+)/messages/(?:@original|\d+)")
+_CDN = re.compile(r"^GET /cdn/attachments/\d+/(\d+)/")
+_GENERATE = re.compile(r"^POST /v1/consistent-character")
+
+
+# Command line ----------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Burst benchmark: N simultaneous /character requests with phone-photo poses, "
+        "against the real bot process and the wire-level fakes. Prints a Markdown report.",
+    )
+    parser.add_argument("--n", type=int, default=200, help="requests, one per member (200)")
+    parser.add_argument(
+        "--delay", type=float, default=2.0, help="seconds the fake Segmind takes per sheet (2)"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=8, help="the bot's MAX_CONCURRENT_JOBS (8)"
+    )
+    parser.add_argument(
+        "--heartbeat-ms",
+        type=int,
+        default=100,
+        help="gateway heartbeat interval the fake asks for; its jitter is the outside lag (100)",
+    )
+    parser.add_argument(
+        "--idle", type=float, default=3.0, help="seconds the bot idles before the burst (3)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=None, help="give up on the burst after this many seconds"
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for the bot process (repeatable), e.g. MALLOC_ARENA_MAX=2",
+    )
+    parser.add_argument("--json", type=Path, help="also write every measurement here")
+    parser.add_argument("--keep-log", type=Path, help="copy the bot's time-stamped log here")
+    args = parser.parse_args(argv)
+    if args.n < 1 or args.delay < 0 or not 1 <= args.concurrency <= 64:
+        parser.error("need --n >= 1, --delay >= 0 and 1 <= --concurrency <= 64")
+    if any("=" not in item for item in args.env):
+        parser.error("--env takes NAME=VALUE")
+    if args.heartbeat_ms < 20:
+        parser.error("--heartbeat-ms must be at least 20")
+    if args.timeout is None:
+        rounds = math.ceil(args.n / args.concurrency)
+        args.timeout = 120 + 3 * rounds * (args.delay + 0.5)
+    return args
+
+
+# The machine -----------------------------------------------------------------------------
+
+
+def machine() -> list[tuple[str, str]]:
+    """What the numbers were measured on."""
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    cores = os.cpu_count() or 0
+    usable = len(os.sched_getaffinity(0))
+    quota = "none"
+    with contextlib.suppress(OSError, ValueError):
+        limit, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        quota = "none" if limit == "max" else f"{int(limit) / int(period):g} CPUs"
+    memory = "unknown"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f"{kib / 2**20:.1f} GiB"
+    versions = ", ".join(
+        f"{name} {metadata.version(name)}" for name in ("discord.py", "aiohttp", "pillow")
+    )
+    return [
+        ("Bot", _bot_version()),
+        ("CPU", f"{model}, {cores} cores ({usable} usable, cgroup quota {quota})"),
+        ("Memory", memory),
+        ("OS", f"{platform.system()} {platform.release()} ({platform.machine()})"),
+        ("Python", f"{platform.python_implementation()} {platform.python_version()}"),
+        ("Libraries", versions),
+    ]
+
+
+def _bot_version() -> str:
+    try:
+        done = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout)"
+    return "commit " + done.stdout.strip().replace("-dirty", " with uncommitted changes")
+
+
+# One member's request, from the outside --------------------------------------------------
+
+
+@dataclass
+class Job:
+    """Everything observed about one member's request. Times are time.monotonic().
+
+    "tap" times are when bytes crossed the wire tap, "log" times when the bot wrote a log
+    line, "fake" times when the fake's (busy) event loop got round to a request.
+    """
+
+    index: int
+    user_id: int
+    seed: int
+    attachment_id: int
+    sent: float = math.nan  # fake: INTERACTION_CREATE written to the gateway
+    acked: float = math.nan  # tap: the callback's first byte
+    acked_fake: float = math.nan  # fake: the callback's handler started
+    ack_type: int | None = None
+    download: float = math.nan  # tap: the pose's CDN GET
+    downloaded: float = math.nan  # tap: the pose's last byte went to the bot
+    queued_log: float = math.nan  # log: "job N queued" (stored and in the queue)
+    sending_log: float = math.nan  # log: "job N sending" (a worker took it, state stored)
+    done_log: float = math.nan  # log: "job N done" (delivered, state stored)
+    queued_edit: float = math.nan  # tap: the "Queued ..." placeholder edit's first byte
+    drawing_edit: float = math.nan  # tap: the "Drawing ..." edit's first byte
+    segmind_sent: float = math.nan  # tap: the generate request's last byte
+    segmind_answer: float = math.nan  # tap: the answer's first byte
+    segmind_bytes: int | None = None  # tap: request line + headers + body
+    upload: float = math.nan  # tap: the last byte of the edit that carries the sheet
+    upload_bytes: int | None = None  # fake: size of the sheet file in that edit
+    job_id: int | None = None
+    delivered: bool = False
+    outcome: str = "pending"
+
+    @property
+    def ack_latency(self) -> float:
+        return self.acked - self.sent
+
+    @property
+    def ack_latency_fake(self) -> float:
+        return self.acked_fake - self.sent
+
+    @property
+    def intake(self) -> float:
+        """Download start -> stored and queued: fetch, normalise, placeholder, DB insert."""
+        return self.queued_log - self.download
+
+    @property
+    def dispatch(self) -> float:
+        """Worker took the job -> Segmind has the request: placeholder edit, encode, send."""
+        return self.segmind_sent - self.sending_log
+
+    @property
+    def delivery(self) -> float:
+        """Segmind starts answering -> Discord has the sheet: read, fit, embed, upload."""
+        return self.upload - self.segmind_answer
+
+    @property
+    def own_time(self) -> float:
+        return self.intake + self.dispatch + self.delivery
+
+    @property
+    def own_time_tap_only(self) -> float:
+        """Nearly the same spans, from wire times alone (a cross-check of the log stamps)."""
+        return (
+            (self.queued_edit - self.download)
+            + (self.segmind_sent - self.drawing_edit)
+            + (self.upload - self.segmind_answer)
+        )
+
+    @property
+    def queue_wait(self) -> float:
+        return self.sending_log - self.queued_log
+
+    @property
+    def segmind_time(self) -> float:
+        return self.segmind_answer - self.segmind_sent
+
+
+def settled(rec: InteractionRecord) -> bool:
+    """The member has a final answer: the sheet, or words saying why not."""
+    original = rec.original
+    if rec.ack_type == 4:
+        return True  # refused at once
+    if "delete_original" in rec.events and any(m.ephemeral for m in rec.followups):
+        return True  # refused after the "thinking" message
+    if original is None:
+        return False
+    return bool(original.attachments) or "cooldown was reset" in original.content
+
+
+# The run ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Observed:
+    """Raw results of one run."""
+
+    args: dict[str, Any]
+    machine: list[tuple[str, str]]
+    photo_bytes: int
+    jobs: list[Job]
+    burst_spread: float  # first to last interaction sent
+    burst_seconds: float  # first sent to last settled
+    timed_out: bool
+    idle_rss: int
+    peak_rss_polled: int
+    peak_rss_hwm: int
+    rss_after: int
+    rss_timeline: list[tuple[float, int]]  # (seconds into the burst, bytes), every ~0.25 s
+    cpu_seconds: float
+    heartbeat_lags: list[float]  # tap
+    heartbeat_lags_fake: list[float]  # as the fake's loop saw the heartbeats
+    lag_buckets: list[tuple[float, float]]
+    stalls_ms: list[float]
+    warnings: list[str]
+    harness_lags: list[float]
+    harness_cpu: float
+    tap_cpu: float
+    violations: list[str]
+    exit_code: int | None
+
+
+async def run(args: argparse.Namespace) -> Observed:
+    print(f"Drawing a {SIZE[0]}x{SIZE[1]} phone photo ...", flush=True)
+    photo = await asyncio.to_thread(phone_photo)
+    with tempfile.TemporaryDirectory(prefix="sheetbot-bench-") as scratch:
+        try:
+            return await _run_in(Path(scratch), args, photo)
+        finally:
+            log = Path(scratch) / "bot.log"
+            if args.keep_log is not None and log.exists():
+                args.keep_log.write_bytes(log.read_bytes())
+
+
+async def _run_in(scratch: Path, args: argparse.Namespace, photo: bytes) -> Observed:
+    n = args.n
+    cost = 0.129
+    discord = TimedDiscord(heartbeat_interval_ms=args.heartbeat_ms)
+    segmind = QuickSegmind(delay=args.delay, cost=cost, credits=cost * n + 100)
+    async with discord, segmind:
+        assert discord.port is not None
+        tap = TapProcess(scratch / "tap.jsonl")
+        await tap.start(discord.port, int(segmind.url.rsplit(":", 1)[1]))
+        metrics_port = free_port()
+        bot = BotProcess(
+            scratch,
+            {
+                "DISCORD_TOKEN": discord.token,
+                "DISCORD_API_BASE": tap.url("rest") + "/api/v10",
+                "DISCORD_GATEWAY_URL": tap.url("gateway", "ws") + "/gateway",
+                "SEGMIND_API_KEY": segmind.api_key,
+                "SEGMIND_BASE_URL": tap.url("segmind"),
+                "DATABASE_PATH": str(scratch / "bot.sqlite3"),
+                "COOLDOWN_SECONDS": "0",
+                "MAX_QUEUE": str(n + 10),
+                "MAX_JOBS_PER_USER": "1",
+                "MAX_CONCURRENT_JOBS": str(args.concurrency),
+                "METRICS_PORT": str(metrics_port),
+                "LOG_LEVEL": "INFO",
+                **dict(item.split("=", 1) for item in args.env),
+            },
+        )
+        try:
+            await bot.start()
+            print(f"Starting the bot (pid {bot.pid}) ...", flush=True)
+            await bot.wait_for(lambda: "ready as" in bot.text(), "the bot to be ready", 60)
+            await discord.wait_ready(timeout=30)
+            if discord.find_command("character") is None:
+                raise RunBroke("the bot did not register /character")
+            return await _burst(args, discord, tap, bot, photo, metrics_port)
+        except AssertionError as exc:  # the fakes' way of saying something is off
+            raise RunBroke(f"{exc}\n{bot.tail()}") from exc
+        finally:
+            await bot.stop()
+            await tap.stop()
+
+
+async def _burst(
+    args: argparse.Namespace,
+    discord: TimedDiscord,
+    tap: TapProcess,
+    bot: BotProcess,
+    photo: bytes,
+    metrics_port: int,
+) -> Observed:
+    n = args.n
+    metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+    watch = ProcessWatch(bot.pid)
+    await asyncio.sleep(args.idle)
+    idle_rss = watch.rss()
+    lag_before = histogram(await scrape(metrics_url), LAG_METRIC)
+
+    jobs: list[Job] = []
+    attachments: list[dict[str, Any]] = []
+    for index in range(n):
+        # The same bytes for everyone, each under its own attachment id, fetched through the tap.
+        attachment = discord.host_attachment(
+            photo, f"IMG_{index + 1:04d}.JPG", "image/jpeg", width=SIZE[0], height=SIZE[1]
+        )
+        for key in ("url", "proxy_url"):
+            attachment[key] = attachment[key].replace(discord.base_url, tap.url("rest"), 1)
+        attachments.append(attachment)
+        jobs.append(Job(index, FIRST_USER + index, index + 1, int(attachment["id"])))
+
+    print(f"Firing {n} /character requests (Segmind answers after {args.delay:g}s) ...", flush=True)
+    harness = LoopWatch()
+    pollers = [asyncio.create_task(watch.poll()), asyncio.create_task(harness.run())]
+    harness_cpu = _own_cpu()
+    tap_watch = ProcessWatch(tap.pid)
+    tap_cpu = tap_watch.cpu_seconds()
+    cpu_start = watch.cpu_seconds()
+    started = time.monotonic()
+    records: list[InteractionRecord] = []
+    timed_out = False
+    try:
+        for job, attachment in zip(jobs, attachments, strict=True):
+            # Each invoke returns once its INTERACTION_CREATE is written: all go out at once.
+            records.append(
+                await discord.invoke(
+                    "character",
+                    {"prompt": f"a knight in silver armour, take {job.index}", "seed": job.seed},
+                    user_id=job.user_id,
+                    attachments={"pose": attachment},
+                )
+            )
+        timed_out = await _until_settled(bot, records, started + args.timeout)
+        finished = time.monotonic()
+        cpu_seconds = watch.cpu_seconds() - cpu_start
+        harness_cpu = _own_cpu() - harness_cpu
+        tap_cpu = tap_watch.cpu_seconds() - tap_cpu
+        lag_after = histogram(await scrape(metrics_url), LAG_METRIC)
+        peak_hwm = watch.high_water()
+        await asyncio.sleep(1)  # "done" is logged after the result is stored
+        rss_after = watch.rss()
+    finally:
+        for poller in pollers:
+            poller.cancel()
+        await asyncio.gather(*pollers, return_exceptions=True)
+    exit_code = await bot.stop()
+    await tap.stop()
+
+    exchanges, frames = tap.read()
+    lines = bot.lines()
+    _fill_from_fakes(jobs, records, discord)
+    _fill_from_tap(jobs, records, discord, exchanges)
+    _fill_from_log(jobs, lines)
+    window = [(t, text) for t, text in lines if started <= t <= finished]
+    interval = args.heartbeat_ms / 1000
+    beats = [t for t, op in frames if op == HEARTBEAT and started <= t <= finished]
+    beats_fake = [t for t in discord.heartbeat_log if started <= t <= finished]
+    return Observed(
+        args={k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        machine=machine(),
+        photo_bytes=len(photo),
+        jobs=jobs,
+        burst_spread=records[-1].sent_at - records[0].sent_at,
+        burst_seconds=finished - started,
+        timed_out=timed_out,
+        idle_rss=idle_rss,
+        peak_rss_polled=max((rss for _, rss in watch.samples), default=0),
+        peak_rss_hwm=peak_hwm,
+        rss_after=rss_after,
+        rss_timeline=[(round(t - started, 2), rss) for t, rss in watch.samples[::12]],
+        cpu_seconds=cpu_seconds,
+        heartbeat_lags=_gaps(beats, interval),
+        heartbeat_lags_fake=_gaps(beats_fake, interval),
+        lag_buckets=bucket_delta(lag_after, lag_before),
+        stalls_ms=[float(m[1]) for _, text in window if (m := _STALL_LINE.search(text))],
+        warnings=[text for _, text in window if "WARNING" in text or "ERROR" in text],
+        harness_lags=harness.lags,
+        harness_cpu=harness_cpu,
+        tap_cpu=tap_cpu,
+        violations=list(discord.violations),
+        exit_code=exit_code,
+    )
+
+
+async def _until_settled(
+    bot: BotProcess, records: list[InteractionRecord], deadline: float
+) -> bool:
+    """Wait until every member has an answer; True if the deadline came first."""
+    started = time.monotonic()
+    last_report = started
+    while not all(settled(rec) for rec in records):
+        if bot.exited:
+            raise RunBroke(f"the bot exited during the burst:\n{bot.tail()}")
+        now = time.monotonic()
+        if now > deadline:
+            return True
+        if now - last_report >= 10:
+            done = sum(settled(rec) for rec in records)
+            print(f"  {now - started:5.0f} s: {done}/{len(records)} answered", flush=True)
+            last_report = now
+        await asyncio.sleep(0.05)
+    return False
+
+
+def _gaps(beats: list[float], interval: float) -> list[float]:
+    """Each heartbeat is sent `interval` after the previous one went out, when the loop lets it."""
+    return [max(0.0, later - earlier - interval) for earlier, later in itertools.pairwise(beats)]
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _fill_from_fakes(
+    jobs: list[Job], records: list[InteractionRecord], discord: TimedDiscord
+) -> None:
+    for job, rec in zip(jobs, records, strict=True):
+        job.sent = rec.sent_at
+        job.acked_fake = discord.callback_arrived.get(rec.id, math.nan)
+        job.ack_type = rec.ack_type
+        job.delivered = rec.original is not None and bool(rec.original.attachments)
+        if job.delivered:
+            job.outcome = "delivered"
+        elif settled(rec):
+            said = [m.content for m in rec.all_messages if m.content]
+            job.outcome = "not drawn: " + (said[-1][:120] if said else "(no message)")
+        else:
+            job.outcome = f"unfinished ({', '.join(rec.events[-3:])})"
+
+
+def _fill_from_tap(
+    jobs: list[Job],
+    records: list[InteractionRecord],
+    discord: TimedDiscord,
+    exchanges: list[Exchange],
+) -> None:
+    callbacks: dict[int, float] = {}
+    downloads: dict[int, tuple[float, float]] = {}
+    edits: dict[str, list[Exchange]] = {}
+    generates: dict[int, Exchange] = {}
+    for ex in exchanges:
+        if ex.request is None:
+            continue
+        if match := _CALLBACK.match(ex.line):
+            callbacks.setdefault(int(match[1]), ex.request[0])
+        elif match := _CDN.match(ex.line):
+            downloads.setdefault(int(match[1]), (ex.request[0], ex.response[1]))
+        elif match := _EDIT.match(ex.line):
+            edits.setdefault(match[1], []).append(ex)
+        elif _GENERATE.match(ex.line) and ex.seed is not None:
+            generates[int(ex.seed)] = ex
+    for job, rec in zip(jobs, records, strict=True):
+        job.acked = callbacks.get(rec.id, math.nan)
+        job.download, job.downloaded = downloads.get(job.attachment_id, (math.nan, math.nan))
+        # One member's edits go out one after another (one webhook token, one rate-limit
+        # bucket), so the n-th edit on the wire is the n-th edit the fake handled.
+        wire = sorted(edits.get(rec.token, []), key=lambda ex: ex.request[0] if ex.request else 0)
+        for seen, ex in zip(discord.edits.get(rec.token, []), wire, strict=False):
+            assert ex.request is not None
+            text = seen.content or ""
+            if text.startswith("Queued") and math.isnan(job.queued_edit):
+                job.queued_edit = ex.request[0]
+            elif text.startswith("Drawing") and math.isnan(job.drawing_edit):
+                job.drawing_edit = ex.request[0]
+            if seen.files and math.isnan(job.upload):
+                job.upload, job.upload_bytes = ex.request[1], seen.upload_bytes
+        generate = generates.get(job.seed)
+        if generate is not None and generate.request is not None:
+            job.segmind_sent = generate.request[1]
+            job.segmind_answer = generate.response[0]
+            job.segmind_bytes = generate.request_bytes
+
+
+def _fill_from_log(jobs: list[Job], lines: list[tuple[float, str]]) -> None:
+    by_user = {job.user_id: job for job in jobs}
+    for stamp, text in lines:
+        match = _JOB_LINE.search(text)
+        job = by_user.get(int(match[3])) if match else None
+        if match is None or job is None:
+            continue
+        job.job_id = int(match[1])
+        if match[2] == "queued":
+            job.queued_log = stamp
+        elif match[2] == "sending":
+            job.sending_log = stamp
+        elif match[2] == "done":
+            job.done_log = stamp
