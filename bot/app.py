@@ -136,7 +136,10 @@ class SheetBot(commands.Bot):
             log.info("Segmind key accepted: %.2f credits left", balance.credits)
 
     async def _tell_place(self, job: JobRecord, ahead: int) -> None:
-        await self.courier.update(job, replies.queued(ahead))
+        # Only if the place is still true when the edit's turn comes.
+        await self.courier.update(
+            job, replies.queued(ahead), still=lambda: self.queue.ahead(job.id) == ahead
+        )
 
     async def sync_commands(self, *, force: bool = False) -> bool:
         """Register the slash commands if their definition changed since the last sync."""
@@ -160,6 +163,7 @@ class SheetBot(commands.Bot):
         """Stop taking requests, let running jobs finish within the grace period, then close."""
         log.info("shutting down: no new requests, finishing running jobs")
         cut = await self.queue.stop(self.settings.shutdown_grace_seconds)
+        await self.intake.finish()
         if cut:
             log.warning("%d job(s) cut short by the shutdown; they are reported on restart", cut)
         for task in self._background:

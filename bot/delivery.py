@@ -3,9 +3,11 @@ else in the channel with a mention, else by direct message."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import discord
@@ -35,10 +37,19 @@ class Parcel:
 
 
 class Courier:
-    """Sends updates and results for stored jobs, even after a restart."""
+    """Sends updates and results for stored jobs, even after a restart.
+
+    Everything said about one job goes out in order (one lock per job), so a slow "Queued"
+    edit can never land on top of "Drawing…" or the finished sheet.
+    """
 
     def __init__(self, client: discord.Client) -> None:
         self._client = client
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    def holding(self, job: JobRecord) -> asyncio.Lock:
+        """The lock that orders everything said about this job."""
+        return self._locks.setdefault(job.id, asyncio.Lock())
 
     def _webhook(self, job: JobRecord) -> discord.Webhook | None:
         if not job.interaction_token or job.token_expires_at is None:
@@ -49,22 +60,31 @@ class Courier:
         assert app_id is not None
         return discord.Webhook.partial(app_id, job.interaction_token, client=self._client)
 
-    async def update(self, job: JobRecord, content: str) -> bool:
-        """Change the member's placeholder text, if it can still be edited."""
-        webhook = self._webhook(job)
-        if webhook is None or job.placeholder_id is None:
-            return False
-        try:
-            await webhook.edit_message(
-                job.placeholder_id, content=content, allowed_mentions=replies.NOBODY
-            )
-        except discord.HTTPException as exc:
-            log.info("job %d: placeholder not updated (%s)", job.id, exc.status)
-            return False
-        return True
+    async def update(
+        self, job: JobRecord, content: str, *, still: Callable[[], bool] | None = None
+    ) -> bool:
+        """Change the member's placeholder text, if it can still be edited and `still()` holds."""
+        async with self.holding(job):
+            webhook = self._webhook(job)
+            if webhook is None or job.placeholder_id is None or (still and not still()):
+                return False
+            try:
+                await webhook.edit_message(
+                    job.placeholder_id, content=content, allowed_mentions=replies.NOBODY
+                )
+            except discord.HTTPException as exc:
+                log.info("job %d: placeholder not updated (%s)", job.id, exc.status)
+                return False
+            return True
 
     async def deliver(self, job: JobRecord, parcel: Parcel) -> str:
         """Send the parcel by the best route still open; return the route's name."""
+        async with self.holding(job):
+            route = await self._deliver(job, parcel)
+        self._locks.pop(job.id, None)
+        return route
+
+    async def _deliver(self, job: JobRecord, parcel: Parcel) -> str:
         if await self._by_interaction(job, parcel):
             return "interaction"
         mention = f"<@{job.user_id}> {parcel.content}".strip()

@@ -81,6 +81,7 @@ class Intake:
         # Download and decode one pose per spare core: more only time-slice the CPU and
         # hold more photos in memory at once (measured in docs/performance.md).
         self._poses = asyncio.Semaphore(poses_at_once)
+        self._showing: set[asyncio.Task[None]] = set()
 
     async def take(
         self,
@@ -209,17 +210,7 @@ class Intake:
         # Stored means accepted: a crash or shutdown from here on keeps it for the next start.
         await self._store.add_job(job)
         job.pose = None  # kept in storage until the job starts
-        ahead = self._queue.ahead_of_new(job.user_id)
-        try:
-            placeholder = await interaction.edit_original_response(
-                content=replies.queued(ahead), allowed_mentions=replies.NOBODY
-            )
-        except discord.HTTPException as exc:
-            log.info("job %d: placeholder not shown (%s); it will be delivered anyway", job.id, exc)
-        else:
-            job.placeholder_id = placeholder.id
-            await self._store.update_job(job.id, placeholder_id=placeholder.id)
-        self._queue.submit(job, checked=False)
+        ahead = self._queue.submit(job, checked=False)
         log.info(
             "job %d queued: user=%d guild=%s ahead=%d pose=%s",
             job.id,
@@ -228,6 +219,32 @@ class Intake:
             ahead,
             "custom" if pose else "default",
         )
+        # Showing the place is a Discord round trip: off the job's path, but first in its line.
+        lock = self._courier.holding(job)
+        await lock.acquire()
+        task = asyncio.create_task(self._show_place(interaction, job, lock))
+        self._showing.add(task)
+        task.add_done_callback(self._showing.discard)
+
+    async def finish(self) -> None:
+        """Let placeholders being shown finish (before a graceful exit)."""
+        await asyncio.gather(*self._showing, return_exceptions=True)
+
+    async def _show_place(
+        self, interaction: discord.Interaction, job: JobRecord, lock: asyncio.Lock
+    ) -> None:
+        try:
+            ahead = self._queue.ahead(job.id) or 0
+            placeholder = await interaction.edit_original_response(
+                content=replies.queued(ahead), allowed_mentions=replies.NOBODY
+            )
+            job.placeholder_id = placeholder.id
+            await self._store.update_job(job.id, placeholder_id=placeholder.id)
+            log.debug("job %d placeholder stored", job.id)
+        except discord.HTTPException as exc:
+            log.info("job %d: placeholder not shown (%s); it will be delivered anyway", job.id, exc)
+        finally:
+            lock.release()
 
     async def _refuse_after_defer(self, interaction: discord.Interaction, reason: str) -> None:
         # The public "thinking" message goes; the reason is told to the member alone.
