@@ -134,7 +134,7 @@ def details(o: Observed) -> list[tuple[str, str]]:
             spread(j.downloaded - j.download for j in jobs),
         ),
         (
-            "  of which last byte -> queued (normalise, placeholder, DB)",
+            "  of which last byte -> queued (normalise, DB)",
             spread(j.queued_log - j.downloaded for j in jobs),
         ),
         ("dispatch: worker took it -> Segmind has the request", spread(j.dispatch for j in jobs)),

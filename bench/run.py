@@ -190,7 +190,7 @@ class Job:
 
     @property
     def intake(self) -> float:
-        """Download start -> stored and queued: fetch, normalise, placeholder, DB insert."""
+        """Download start -> stored and queued: fetch, normalise, DB insert."""
         return self.queued_log - self.download
 
     @property
