@@ -10,6 +10,7 @@ import time
 
 import aiohttp
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 from bot import replies
@@ -26,6 +27,16 @@ from bot.storage import JobRecord, Store
 log = logging.getLogger(__name__)
 
 EXTENSIONS = ("cogs.character", "cogs.credits")
+
+
+class SheetTree(app_commands.CommandTree[discord.Client]):
+    """The slash commands; an unexpected failure in one becomes words for the member here."""
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        log.error("/%s failed", getattr(interaction.command, "name", "?"), exc_info=error)
+        await replies.apologize(interaction)
 
 
 class SheetBot(commands.Bot):
@@ -46,6 +57,7 @@ class SheetBot(commands.Bot):
             intents=discord.Intents(guilds=True),
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
+            tree_cls=SheetTree,
         )
         self.settings = settings
         self.store = store

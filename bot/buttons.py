@@ -3,6 +3,7 @@ they need is loaded from storage by the job id in their custom_id."""
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from bot import replies
 from bot.intake import Intake, Order
 from bot.permissions import is_moderator
 from bot.storage import Store
+
+log = logging.getLogger(__name__)
 
 Button = discord.ui.Button[discord.ui.View]
 
@@ -98,7 +101,11 @@ class SheetButton(
 
     async def callback(self, interaction: discord.Interaction) -> None:
         client = cast(_HasActions, interaction.client)
-        await client.sheet_actions.press(interaction, self.action, self.job_id)
+        try:
+            await client.sheet_actions.press(interaction, self.action, self.job_id)
+        except Exception:
+            log.exception("the %s button of job %d failed", self.action, self.job_id)
+            await replies.apologize(interaction)
 
 
 def sheet_buttons(job_id: int) -> discord.ui.View:

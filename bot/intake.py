@@ -94,7 +94,8 @@ class Intake:
     ) -> None:
         """Check, acknowledge and queue one request. `pose` is a stored pose (re-rolls)."""
         refusal = self._cheap_refusal(interaction, attachment)
-        if refusal is None:
+        cooling = self._rules.cooldown_seconds > 0
+        if refusal is None and cooling:
             until = await self._store.claim_cooldown(
                 interaction.user.id, self._rules.cooldown_seconds
             )
@@ -113,11 +114,13 @@ class Intake:
                 pose, pose_note = normalized.jpeg, normalized.note
             await self._enqueue(interaction, order, pose, pose_note)
         except (PoseRejected, Refused) as exc:
-            await self._store.give_back_cooldown(interaction.user.id)
+            if cooling:
+                await self._store.give_back_cooldown(interaction.user.id)
             reason = exc.reason if isinstance(exc, PoseRejected) else str(exc)
             await self._refuse_after_defer(interaction, reason)
         except Exception:
-            await self._store.give_back_cooldown(interaction.user.id)
+            if cooling:
+                await self._store.give_back_cooldown(interaction.user.id)
             raise
 
     def _acknowledged(self, interaction: discord.Interaction) -> None:

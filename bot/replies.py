@@ -89,6 +89,22 @@ def _what_happened(error: Exception) -> str:
     return "Something went wrong on our side while drawing. Try again."
 
 
+OOPS = "Something went wrong on our side. The operator can see what in the logs; try again."
+
+
+async def apologize(interaction: discord.Interaction) -> None:
+    """Answer an interaction whose handler failed unexpectedly, so no spinner is left behind."""
+    try:
+        if interaction.response.is_done():
+            await interaction.edit_original_response(
+                content=OOPS, embed=None, attachments=[], view=None, allowed_mentions=NOBODY
+            )
+        else:
+            await interaction.response.send_message(OOPS, ephemeral=True, allowed_mentions=NOBODY)
+    except discord.HTTPException:
+        pass  # the interaction is gone; the log already has the error
+
+
 def balance_unavailable(error: SegmindError) -> str:
     """Why /credits cannot show the live balance."""
     if isinstance(error, AuthError):
