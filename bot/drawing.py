@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import discord
 
@@ -50,13 +50,19 @@ class Artist:
             # The pose waits in storage, not in memory, while the job is queued.
             pose = await self._store.pose(job.id) if job.params.get("custom_pose") else None
             sheet = await self._segmind.generate(self._request(job, pose))
-        except SegmindError as exc:
+        except Exception as exc:
             await self._fail(job, exc)
             return
         finally:
             self._metrics.segmind_seconds.observe(time.time() - started)
         await self._keep(job, sheet, time.time() - started)
-        await self._deliver(job)
+        await self._deliver_or_fail(job)
+
+    async def _deliver_or_fail(self, job: JobRecord) -> None:
+        try:
+            await self._deliver(job)
+        except Exception as exc:
+            await self._fail(job, exc)
 
     async def _keep(self, job: JobRecord, sheet: Sheet, seconds: float) -> None:
         # The sheet is paid for: store it before delivering, so a crash cannot lose it.
@@ -130,9 +136,11 @@ class Artist:
         self._metrics.jobs.labels(outcome="done").inc()
         self._log(job, DONE, bytes=len(fitted.data), via=route)
 
-    async def _fail(self, job: JobRecord, error: SegmindError) -> None:
+    async def _fail(self, job: JobRecord, error: Exception) -> None:
         if isinstance(error, AuthError):
             log.error("Segmind refused the API key: check SEGMIND_API_KEY (job %d)", job.id)
+        elif not isinstance(error, SegmindError):
+            log.error("job %d failed unexpectedly", job.id, exc_info=error)
         await self._store.update_job(
             job.id,
             state=FAILED,
@@ -148,22 +156,33 @@ class Artist:
     async def settle_leftovers(self, queue: JobQueue) -> None:
         """After a start: report jobs cut off mid-request, deliver drawn ones, re-queue the rest."""
         for job in await self._store.jobs_in([SENDING]):
-            # Never sent again: Segmind may have billed it already.
-            await self._store.update_job(
-                job.id, state=INTERRUPTED, finished_at=time.time(), interaction_token=None
-            )
-            await self._store.give_back_cooldown(job.user_id)
-            self._metrics.jobs.labels(outcome="interrupted").inc()
-            self._log(job, INTERRUPTED)
-            await self._courier.deliver(job, Parcel(content=replies.INTERRUPTED))
+            await self._settle(self._interrupted(job), job)
         for job in await self._store.jobs_in([DRAWN]):
             self._log(job, "delivering after restart")
-            await self._deliver(job)
+            await self._settle(self._deliver_or_fail(job), job)
         for job in await self._store.jobs_in([QUEUED]):
             job.pose = None  # read again when the job starts
             ahead = queue.submit(job, checked=False)
             self._log(job, "resumed", ahead=ahead)
-            await self._courier.update(job, replies.queued(ahead))
+            await self._settle(self._courier.update(job, replies.queued(ahead)), job)
+
+    async def _interrupted(self, job: JobRecord) -> None:
+        # Never sent again: Segmind may have billed it already.
+        await self._store.update_job(
+            job.id, state=INTERRUPTED, finished_at=time.time(), interaction_token=None
+        )
+        await self._store.give_back_cooldown(job.user_id)
+        self._metrics.jobs.labels(outcome="interrupted").inc()
+        self._log(job, INTERRUPTED)
+        await self._courier.deliver(job, Parcel(content=replies.INTERRUPTED))
+
+    @staticmethod
+    async def _settle(step: Awaitable[object], job: JobRecord) -> None:
+        # One leftover that cannot be settled must not keep the queue from starting.
+        try:
+            await step
+        except Exception:
+            log.exception("job %d could not be settled after the restart", job.id)
 
     def _log(self, job: JobRecord, state: str, **facts: object) -> None:
         details = " ".join(f"{key}={value}" for key, value in facts.items())
