@@ -11,6 +11,9 @@ from bot.storage import JobRecord
 
 log = logging.getLogger(__name__)
 
+# How many place announcements may be on their way to Discord at once.
+ANNOUNCE_AT_ONCE = 8
+
 
 class Refused(Exception):
     """The queue will not take this job now; `str()` is the reason, for the user."""
@@ -165,16 +168,26 @@ class JobQueue:
         return job
 
     async def _announce(self) -> None:
-        # Tell waiting users when their place changes, at most once per interval each.
+        # Tell waiting users when their place changes, at most once per interval each,
+        # a few edits at a time (each is a round trip to Discord).
         assert self._on_moved is not None
+        on_moved = self._on_moved
+        edits = asyncio.Semaphore(ANNOUNCE_AT_ONCE)
+
+        async def tell(job: JobRecord, index: int) -> None:
+            async with edits:
+                try:
+                    await on_moved(job, index)
+                except Exception:
+                    log.exception("could not tell job %d its place", job.id)
+
         while True:
             await asyncio.sleep(self._announce_every)
-            for job in self._order():
-                # Places move while we wait on Discord: look each one up afresh.
-                index = self.ahead(job.id)
-                if index is not None and self._told.get(job.id) != index:
-                    self._told[job.id] = index
-                    try:
-                        await self._on_moved(job, index)
-                    except Exception:
-                        log.exception("could not tell job %d its place", job.id)
+            moved = [
+                (job, index)
+                for index, job in enumerate(self._order())
+                if self._told.get(job.id) != index
+            ]
+            for job, index in moved:
+                self._told[job.id] = index
+            await asyncio.gather(*(tell(job, index) for job, index in moved))

@@ -57,3 +57,21 @@ def test_every_setting_is_documented_in_env_example() -> None:
     documented = {line.split("=", 1)[0] for line in example.splitlines() if "=" in line}
     documented = {name for name in documented if not name.startswith("#")}
     assert documented == {name.upper() for name in Settings.model_fields}
+
+
+async def test_a_token_discord_refuses_stops_the_bot_with_a_plain_message(tmp_path: Path) -> None:
+    from tests.fake_discord import FakeDiscord
+
+    async with FakeDiscord() as discord:
+        result = await run_cli(
+            cwd=tmp_path,
+            DISCORD_TOKEN="revoked-token-value",
+            DISCORD_API_BASE=discord.api_base,
+            DISCORD_GATEWAY_URL=discord.gateway_url,
+            SEGMIND_API_KEY="sk-unused",
+            SEGMIND_BASE_URL="http://127.0.0.1:9",
+        )
+    assert result.code == 2
+    assert "Discord refused DISCORD_TOKEN" in result.err
+    assert "Traceback" not in result.err + result.out
+    assert "revoked-token-value" not in result.err + result.out
