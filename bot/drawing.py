@@ -162,7 +162,7 @@ class Artist:
             await self._settle(self._deliver_or_fail(job), job)
         for job in await self._store.jobs_in([QUEUED]):
             job.pose = None  # read again when the job starts
-            ahead = queue.submit(job, checked=False)
+            ahead = queue.submit(job)
             self._log(job, "resumed", ahead=ahead)
             await self._settle(self._courier.update(job, replies.queued(ahead)), job)
 

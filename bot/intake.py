@@ -213,7 +213,7 @@ class Intake:
         # Stored means accepted: a crash or shutdown from here on keeps it for the next start.
         await self._store.add_job(job)
         job.pose = None  # kept in storage until the job starts
-        ahead = self._queue.submit(job, checked=False)
+        ahead = self._queue.submit(job)
         log.info(
             "job %d queued: user=%d guild=%s ahead=%d pose=%s",
             job.id,

@@ -74,13 +74,11 @@ class JobQueue:
                 "wait for one to finish, then try again."
             )
 
-    def submit(self, job: JobRecord, *, checked: bool = True) -> int:
-        """Queue a stored job; return how many jobs are ahead of it.
+    def submit(self, job: JobRecord) -> int:
+        """Queue a stored (so accepted) job; return how many jobs are ahead of it.
 
-        Jobs resumed after a restart pass `checked=False`: they were accepted already.
+        Callers `check` before accepting; a stored job is queued even past the limits.
         """
-        if checked:
-            self.check(job.user_id)
         self._waiting.setdefault(job.user_id, deque()).append(job)
         self._wake.set()
         ahead = self.ahead(job.id)
@@ -93,19 +91,6 @@ class JobQueue:
             if job.id == job_id:
                 return index
         return None
-
-    def ahead_of_new(self, user_id: int) -> int:
-        """How many waiting jobs would start before a job this user queued now."""
-        return len(self._waiting.get(user_id, ())) + sum(
-            min(len(line), len(self._waiting.get(user_id, ())) + (1 if before else 0))
-            for before, line in self._others(user_id)
-        )
-
-    def _others(self, user_id: int) -> list[tuple[bool, deque[JobRecord]]]:
-        # Other users' lines, each flagged with whether it comes before this user's in a round.
-        users = list(self._waiting)
-        mine = users.index(user_id) if user_id in users else len(users)
-        return [(i < mine, self._waiting[u]) for i, u in enumerate(users) if u != user_id]
 
     def _order(self) -> list[JobRecord]:
         # The order in which `_take` will hand the jobs out: one per user per round.
