@@ -62,20 +62,18 @@ class Courier:
 
     async def update(
         self, job: JobRecord, content: str, *, still: Callable[[], bool] | None = None
-    ) -> bool:
+    ) -> None:
         """Change the member's placeholder text, if it can still be edited and `still()` holds."""
         async with self.holding(job):
             webhook = self._webhook(job)
             if webhook is None or job.placeholder_id is None or (still and not still()):
-                return False
+                return
             try:
                 await webhook.edit_message(
                     job.placeholder_id, content=content, allowed_mentions=replies.NOBODY
                 )
             except discord.HTTPException as exc:
                 log.info("job %d: placeholder not updated (%s)", job.id, exc.status)
-                return False
-            return True
 
     async def deliver(self, job: JobRecord, parcel: Parcel) -> str:
         """Send the parcel by the best route still open; return the route's name."""

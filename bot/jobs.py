@@ -39,7 +39,6 @@ class JobQueue:
         self._on_moved = on_moved
         self._announce_every = announce_every
         self._waiting: OrderedDict[int, deque[JobRecord]] = OrderedDict()
-        self._running: set[int] = set()
         self._running_users: dict[int, int] = {}
         self._told: dict[int, int] = {}
         self._wake = asyncio.Event()
@@ -57,7 +56,7 @@ class JobQueue:
     @property
     def running(self) -> int:
         """How many jobs are being drawn now."""
-        return len(self._running)
+        return sum(self._running_users.values())
 
     def check(self, user_id: int) -> None:
         """Raise `Refused` if a new job from this user could not be queued now."""
@@ -125,14 +124,12 @@ class JobQueue:
 
     async def _work(self) -> None:
         while (job := await self._take()) is not None:
-            self._running.add(job.id)
             self._running_users[job.user_id] = self._running_users.get(job.user_id, 0) + 1
             try:
                 await self._run(job)
             except Exception:
                 log.exception("job %d failed unexpectedly", job.id)
             finally:
-                self._running.discard(job.id)
                 self._running_users[job.user_id] -= 1
                 if not self._running_users[job.user_id]:
                     del self._running_users[job.user_id]
