@@ -49,6 +49,8 @@ class Artist:
         try:
             # The pose waits in storage, not in memory, while the job is queued.
             pose = await self._store.pose(job.id) if job.params.get("custom_pose") else None
+            if pose is None:  # decoded once, in a thread, then cached
+                pose = (await asyncio.to_thread(default_pose)).jpeg
             sheet = await self._segmind.generate(self._request(job, pose))
         except Exception as exc:
             await self._fail(job, exc)
@@ -90,11 +92,11 @@ class Artist:
                 "last_credits", {"credits": sheet.credits_left, "at": time.time()}
             )
 
-    def _request(self, job: JobRecord, pose: bytes | None) -> CharacterRequest:
+    def _request(self, job: JobRecord, pose: bytes) -> CharacterRequest:
         p = job.params
         optional = {"negative_prompt": p["negative_prompt"]} if p.get("negative_prompt") else {}
         return CharacterRequest.for_pose(
-            pose or default_pose().jpeg,
+            pose,
             prompt=p["prompt"],
             seed=p["seed"],
             strength=p["strength"],
