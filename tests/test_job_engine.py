@@ -501,3 +501,21 @@ async def test_prompts_stay_out_of_the_log_unless_the_operator_asks(harness: Har
     await rec.wait_for(sheet_delivered, timeout=10)
     await loud.wait_for_log("job 2 done")
     assert "a shared prompt" in loud.logs
+
+
+async def test_a_sheet_drawn_but_not_yet_delivered_survives_a_crash_without_a_second_request(
+    harness: Harness,
+) -> None:
+    harness.segmind.delay = 1.0
+    bot = await harness.start_bot()
+    rec = await ask(harness, OWNER, "a paid-for sheet")
+    await rec.wait_for(placeholder_says("Drawing"), timeout=10)
+    # Discord stalls the upload (a long rate limit) and the bot dies while it waits.
+    harness.discord.inject_429("PATCH", r"^/webhooks/\d+/[^/]+/messages/\d+$", retry_after=60)
+    await bot.wait_for_log("job 1 drawn")
+    await harness.discord.wait_until(lambda: bool(harness.discord.rate_limited), timeout=10)
+    await bot.kill()
+
+    await harness.start_bot()
+    await rec.wait_for(sheet_delivered, timeout=10)
+    assert prompts(harness.segmind) == ["a paid-for sheet"]  # delivered from storage, not redrawn
