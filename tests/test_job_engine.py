@@ -33,8 +33,10 @@ def sheet_delivered(rec: InteractionRecord) -> bool:
 
 
 def placeholder_says(text: str) -> Callable[[InteractionRecord], bool]:
+    """The placeholder shows, or has shown, `text` (two quick edits may land between wakes)."""
+
     def check(rec: InteractionRecord) -> bool:
-        return rec.original is not None and text in rec.original.content
+        return rec.original is not None and any(text in said for said in history(rec.original))
 
     return check
 
