@@ -17,8 +17,10 @@ import json
 import math
 import random
 import socket
+import struct
 import time
 import uuid
+import zlib
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -160,6 +162,11 @@ class Planned:
         return Planned.status(
             200, "<html><body>Service update</body></html>", {"Content-Type": "text/html"}
         )
+
+    @staticmethod
+    def image_bytes(data: bytes, content_type: str = "image/jpeg") -> Planned:
+        """A 200 declaring an image, with `data` as its body (see `jpeg_magic_then_html` etc.)."""
+        return Planned.status(200, data, {"Content-Type": content_type})
 
     @staticmethod
     def html_405() -> Planned:
@@ -320,6 +327,32 @@ class FakeSegmind:
         if seed not in self._rendered:
             self._rendered[seed] = await asyncio.to_thread(_render_sheet, seed, self.image_size)
         return self._rendered[seed]
+
+
+def jpeg_magic_then_html() -> bytes:
+    """A body that starts like a JPEG and goes on as an HTML page (a proxy's error page)."""
+    return b"\xff\xd8\xff\xe0" + b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+
+
+def png_of_size(width: int, height: int) -> bytes:
+    """A PNG whose header claims `width` x `height` and whose pixel data is empty."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(b""))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def truncated_jpeg() -> bytes:
+    """The first half of a real JPEG: the magic, the header and half the scan."""
+    image = _render_sheet(7, (256, 192))
+    return image[: len(image) // 2]
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def _field_problem(payload: Mapping[str, Any]) -> str | None:

@@ -8,6 +8,7 @@ import io
 import itertools
 import logging
 import socket
+import threading
 import time
 import traceback
 import uuid
@@ -45,7 +46,16 @@ from bot.segmind import (
     error_for_status,
 )
 from bot.segmind.errors import parse_reset_at
-from tests.fake_segmind import CREDITS_PATH, DEFAULT_API_KEY, GENERATE_PATH, FakeSegmind, Planned
+from tests.fake_segmind import (
+    CREDITS_PATH,
+    DEFAULT_API_KEY,
+    GENERATE_PATH,
+    FakeSegmind,
+    Planned,
+    jpeg_magic_then_html,
+    png_of_size,
+    truncated_jpeg,
+)
 
 KEY = DEFAULT_API_KEY
 E = TypeVar("E", bound=BaseException)
@@ -175,6 +185,75 @@ async def test_missing_or_garbage_headers_fall_back(
     assert sheet.seed == 77
     assert sheet.credits_left is None
     assert (sheet.request_id, sheet.cost, sheet.generation_seconds) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "words"),
+    [
+        pytest.param(jpeg_magic_then_html(), "image/jpeg", "do not decode", id="jpeg-magic-html"),
+        pytest.param(png_of_size(0, 0), "image/png", "do not decode", id="png-0x0"),
+        pytest.param(truncated_jpeg(), "image/jpeg", "do not decode", id="jpeg-cut-in-half"),
+        pytest.param(png_of_size(20_000, 20_000), "image/png", "do not decode", id="png-bomb"),
+        pytest.param(png_of_size(8_000, 7_000), "image/png", "too large", id="png-56-megapixels"),
+        pytest.param(b"GIF89a" + b"\x00" * 64, "image/gif", "do not decode", id="gif-garbage"),
+    ],
+)
+async def test_a_body_that_is_not_a_whole_picture_is_not_a_sheet(
+    client: SegmindClient, fake: FakeSegmind, body: bytes, content_type: str, words: str
+) -> None:
+    fake.plan(Planned.status(200, body, {"Content-Type": content_type, "x-request-id": "req-7"}))
+
+    error = await expect(UnexpectedResponse, client.generate(character()))
+
+    assert error.request_id == "req-7"
+    assert error.message.startswith("not a usable image: ")
+    assert words in error.message
+    assert "<" not in error.message
+    assert len(fake.requests) == 1
+
+
+async def test_image_is_decoded_off_the_event_loop(
+    client: SegmindClient, fake: FakeSegmind
+) -> None:
+    loop_thread = threading.get_ident()
+    decoded_in: list[int] = []
+    real_load = Image.Image.load
+
+    def spy(self: Image.Image) -> Any:
+        decoded_in.append(threading.get_ident())
+        return real_load(self)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Image.Image, "load", spy)
+        await client.generate(character())
+
+    assert decoded_in
+    assert loop_thread not in decoded_in
+
+
+@pytest.mark.parametrize("echoed", ["-5", "-1", "seven", "1.5e3", "", "4243", " 4242 x"])
+async def test_a_seed_header_that_is_not_the_sent_seed_is_ignored(
+    client: SegmindClient, fake: FakeSegmind, caplog: pytest.LogCaptureFixture, echoed: str
+) -> None:
+    headers = {"Content-Type": "image/jpeg", "x-seed-value": echoed}
+    fake.plan(Planned.status(200, pose_jpeg(), headers))
+
+    sheet = await client.generate(character(seed=4242))
+
+    assert sheet.seed == 4242
+    assert any("Ignoring x-seed-value" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_seed_header_that_matches_is_accepted_quietly(
+    client: SegmindClient, fake: FakeSegmind, caplog: pytest.LogCaptureFixture
+) -> None:
+    headers = {"Content-Type": "image/jpeg", "x-seed-value": " 4242 "}
+    fake.plan(Planned.status(200, pose_jpeg(), headers))
+
+    sheet = await client.generate(character(seed=4242))
+
+    assert sheet.seed == 4242
+    assert not any("x-seed-value" in r.getMessage() for r in caplog.records)
 
 
 async def test_sheet_repr_leaves_out_the_image(client: SegmindClient) -> None:

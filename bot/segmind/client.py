@@ -33,6 +33,7 @@ from .errors import (
     describe_body,
     error_for_status,
 )
+from .images import NotAnImage, check_image
 from .models import CharacterRequest
 
 __all__ = ["Balance", "SegmindClient", "Sheet"]
@@ -140,12 +141,12 @@ class SegmindClient:
             time_limit=self._timeout,
             body_limit=MAX_IMAGE_BYTES,
         )
-        content_type = _image_type(answer)
+        content_type = await _image_type(answer)
         headers = answer.headers
         sheet = Sheet(
             image=answer.body,
             content_type=content_type,
-            seed=_int_header(headers, "x-seed-value", default=request.seed),
+            seed=_confirmed_seed(headers, request.seed, answer.request_id),
             credits_left=_float_header(headers, "x-remaining-credits"),
             request_id=answer.request_id,
             generation_seconds=_float_header(headers, "x-generation-time"),
@@ -294,8 +295,8 @@ async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> tuple[by
     return bytes(buffer), False
 
 
-def _image_type(answer: _Answer) -> str:
-    """The image's real MIME type, or `UnexpectedResponse` if the 200 is not an image."""
+async def _image_type(answer: _Answer) -> str:
+    """The image's real MIME type, or `UnexpectedResponse` if the 200 is not a whole image."""
     declared = answer.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if not declared.startswith("image/"):
         detail = describe_body(answer.body[:MAX_SMALL_BODY_BYTES].decode("utf-8", "replace"))
@@ -305,32 +306,22 @@ def _image_type(answer: _Answer) -> str:
             + (f": {detail}" if detail else ""),
             answer.request_id,
         )
-    if answer.truncated:
-        raise UnexpectedResponse(
-            answer.status,
-            f"image larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MB",
-            answer.request_id,
-        )
-    sniffed = _sniff_image(answer.body)
-    if sniffed is None:
-        raise UnexpectedResponse(
-            answer.status,
-            f"{declared} body of {len(answer.body)} bytes is not a JPEG, PNG or WebP image",
-            answer.request_id,
-        )
+    sniffed = await _checked_image(answer.body, answer.truncated, answer.status, answer.request_id)
     if sniffed != declared:
         log.debug("Segmind declared %s but sent %s", declared, sniffed)
     return sniffed
 
 
-def _sniff_image(data: bytes) -> str | None:
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
+async def _checked_image(data: bytes, truncated: bool, status: int, request_id: str | None) -> str:
+    """The MIME type of a fully decoded image (decoded in a thread), or `UnexpectedResponse`."""
+    if truncated:
+        raise UnexpectedResponse(
+            status, f"image larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MB", request_id
+        )
+    try:
+        return await asyncio.to_thread(check_image, data)
+    except NotAnImage as exc:
+        raise UnexpectedResponse(status, f"not a usable image: {exc}", request_id) from exc
 
 
 def _balance(answer: _Answer) -> Balance:
@@ -362,11 +353,18 @@ def _float_header(headers: Mapping[str, str], name: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _int_header(headers: Mapping[str, str], name: str, *, default: int) -> int:
-    try:
-        return int(headers[name].strip())
-    except (KeyError, ValueError):
-        return default
+def _confirmed_seed(headers: Mapping[str, str], sent: int, request_id: str | None) -> int:
+    """The seed that was sent: an `x-seed-value` that says otherwise is logged and ignored."""
+    echoed = headers.get("x-seed-value")
+    if echoed is not None and echoed.strip() != str(sent):
+        # A sheet is shown with its seed so it can be reproduced; only the sent one is known true.
+        log.warning(
+            "Ignoring x-seed-value %r from Segmind (request id %s): the request's seed was %d",
+            echoed[:40],
+            request_id,
+            sent,
+        )
+    return sent
 
 
 def _seconds_until(moment: datetime | None) -> float | None:
