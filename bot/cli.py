@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from bot.app import SheetBot
 from bot.imaging import PoseRejected, default_pose, normalize_pose
 from bot.metrics import Metrics
+from bot.redaction import install_secret_filter
 from bot.segmind import MAX_SEED, CharacterRequest, SegmindClient, SegmindError
 from bot.settings import Settings, SettingsError, load_settings
 from bot.storage import Store
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     discord.utils.setup_logging(level=logging.getLevelNamesMapping()[settings.log_level])
+    install_secret_filter(settings.segmind_api_key, settings.discord_token)
     try:
         if command == "generate":
             return asyncio.run(generate(settings, args))
