@@ -1,8 +1,7 @@
-"""The bot itself: receives its collaborators, loads the commands, runs the queue."""
+"""The bot itself: receives its collaborators, loads the commands, starts the job engine."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -14,15 +13,17 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import replies
+from bot.background import Background
 from bot.buttons import ButtonRules, SheetActions, SheetButton, sheet_buttons
 from bot.delivery import Courier
-from bot.drawing import Artist
-from bot.intake import Intake, IntakeRules
-from bot.jobs import JobQueue
+from bot.intake import Intake, PoseRules
+from bot.jobs import JobRules, Jobs
 from bot.metrics import Metrics, watch_loop
+from bot.placeholders import Placeholders
+from bot.replies import Refused
 from bot.segmind import AuthError, SegmindClient, SegmindError
 from bot.settings import Settings
-from bot.storage import JobRecord, Store
+from bot.storage import Limits, Store
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +31,15 @@ EXTENSIONS = ("cogs.character", "cogs.credits")
 
 
 class SheetTree(app_commands.CommandTree[discord.Client]):
-    """The slash commands; an unexpected failure in one becomes words for the member here."""
+    """The slash commands; refusals and unexpected failures become words for the member here."""
 
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
+        cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+        if isinstance(cause, Refused):
+            await replies.refuse(interaction, cause)
+            return
         log.error("/%s failed", getattr(interaction.command, "name", "?"), exc_info=error)
         await replies.apologize(interaction)
 
@@ -64,32 +69,33 @@ class SheetBot(commands.Bot):
         self.segmind = segmind
         self.metrics = metrics
         self.sync_only = sync_only
-        self.courier = Courier(self)
-        self.artist = Artist(
+        self.background = Background(metrics)
+        courier = Courier(self)
+        self.placeholders = Placeholders(courier)
+        self.jobs = Jobs(
             store=store,
             segmind=segmind,
-            courier=self.courier,
+            courier=courier,
+            placeholders=self.placeholders,
+            background=self.background,
             buttons=sheet_buttons,
             metrics=metrics,
-            log_prompts=settings.log_prompts,
-        )
-        self.queue = JobQueue(
-            self.artist.draw,
-            concurrency=settings.max_concurrent_jobs,
-            max_queue=settings.max_queue,
-            max_per_user=settings.max_jobs_per_user,
-            on_moved=self._tell_place,
+            rules=JobRules(
+                limits=Limits(
+                    cooldown_seconds=settings.cooldown_seconds,
+                    max_waiting=settings.max_queue,
+                    max_per_user=settings.max_jobs_per_user,
+                ),
+                concurrency=settings.max_concurrent_jobs,
+                delivery_retry_seconds=settings.delivery_retry_seconds,
+                delivery_retry_hours=settings.delivery_retry_hours,
+                log_prompts=settings.log_prompts,
+            ),
         )
         self.intake = Intake(
-            store=store,
-            queue=self.queue,
-            courier=self.courier,
+            jobs=self.jobs,
             http=http,
-            rules=IntakeRules(
-                cooldown_seconds=settings.cooldown_seconds,
-                max_pose_bytes=settings.max_pose_bytes,
-                max_pose_pixels=settings.max_pose_pixels,
-            ),
+            rules=PoseRules(max_bytes=settings.max_pose_bytes, max_pixels=settings.max_pose_pixels),
             metrics=metrics,
         )
         self.sheet_actions = SheetActions(
@@ -101,8 +107,6 @@ class SheetBot(commands.Bot):
                 pose_retention_days=settings.pose_retention_days,
             ),
         )
-        self._background: list[asyncio.Task[None]] = []
-        self._queue_task: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
@@ -111,29 +115,24 @@ class SheetBot(commands.Bot):
         await self.sync_commands(force=self.sync_only)
         if self.sync_only:
             return
-        self.metrics.watch_queue(lambda: self.queue.waiting)
-        self._background.append(asyncio.create_task(watch_loop(self.metrics)))
-        self._background.append(asyncio.create_task(self._check_segmind()))
-        self._background.append(asyncio.create_task(self._forget_old_poses()))
+        # The engine starts now, before the gateway: Discord sends interactions as soon as the
+        # session is READY, and delivery needs only REST.
+        self.jobs.start()
+        self.metrics.watch_queue(lambda: self.jobs.waiting)
+        self.background.once("watch the event loop", lambda: watch_loop(self.metrics))
+        self.background.once("check the Segmind key", self._check_segmind)
+        self.background.every(3600, "forget old poses", self._forget_old_poses)
 
     async def _forget_old_poses(self) -> None:
-        # Poses are kept for re-rolls only as long as the operator allows; check hourly.
+        # Poses are kept for re-rolls only as long as the operator allows.
         retention = self.settings.pose_retention_days * 86400
-        while True:
-            forgotten = await self.store.forget_old_poses(time.time() - retention)
-            if forgotten:
-                log.info("forgot %d pose(s) older than the retention limit", forgotten)
-            await asyncio.sleep(3600)
+        forgotten = await self.store.forget_old_poses(time.time() - retention)
+        if forgotten:
+            log.info("forgot %d pose(s) older than the retention limit", forgotten)
 
     async def on_ready(self) -> None:
-        # Start working only once the gateway is up, so resumed jobs can be delivered.
-        if self._queue_task is None:
-            self._queue_task = asyncio.create_task(self._start_queue())
+        # May fire again after a reconnect; nothing may start twice here.
         log.info("ready as %s in %d server(s)", self.user, len(self.guilds))
-
-    async def _start_queue(self) -> None:
-        await self.artist.settle_leftovers(self.queue)
-        self.queue.start()
 
     async def _check_segmind(self) -> None:
         # Tell the operator at start-up, not at the first member's request, if the key is bad.
@@ -146,12 +145,6 @@ class SheetBot(commands.Bot):
         else:
             self.metrics.credits_left.set(balance.credits)
             log.info("Segmind key accepted: %.2f credits left", balance.credits)
-
-    async def _tell_place(self, job: JobRecord, ahead: int) -> None:
-        # Only if the place is still true when the edit's turn comes.
-        await self.courier.update(
-            job, replies.queued(ahead), still=lambda: self.queue.ahead(job.id) == ahead
-        )
 
     async def sync_commands(self, *, force: bool = False) -> bool:
         """Register the slash commands if their definition changed since the last sync."""
@@ -174,10 +167,9 @@ class SheetBot(commands.Bot):
     async def shutdown(self) -> None:
         """Stop taking requests, let running jobs finish within the grace period, then close."""
         log.info("shutting down: no new requests, finishing running jobs")
-        cut = await self.queue.stop(self.settings.shutdown_grace_seconds)
-        await self.intake.finish()
+        cut = await self.jobs.stop(self.settings.shutdown_grace_seconds)
+        await self.placeholders.close()
         if cut:
             log.warning("%d job(s) cut short by the shutdown; they are reported on restart", cut)
-        for task in self._background:
-            task.cancel()
+        await self.background.close()
         await self.close()

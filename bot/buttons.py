@@ -12,9 +12,10 @@ from typing import Any, Protocol, cast
 import discord
 
 from bot import replies
-from bot.intake import Intake, Order
+from bot.intake import Intake, StoredPose
 from bot.permissions import is_moderator
-from bot.storage import Store
+from bot.replies import Refused
+from bot.storage import Job, Store
 
 log = logging.getLogger(__name__)
 
@@ -31,44 +32,40 @@ class ButtonRules:
 
 
 class SheetActions:
-    """What the buttons do."""
+    """What the buttons do, and who may press them."""
 
     def __init__(self, *, store: Store, intake: Intake, rules: ButtonRules) -> None:
         self._store = store
         self._intake = intake
         self._rules = rules
 
-    async def press(self, interaction: discord.Interaction, action: str, job_id: int) -> None:
-        """Handle a click on one of a sheet's buttons."""
+    async def check(self, interaction: discord.Interaction, action: str, job_id: int) -> Job:
+        """The pressed sheet's job, if this member may press this button; else `Refused`."""
         job = await self._store.job(job_id)
         if job is None:
-            await _private(interaction, replies.GONE)
-            return
-        owner = interaction.user.id == job.user_id
-        moderator = is_moderator(interaction, self._rules.moderator_role_ids)
+            raise Refused(replies.GONE)
+        if interaction.user.id == job.user_id or is_moderator(
+            interaction, self._rules.moderator_role_ids
+        ):
+            return job
+        if action == "reroll" and self._rules.open_reroll:
+            return job
+        raise Refused(replies.NOT_YOURS)
+
+    async def press(self, interaction: discord.Interaction, action: str, job: Job) -> None:
+        """Handle a click on one of a sheet's buttons."""
         if action == "delete":
-            if not (owner or moderator):
-                await _private(interaction, replies.NOT_YOURS)
-                return
             await interaction.response.defer()
             if interaction.message is not None:
                 await interaction.message.delete()
             return
-        if not (owner or moderator or self._rules.open_reroll):
-            await _private(interaction, replies.NOT_YOURS)
-            return
         age_days = (time.time() - job.created_at) / 86400
-        if age_days > self._rules.pose_retention_days or (
-            job.params.get("custom_pose") and job.pose is None
-        ):
-            await _private(interaction, replies.EXPIRED)
-            return
-        fields = {name: job.params[name] for name in Order.model_fields if name != "seed"}
+        pose = await self._store.pose(job.id) if job.custom_pose else None
+        if age_days > self._rules.pose_retention_days or (job.custom_pose and pose is None):
+            raise Refused(replies.EXPIRED)
+        kept = StoredPose(pose, job.pose_note) if pose is not None else None
         await self._intake.take(
-            interaction,
-            Order(**fields),
-            pose=job.pose if job.params.get("custom_pose") else None,
-            pose_note=job.pose_note,
+            interaction, job.request.model_copy(update={"seed": None}), kept_pose=kept
         )
 
 
@@ -92,6 +89,7 @@ class SheetButton(
         )
         self.action = action
         self.job_id = job_id
+        self._job: Job | None = None
 
     @classmethod
     async def from_custom_id(
@@ -99,10 +97,26 @@ class SheetButton(
     ) -> SheetButton:
         return cls(match["action"], int(match["job"]))
 
-    async def callback(self, interaction: discord.Interaction) -> None:
-        client = cast(_HasActions, interaction.client)
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        actions = cast(_HasActions, interaction.client).sheet_actions
         try:
-            await client.sheet_actions.press(interaction, self.action, self.job_id)
+            self._job = await actions.check(interaction, self.action, self.job_id)
+        except Refused as refusal:
+            await replies.refuse(interaction, refusal)
+            return False
+        except Exception:
+            log.exception("checking the %s button of job %d failed", self.action, self.job_id)
+            await replies.apologize(interaction)
+            return False
+        return True
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        actions = cast(_HasActions, interaction.client).sheet_actions
+        assert self._job is not None, "interaction_check ran first"
+        try:
+            await actions.press(interaction, self.action, self._job)
+        except Refused as refusal:
+            await replies.refuse(interaction, refusal)
         except Exception:
             log.exception("the %s button of job %d failed", self.action, self.job_id)
             await replies.apologize(interaction)
@@ -114,7 +128,3 @@ def sheet_buttons(job_id: int) -> discord.ui.View:
     view.add_item(SheetButton("reroll", job_id))
     view.add_item(SheetButton("delete", job_id))
     return view
-
-
-async def _private(interaction: discord.Interaction, text: str) -> None:
-    await interaction.response.send_message(text, ephemeral=True, allowed_mentions=replies.NOBODY)

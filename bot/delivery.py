@@ -3,22 +3,21 @@ else in the channel with a mention, else by direct message."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import discord
 
 from bot import replies
-from bot.storage import JobRecord
+from bot.storage import Job
 
 log = logging.getLogger(__name__)
 
 # Deliver through the interaction only while its token has this much life left.
 TOKEN_MARGIN = 60.0
+UNKNOWN_MESSAGE = 10008
 
 
 @dataclass(frozen=True)
@@ -36,22 +35,17 @@ class Parcel:
         return None if self.image is None else discord.File(io.BytesIO(self.image), self.filename)
 
 
-class Courier:
-    """Sends updates and results for stored jobs, even after a restart.
+class Undelivered(Exception):
+    """No route reached the member this time."""
 
-    Everything said about one job goes out in order (one lock per job), so a slow "Queued"
-    edit can never land on top of "Drawing…" or the finished sheet.
-    """
+
+class Courier:
+    """Sends placeholder edits and final messages for stored jobs, even after a restart."""
 
     def __init__(self, client: discord.Client) -> None:
         self._client = client
-        self._locks: dict[int, asyncio.Lock] = {}
 
-    def holding(self, job: JobRecord) -> asyncio.Lock:
-        """The lock that orders everything said about this job."""
-        return self._locks.setdefault(job.id, asyncio.Lock())
-
-    def _webhook(self, job: JobRecord) -> discord.Webhook | None:
+    def _webhook(self, job: Job) -> discord.Webhook | None:
         if not job.interaction_token or job.token_expires_at is None:
             return None
         if job.token_expires_at - time.time() < TOKEN_MARGIN:
@@ -60,68 +54,85 @@ class Courier:
         assert app_id is not None
         return discord.Webhook.partial(app_id, job.interaction_token, client=self._client)
 
-    async def update(
-        self, job: JobRecord, content: str, *, still: Callable[[], bool] | None = None
-    ) -> None:
-        """Change the member's placeholder text, if it can still be edited and `still()` holds."""
-        async with self.holding(job):
-            webhook = self._webhook(job)
-            if webhook is None or job.placeholder_id is None or (still and not still()):
-                return
-            try:
-                await webhook.edit_message(
-                    job.placeholder_id, content=content, allowed_mentions=replies.NOBODY
-                )
-            except discord.HTTPException as exc:
-                log.info("job %d: placeholder not updated (%s)", job.id, exc.status)
+    async def edit_placeholder(self, job: Job, content: str) -> None:
+        """Change the member's placeholder text, if it can still be edited (once, no retry)."""
+        webhook = self._webhook(job)
+        if webhook is None or job.placeholder_id is None:
+            return
+        try:
+            await webhook.edit_message(
+                job.placeholder_id, content=content, allowed_mentions=replies.NOBODY
+            )
+        except discord.HTTPException as exc:
+            log.info("job %d: placeholder not updated (%s)", job.id, exc.status)
 
-    async def deliver(self, job: JobRecord, parcel: Parcel) -> str:
-        """Send the parcel by the best route still open; return the route's name."""
-        async with self.holding(job):
-            route = await self._deliver(job, parcel)
-        self._locks.pop(job.id, None)
-        return route
-
-    async def _deliver(self, job: JobRecord, parcel: Parcel) -> str:
+    async def deliver(self, job: Job, parcel: Parcel) -> str:
+        """Send the parcel by the best route open; return its name, or raise `Undelivered`."""
         if await self._by_interaction(job, parcel):
             return "interaction"
         mention = f"<@{job.user_id}> {parcel.content}".strip()
         channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
         if await self._send(job, channel, mention, parcel, "channel"):
             return "channel"
+        if await self.direct(job, parcel):
+            return "dm"
+        raise Undelivered(f"job {job.id}: no route reached user {job.user_id}")
+
+    async def direct(self, job: Job, parcel: Parcel) -> bool:
+        """Send the parcel to the member by direct message; return whether it went."""
         try:
             user = await self._client.fetch_user(job.user_id)
             dm = await user.create_dm()
         except discord.HTTPException as exc:
-            log.warning("job %d: no DM channel (%s)", job.id, exc.status)
-        else:
-            if await self._send(job, dm, parcel.content, parcel, "DM"):
-                return "dm"
-        log.error("job %d: could not reach user %d by any route", job.id, job.user_id)
-        return "nowhere"
+            log.info("job %d: no DM channel (%s)", job.id, exc.status)
+            return False
+        return await self._send(job, dm, parcel.content, parcel, "DM")
 
-    async def _by_interaction(self, job: JobRecord, parcel: Parcel) -> bool:
+    async def _by_interaction(self, job: Job, parcel: Parcel) -> bool:
         webhook = self._webhook(job)
-        if webhook is None or job.placeholder_id is None:
+        if webhook is None:
             return False
         file = parcel.file()
         try:
-            await webhook.edit_message(
-                job.placeholder_id,
-                content=parcel.content or None,
-                embed=parcel.embed,
-                attachments=[file] if file else [],
-                view=parcel.view,
-                allowed_mentions=replies.NOBODY,
-            )
+            if job.placeholder_id is not None:
+                await webhook.edit_message(
+                    job.placeholder_id,
+                    content=parcel.content or None,
+                    embed=parcel.embed,
+                    attachments=[file] if file else [],
+                    view=parcel.view,
+                    allowed_mentions=replies.NOBODY,
+                )
+                return True
+        except discord.NotFound as exc:
+            if exc.code != UNKNOWN_MESSAGE:
+                log.info("job %d: interaction delivery failed (%s)", job.id, exc)
+                return False
+            log.info("job %d: the placeholder was deleted; sending a new message", job.id)
         except discord.HTTPException as exc:
             log.info("job %d: interaction delivery failed (%s); trying the channel", job.id, exc)
+            return False
+        return await self._followup(job, webhook, parcel)
+
+    async def _followup(self, job: Job, webhook: discord.Webhook, parcel: Parcel) -> bool:
+        file = parcel.file()
+        try:
+            await webhook.send(
+                content=parcel.content or discord.utils.MISSING,
+                embed=parcel.embed or discord.utils.MISSING,
+                file=file or discord.utils.MISSING,
+                view=parcel.view or discord.utils.MISSING,
+                allowed_mentions=replies.NOBODY,
+                wait=True,
+            )
+        except discord.HTTPException as exc:
+            log.info("job %d: follow-up failed (%s); trying the channel", job.id, exc)
             return False
         return True
 
     async def _send(
         self,
-        job: JobRecord,
+        job: Job,
         target: discord.abc.Messageable,
         content: str,
         parcel: Parcel,

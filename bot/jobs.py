@@ -1,175 +1,464 @@
-"""The waiting line: accepted jobs, served fairly across users by a bounded set of workers."""
+"""A job's whole life, owned here: accepted → queued → sending → drawn → done (or failed,
+interrupted, refused). `Jobs` is the only writer of a job's state.
+
+Exactly once: a job is claimed by id in storage (queued → sending, one statement) before its
+request goes to Segmind, so however often it is put in line (a restart, a retried recovery),
+it is sent once. A job that was sending when the bot died is never sent again (Segmind may have
+billed it). Paid means delivered: a drawn sheet is delivered from memory even when storage
+fails, and kept (stored, retried on a schedule) while no route reaches the member.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-from bot.storage import JobRecord
+import discord
+
+from bot import replies
+from bot.background import Background
+from bot.delivery import Courier, Parcel, Undelivered
+from bot.imaging import FittedImage, default_pose, fit_to_limit
+from bot.metrics import Metrics
+from bot.placeholders import Placeholders
+from bot.replies import Refused
+from bot.scheduler import Scheduler
+from bot.segmind import AuthError, SegmindClient, SegmindError, Sheet
+from bot.storage import (
+    CoolingDown,
+    Job,
+    JobState,
+    Limits,
+    NewJob,
+    Outcome,
+    QueueFull,
+    Store,
+    TooManyOfYours,
+)
 
 log = logging.getLogger(__name__)
 
-# How many place announcements may be on their way to Discord at once.
-ANNOUNCE_AT_ONCE = 8
+# How often waiting members are told their new place, at most.
+ANNOUNCE_EVERY = 2.0
+# Longest wait between two delivery attempts of a drawn sheet.
+MAX_DELIVERY_BACKOFF = 1800.0
+# Writes that fail (disk full, database locked) are tried again this often.
+UNSAVED_RETRY = 5.0
 
 
-class Refused(Exception):
-    """The queue will not take this job now; `str()` is the reason, for the user."""
+@dataclass(frozen=True)
+class JobRules:
+    """How many jobs run, how many wait, and how long a drawn sheet is retried."""
+
+    limits: Limits
+    concurrency: int
+    delivery_retry_seconds: float
+    delivery_retry_hours: float
+    log_prompts: bool = False
 
 
-class JobQueue:
-    """Round-robin by user, first-in-first-out within a user, at most `concurrency` at once."""
+class Jobs:
+    """Admits, queues, draws, keeps and delivers jobs; settles what a previous run left."""
 
     def __init__(
         self,
-        run: Callable[[JobRecord], Awaitable[None]],
         *,
-        concurrency: int,
-        max_queue: int,
-        max_per_user: int,
-        on_moved: Callable[[JobRecord, int], Awaitable[None]] | None = None,
-        announce_every: float = 2.0,
+        store: Store,
+        segmind: SegmindClient,
+        courier: Courier,
+        placeholders: Placeholders,
+        background: Background,
+        buttons: Callable[[int], discord.ui.View],
+        metrics: Metrics,
+        rules: JobRules,
     ) -> None:
-        self._run = run
-        self._concurrency = concurrency
-        self._max_queue = max_queue
-        self._max_per_user = max_per_user
-        self._on_moved = on_moved
-        self._announce_every = announce_every
-        self._waiting: OrderedDict[int, deque[JobRecord]] = OrderedDict()
-        self._running_users: dict[int, int] = {}
+        self._store = store
+        self._segmind = segmind
+        self._courier = courier
+        self._placeholders = placeholders
+        self._background = background
+        self._buttons = buttons
+        self._metrics = metrics
+        self._rules = rules
+        self._line: Scheduler[Job] = Scheduler()
         self._told: dict[int, int] = {}
-        self._wake = asyncio.Event()
+        self._running: set[asyncio.Task[None]] = set()
+        self._delivering: set[int] = set()
+        self._unsaved: dict[int, dict[str, Any]] = {}
+        self._unstored_sheets: dict[int, tuple[Job, bytes]] = {}
         self._workers: list[asyncio.Task[None]] = []
-        self._announcer: asyncio.Task[None] | None = None
+        self._booted = time.time()
         self.accepting = True
-
-    # What users see ----------------------------------------------------------------------
 
     @property
     def waiting(self) -> int:
         """How many jobs wait for a worker."""
-        return sum(len(jobs) for jobs in self._waiting.values())
+        return self._line.waiting
 
-    @property
-    def running(self) -> int:
-        """How many jobs are being drawn now."""
-        return sum(self._running_users.values())
+    # Taking a request ----------------------------------------------------------------------
 
-    def check(self, user_id: int) -> None:
-        """Raise `Refused` if a new job from this user could not be queued now."""
+    async def accept(self, new: NewJob) -> Job:
+        """Admit a request (cooldown and limits in one step) or raise `Refused`."""
         if not self.accepting:
-            raise Refused("The bot is restarting. Try again in a minute.")
-        if self.waiting >= self._max_queue:
-            raise Refused(
-                f"The queue is full ({self._max_queue} sheets waiting). Try again in a few minutes."
-            )
-        mine = len(self._waiting.get(user_id, ())) + self._running_users.get(user_id, 0)
-        if mine >= self._max_per_user:
-            raise Refused(
-                f"You already have {mine} sheet(s) waiting or being drawn; "
-                "wait for one to finish, then try again."
-            )
+            raise Refused(replies.RESTARTING)
+        try:
+            job = await self._store.admit(new, self._rules.limits)
+        except CoolingDown as no:
+            raise Refused(replies.cooldown(no.until)) from None
+        except QueueFull as no:
+            raise Refused(replies.queue_full(no.limit)) from None
+        except TooManyOfYours as no:
+            raise Refused(replies.too_many_of_yours(no.count)) from None
+        self._log(job, "accepted")
+        return job
 
-    def submit(self, job: JobRecord) -> int:
-        """Queue a stored (so accepted) job; return how many jobs are ahead of it.
+    async def queue(
+        self, job: Job, placeholder_id: int | None, pose: bytes | None, pose_note: str | None
+    ) -> None:
+        """Put an accepted job in line, with its pose (None: the default pose sheet)."""
+        job = dataclasses.replace(job, placeholder_id=placeholder_id, pose_note=pose_note)
+        await self._store.move(
+            job.id,
+            JobState.ACCEPTED,
+            state=JobState.QUEUED,
+            placeholder_id=placeholder_id,
+            pose=pose,
+            pose_note=pose_note,
+        )
+        self._enter_line(dataclasses.replace(job, state=JobState.QUEUED), "queued")
 
-        Callers `check` before accepting; a stored job is queued even past the limits.
-        """
-        self._waiting.setdefault(job.user_id, deque()).append(job)
-        self._wake.set()
-        ahead = self.ahead(job.id)
-        self._told[job.id] = ahead if ahead is not None else 0
-        return self._told[job.id]
+    async def refuse(self, job: Job) -> None:
+        """An accepted job was refused before it was queued (its member is told by the caller)."""
+        await self._finish(job, JobState.REFUSED, error="refused after acceptance")
 
-    def ahead(self, job_id: int) -> int | None:
-        """How many waiting jobs will start before this one (None if it is not waiting)."""
-        for index, job in enumerate(self._order()):
-            if job.id == job_id:
-                return index
-        return None
+    def _enter_line(self, job: Job, how: str) -> None:
+        ahead = self._line.add(job) or 0
+        self._told[job.id] = ahead
+        self._log(job, how, ahead=ahead, pose="custom" if job.custom_pose else "default")
+        self._placeholders.show(job, replies.queued(ahead))
 
-    def _order(self) -> list[JobRecord]:
-        # The order in which `_take` will hand the jobs out: one per user per round.
-        lines = list(self._waiting.values())
-        rounds = max((len(line) for line in lines), default=0)
-        return [line[depth] for depth in range(rounds) for line in lines if depth < len(line)]
-
-    # Workers -----------------------------------------------------------------------------
+    # Running -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the workers and the position announcer."""
-        self._workers = [asyncio.create_task(self._work()) for _ in range(self._concurrency)]
-        if self._on_moved is not None:
-            self._announcer = asyncio.create_task(self._announce())
+        """Start the workers and the background work; settle what a previous run left."""
+        self._workers = [asyncio.create_task(self._work()) for _ in range(self._rules.concurrency)]
+        self._background.once("settle leftovers", self._settle_leftovers)
+        self._background.every(ANNOUNCE_EVERY, "announce places", self._announce_places)
+        retry = min(self._rules.delivery_retry_seconds, 60.0)
+        self._background.every(retry, "deliver kept sheets", self._deliver_kept)
+        self._background.every(UNSAVED_RETRY, "save what failed to save", self._save_unsaved)
 
     async def stop(self, grace: float) -> int:
-        """Take no more jobs and let running ones finish within `grace` seconds.
+        """Take no more jobs; let running ones finish within `grace` seconds.
 
-        Waiting jobs stay stored for the next start. Returns how many running jobs were cut short.
+        Queued jobs stay stored for the next start. Returns how many running jobs were cut.
         """
         self.accepting = False
-        self._wake.set()
-        if self._announcer is not None:
-            self._announcer.cancel()
-        if self._running_users:
-            log.info("waiting up to %.0fs for %d running job(s)", grace, self.running)
-        _, late = await asyncio.wait(self._workers, timeout=grace) if self._workers else ((), ())
+        self._line.close()
+        if self._running:
+            log.info("waiting up to %.0fs for %d running job(s)", grace, len(self._running))
+        late: set[asyncio.Task[None]] = set()
+        if self._workers:
+            _, late = await asyncio.wait(self._workers, timeout=grace)
         for worker in late:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
+        await self._save_unsaved()
         return len(late)
 
     async def _work(self) -> None:
-        while (job := await self._take()) is not None:
-            self._running_users[job.user_id] = self._running_users.get(job.user_id, 0) + 1
+        while (job := await self._line.take()) is not None:
+            self._told.pop(job.id, None)
+            task = asyncio.current_task()
+            assert task is not None
+            self._running.add(task)
             try:
                 await self._run(job)
             except Exception:
                 log.exception("job %d failed unexpectedly", job.id)
             finally:
-                self._running_users[job.user_id] -= 1
-                if not self._running_users[job.user_id]:
-                    del self._running_users[job.user_id]
+                self._running.discard(task)
 
-    async def _take(self) -> JobRecord | None:
-        while self.accepting and not self._waiting:
-            self._wake.clear()
-            await self._wake.wait()
-        if not self.accepting:
-            return None
-        user_id, line = next(iter(self._waiting.items()))
-        job = line.popleft()
-        if line:
-            self._waiting.move_to_end(user_id)
-        else:
-            del self._waiting[user_id]
-        self._told.pop(job.id, None)
+    async def _run(self, job: Job) -> None:
+        started = time.time()
+        # The claim: only one worker, once, ever moves this job from queued to sending.
+        if not await self._store.move(
+            job.id, JobState.QUEUED, state=JobState.SENDING, started_at=started
+        ):
+            log.info("job %d was already taken; not sending it again", job.id)
+            return
+        job = dataclasses.replace(job, state=JobState.SENDING, started_at=started)
+        self._log(job, "sending", wait=f"{started - job.created_at:.1f}s")
+        self._placeholders.show(job, replies.drawing(started))
+        try:
+            pose = await self._store.pose(job.id) if job.custom_pose else None
+            if pose is None:  # decoded once, in a thread, then cached
+                pose = (await asyncio.to_thread(default_pose)).jpeg
+            sheet = await self._segmind.generate(job.request.for_segmind(pose))
+        except Exception as exc:
+            await self._fail(job, exc)
+            return
+        finally:
+            self._metrics.segmind_seconds.observe(time.time() - started)
+        job = await self._keep(job, sheet, time.time() - started)
+        await self._deliver(job, sheet.image)
+
+    async def _keep(self, job: Job, sheet: Sheet, seconds: float) -> Job:
+        # Paid for: store it before delivering so a crash cannot lose it. If storage fails,
+        # the sheet is delivered from memory all the same, and the write is retried.
+        outcome = Outcome(
+            seed=sheet.seed,
+            credits_left=sheet.credits_left,
+            seconds=seconds,
+            content_type=sheet.content_type,
+            cost=sheet.cost,
+        )
+        job = dataclasses.replace(
+            job, state=JobState.DRAWN, outcome=outcome, finished_at=time.time()
+        )
+        saved = await self._save(
+            job,
+            state=JobState.DRAWN,
+            result=sheet.image,
+            outcome=outcome,
+            finished_at=job.finished_at,
+            cost=sheet.cost,
+            credits_left=sheet.credits_left,
+        )
+        if not saved:
+            self._unstored_sheets[job.id] = (job, sheet.image)
+        self._log(job, "drawn", segmind=f"{seconds:.1f}s", credits_left=sheet.credits_left)
+        if sheet.credits_left is not None:
+            self._metrics.credits_left.set(sheet.credits_left)
+            try:
+                await self._store.set_fact(
+                    "last_credits", {"credits": sheet.credits_left, "at": time.time()}
+                )
+            except Exception as exc:
+                log.warning("could not store the last balance (%s)", exc)
         return job
 
-    async def _announce(self) -> None:
-        # Tell waiting users when their place changes, at most once per interval each,
-        # a few edits at a time (each is a round trip to Discord).
-        assert self._on_moved is not None
-        on_moved = self._on_moved
-        edits = asyncio.Semaphore(ANNOUNCE_AT_ONCE)
+    # Delivering ----------------------------------------------------------------------------
 
-        async def tell(job: JobRecord, index: int) -> None:
-            async with edits:
-                try:
-                    await on_moved(job, index)
-                except Exception:
-                    log.exception("could not tell job %d its place", job.id)
+    async def _deliver(self, job: Job, image: bytes) -> None:
+        """One attempt to deliver a drawn sheet; kept for a later attempt if no route is open."""
+        if job.id in self._delivering:
+            return
+        self._delivering.add(job.id)
+        try:
+            await self._placeholders.settle(job.id)
+            try:
+                parcel = await self._sheet_parcel(job, image)
+            except ValueError as exc:  # it cannot be made to fit Discord's upload limit
+                await self._fail(job, exc)
+                return
+            try:
+                route = await self._courier.deliver(job, parcel)
+            except Undelivered:
+                await self._postpone(job)
+                return
+            except Exception:
+                log.exception("job %d: delivery failed unexpectedly", job.id)
+                await self._postpone(job)
+                return
+            self._unstored_sheets.pop(job.id, None)
+            await self._finish(job, JobState.DONE, via=route, bytes=len(parcel.image or b""))
+        finally:
+            self._delivering.discard(job.id)
 
-        while True:
-            await asyncio.sleep(self._announce_every)
-            moved = [
-                (job, index)
-                for index, job in enumerate(self._order())
-                if self._told.get(job.id) != index
-            ]
-            for job, index in moved:
-                self._told[job.id] = index
-            await asyncio.gather(*(tell(job, index) for job, index in moved))
+    async def _sheet_parcel(self, job: Job, image: bytes) -> Parcel:
+        assert job.outcome is not None
+        outcome = job.outcome
+        try:
+            fitted = await asyncio.to_thread(
+                fit_to_limit, image, outcome.content_type, job.upload_limit
+            )
+        except ValueError:
+            if len(image) > job.upload_limit:
+                raise
+            # Segmind's client checked it is a picture: a re-encoding error of ours must not
+            # cost the member a paid sheet that fits as it is.
+            log.exception("job %d: the sheet could not be checked; sending it as it is", job.id)
+            kind = outcome.content_type.removeprefix("image/").replace("jpeg", "jpg")
+            fitted = FittedImage(image, f"character-sheet.{kind}", outcome.content_type, False)
+        notes = [job.pose_note] if job.pose_note else []
+        if not job.custom_pose:
+            notes.append("Drawn on the default pose sheet; attach `pose` to use your own.")
+        if fitted.scaled:
+            notes.append("The sheet was re-encoded to fit Discord's upload limit.")
+        embed = replies.sheet_embed(
+            prompt=job.request.prompt,
+            seed=outcome.seed,
+            strength=job.request.strength,
+            credits_left=outcome.credits_left,
+            seconds=outcome.seconds,
+            requester_id=job.user_id,
+            filename=fitted.filename,
+            notes=notes,
+        )
+        return Parcel(
+            content="",
+            embed=embed,
+            image=fitted.data,
+            filename=fitted.filename,
+            view=self._buttons(job.id),
+        )
+
+    async def _postpone(self, job: Job) -> None:
+        drawn_at = job.finished_at or time.time()
+        if time.time() - drawn_at > self._rules.delivery_retry_hours * 3600:
+            log.error(
+                "job %d: gave up delivering its sheet after %d attempt(s)",
+                job.id,
+                job.delivery_attempts + 1,
+            )
+            await self._courier.direct(job, Parcel(content=replies.UNDELIVERED))
+            self._unstored_sheets.pop(job.id, None)
+            await self._finish(job, JobState.FAILED, error="undelivered", tell=False)
+            return
+        attempts = job.delivery_attempts + 1
+        wait = min(self._rules.delivery_retry_seconds * 2 ** (attempts - 1), MAX_DELIVERY_BACKOFF)
+        job = dataclasses.replace(job, delivery_attempts=attempts, deliver_after=time.time() + wait)
+        if job.id in self._unstored_sheets:
+            self._unstored_sheets[job.id] = (job, self._unstored_sheets[job.id][1])
+        await self._save(job, delivery_attempts=attempts, deliver_after=job.deliver_after)
+        self._metrics.deliveries_postponed.inc()
+        log.warning(
+            "job %d: no route reached user %d; the sheet is kept, next attempt in %.0fs",
+            job.id,
+            job.user_id,
+            wait,
+        )
+
+    async def _deliver_kept(self) -> None:
+        """Deliver drawn sheets whose next attempt is due (after a restart: all of them)."""
+        now = time.time()
+        due = await self._store.jobs_in(JobState.DRAWN)
+        due += [job for job, _ in self._unstored_sheets.values()]
+        for job in due:
+            fresh = not job.delivery_attempts and (job.finished_at or 0) >= self._booted
+            if fresh or job.id in self._delivering or (job.deliver_after or 0) > now:
+                continue  # a fresh one is being delivered by its worker
+            if job.id in self._unstored_sheets:
+                image: bytes | None = self._unstored_sheets[job.id][1]
+            else:
+                image = await self._store.sheet(job.id)
+            if image is None:
+                continue
+            if not job.delivery_attempts:
+                self._log(job, "delivering after restart")
+            await self._deliver(job, image)
+
+    # Finishing -----------------------------------------------------------------------------
+
+    async def _fail(self, job: Job, error: Exception) -> None:
+        if isinstance(error, AuthError):
+            log.error("Segmind refused the API key: check SEGMIND_API_KEY (job %d)", job.id)
+        elif not isinstance(error, SegmindError):
+            log.error("job %d failed unexpectedly", job.id, exc_info=error)
+        await self._finish(
+            job,
+            JobState.FAILED,
+            error=f"{type(error).__name__}: {error}",
+            message=replies.failure(error),
+        )
+
+    async def _finish(
+        self,
+        job: Job,
+        state: JobState,
+        *,
+        error: str | None = None,
+        message: str | None = None,
+        tell: bool = True,
+        **facts: object,
+    ) -> None:
+        """The one way a job ends: store, count, log, settle the cooldown, tell the member."""
+        fields: dict[str, Any] = {"state": state, "interaction_token": None}
+        if state is not JobState.DONE or job.finished_at is None:
+            fields["finished_at"] = time.time()
+        if state is JobState.DONE:
+            fields["result"] = None
+        else:
+            fields["error"] = error
+        await self._save(job, **fields)
+        self._unstored_sheets.pop(job.id, None)
+        self._metrics.jobs.labels(outcome=state.value).inc()
+        self._log(job, state.value, **facts, **({"error": error} if error else {}))
+        if state is JobState.DONE:
+            return
+        try:
+            await self._store.give_back_cooldown(job.user_id)
+        except Exception as exc:
+            log.warning("job %d: could not give the cooldown back (%s)", job.id, exc)
+        if state is JobState.REFUSED or not tell:
+            return
+        await self._placeholders.settle(job.id)
+        text = message or (replies.INTERRUPTED if state is JobState.INTERRUPTED else replies.OOPS)
+        try:
+            await self._courier.deliver(job, Parcel(content=text))
+        except Undelivered:
+            log.warning("job %d: could not tell user %d it ended %s", job.id, job.user_id, state)
+
+    # Storage that may fail -----------------------------------------------------------------
+
+    async def _save(self, job: Job, **fields: Any) -> bool:
+        """Write a job's fields; if storage fails, keep them to write later (in order)."""
+        pending = {**self._unsaved.pop(job.id, {}), **fields}
+        try:
+            await self._store.update(job.id, **pending)
+        except Exception as exc:
+            self._unsaved[job.id] = pending
+            log.error("job %d: could not be stored (%s); will retry", job.id, exc)
+            return False
+        return True
+
+    async def _save_unsaved(self) -> None:
+        for job_id in list(self._unsaved):
+            pending = self._unsaved.pop(job_id)
+            try:
+                await self._store.update(job_id, **pending)
+            except Exception:
+                self._unsaved.setdefault(job_id, pending)
+                raise
+            log.info("job %d: stored at last", job_id)
+
+    # After a restart -----------------------------------------------------------------------
+
+    async def _settle_leftovers(self) -> None:
+        """Report jobs cut off before or while sending; put queued ones back in line.
+
+        Drawn ones are delivered by the kept-sheets loop.
+        """
+        for job in await self._store.jobs_in(JobState.ACCEPTED, JobState.SENDING):
+            began = job.started_at if job.state is JobState.SENDING else job.created_at
+            if (began or 0) < self._booted:  # not one this run is working on
+                # Never sent again: Segmind may have billed it already.
+                await self._finish(job, JobState.INTERRUPTED)
+        for job in await self._store.jobs_in(JobState.QUEUED):
+            self._enter_line(job, "resumed")
+
+    async def _announce_places(self) -> None:
+        # Tell waiting members when their place changed; the edits run beside the jobs.
+        for ahead, job in enumerate(self._line.order()):
+            if self._told.get(job.id) != ahead:
+                self._told[job.id] = ahead
+                self._placeholders.show(job, replies.queued(ahead))
+
+    def _log(self, job: Job, event: str, **facts: object) -> None:
+        details = " ".join(f"{key}={value}" for key, value in facts.items())
+        prompt = f" prompt={job.request.prompt!r}" if self._rules.log_prompts else ""
+        log.info(
+            "job %d %s: user=%d guild=%s %s%s",
+            job.id,
+            event,
+            job.user_id,
+            job.guild_id,
+            details,
+            prompt,
+        )

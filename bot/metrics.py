@@ -49,6 +49,17 @@ class Metrics:
             "Interactions acknowledged more than 2 seconds after Discord created them",
             registry=self.registry,
         )
+        self.background_failures = Counter(
+            "sheetbot_background_failures",
+            "Failures of background work (each is logged and retried), by task",
+            ["task"],
+            registry=self.registry,
+        )
+        self.deliveries_postponed = Counter(
+            "sheetbot_deliveries_postponed",
+            "Drawn sheets that no route reached, kept and retried later",
+            registry=self.registry,
+        )
         self._server: Any = None
 
     def watch_queue(self, depth: Callable[[], float]) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+
 import discord
+from pydantic import ValidationError
 
 from bot.segmind import (
     AuthError,
@@ -17,7 +21,30 @@ from bot.segmind import (
     UnexpectedResponse,
 )
 
+log = logging.getLogger(__name__)
+
 NOBODY = discord.AllowedMentions.none()
+
+
+class Refused(Exception):
+    """A request the bot will not take; `str()` is the reason, told to the member privately."""
+
+
+async def refuse(interaction: discord.Interaction, refusal: Refused) -> None:
+    """Tell the member privately why their request was refused (the one place that does)."""
+    try:
+        if not interaction.response.is_done():
+            await interaction.response.send_message(
+                str(refusal), ephemeral=True, allowed_mentions=NOBODY
+            )
+            return
+        # After a deferral the public "thinking" message goes; the reason is for the member alone.
+        with contextlib.suppress(discord.HTTPException):  # already gone
+            await interaction.delete_original_response()
+        await interaction.followup.send(str(refusal), ephemeral=True, allowed_mentions=NOBODY)
+    except (discord.HTTPException, RuntimeError) as exc:
+        # The interaction expired, or the bot is closing its connection to Discord.
+        log.info("could not tell a member why they were refused (%s)", type(exc).__name__)
 
 
 def only(user_id: int) -> discord.AllowedMentions:
@@ -34,6 +61,41 @@ def when(timestamp: float) -> str:
 
 def cooldown(until: float) -> str:
     return f"You can draw again {when(until)}. Each member can start one sheet per cooldown."
+
+
+def explain(error: ValidationError) -> str:
+    """A refusal naming each option that is out of range."""
+    parts = [f"`{err['loc'][0]}` {err['msg'].lower()}" for err in error.errors() if err["loc"]]
+    return "Please fix: " + "; ".join(parts) + "."
+
+
+def too_many_of_yours(count: int) -> str:
+    return (
+        f"You already have {count} sheet(s) waiting or being drawn; "
+        "wait for one to finish, then try again."
+    )
+
+
+def queue_full(limit: int) -> str:
+    return f"The queue is full ({limit} sheets waiting). Try again in a few minutes."
+
+
+def pose_not_a_picture(filename: str, kind: str) -> str:
+    return (
+        f"The pose `{filename}` isn't a picture I can use ({kind or 'unknown type'}). "
+        "Attach a PNG, JPEG, WebP or GIF image."
+    )
+
+
+def pose_too_large(filename: str, size: int, limit: int) -> str:
+    return (
+        f"The pose `{filename}` is {size / 2**20:.1f} MiB; the limit is {limit / 2**20:.0f} MiB. "
+        "Attach a smaller image (a screenshot of the pose works well)."
+    )
+
+
+POSE_DOWNLOAD_FAILED = "I couldn't download the pose from Discord. Try again."
+RESTARTING = "The bot is restarting. Try again in a minute."
 
 
 def queued(ahead: int) -> str:
@@ -53,6 +115,10 @@ INTERRUPTED = (
 NOT_YOURS = "Only the member who asked for this sheet (or a moderator) can do that."
 EXPIRED = "This sheet is too old to re-roll: its pose was deleted. Run /character again."
 GONE = "That sheet no longer exists."
+UNDELIVERED = (
+    "I drew your character sheet but could not post it anywhere for a long time (Discord kept "
+    "refusing), so it was dropped. Your cooldown was reset; run /character again."
+)
 MODERATORS_ONLY = "Only moderators (Manage Server, or a moderator role) can check the credits."
 NO_DELIVERY = (
     "I can't post here: I need the View Channel, Send Messages, Attach Files and Embed Links "

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     open_reroll: bool = False
     pose_retention_days: float = Field(default=7, ge=0)
     shutdown_grace_seconds: float = Field(default=120, ge=0)
+    delivery_retry_hours: float = Field(default=24, gt=0)
+    delivery_retry_seconds: float = Field(default=30, gt=0)
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     metrics_host: str = "127.0.0.1"
 

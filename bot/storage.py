@@ -1,79 +1,120 @@
-"""SQLite storage: cooldowns, jobs (with their pose bytes and usage), and small facts."""
+"""SQLite storage: jobs (with their pose and sheet bytes), cooldowns, and small facts.
+
+Every write holds one lock, so the statements of one step (admission above all) never interleave
+with another's on the shared connection. The schema changes through numbered migrations.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS cooldowns (
-    user_id INTEGER PRIMARY KEY,
-    until REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS jobs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    user_id INTEGER NOT NULL,
-    guild_id INTEGER,
-    channel_id INTEGER NOT NULL,
-    params TEXT NOT NULL,
-    pose BLOB,
-    pose_note TEXT,
-    state TEXT NOT NULL,
-    interaction_token TEXT,
-    token_expires_at REAL,
-    placeholder_id INTEGER,
-    created_at REAL NOT NULL,
-    started_at REAL,
-    finished_at REAL,
-    cost REAL,
-    credits_left REAL,
-    error TEXT,
-    result BLOB,
-    outcome TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state);
-CREATE INDEX IF NOT EXISTS jobs_by_guild ON jobs (guild_id, finished_at);
-CREATE TABLE IF NOT EXISTS facts (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"""
-
-# A job's states, in the order of its life. "drawn" keeps the sheet until it is delivered.
-QUEUED, SENDING, DRAWN, DONE = "queued", "sending", "drawn", "done"
-FAILED, INTERRUPTED = "failed", "interrupted"
+from bot.migrations import DatabaseTooNew, migrate
+from bot.request import SheetRequest
 
 
-@dataclass
-class JobRecord:
-    """One accepted request, as stored."""
+class JobState(StrEnum):
+    """A job's states, in the order of its life. Only `bot.jobs.Jobs` moves a job along."""
 
-    id: int
+    ACCEPTED = "accepted"  # admitted; its pose is being fetched
+    QUEUED = "queued"
+    SENDING = "sending"  # claimed by a worker: the request may have reached Segmind
+    DRAWN = "drawn"  # paid for: the sheet is stored until it is delivered
+    DONE = "done"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    REFUSED = "refused"  # accepted, then refused before it was queued (e.g. a bad pose)
+
+
+WAITING = (JobState.ACCEPTED, JobState.QUEUED)
+ACTIVE = (*WAITING, JobState.SENDING)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What Segmind said about a drawn sheet."""
+
+    seed: int
+    credits_left: float | None
+    seconds: float
+    content_type: str
+    cost: float | None
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A request about to be admitted."""
+
     user_id: int
     guild_id: int | None
     channel_id: int
-    params: dict[str, Any]
-    pose: bytes | None
-    pose_note: str | None
-    state: str
+    request: SheetRequest  # with its seed fixed
+    custom_pose: bool
+    upload_limit: int
     interaction_token: str | None
     token_expires_at: float | None
-    placeholder_id: int | None
+
+
+@dataclass(frozen=True)
+class Job(NewJob):
+    """One accepted request, as stored (without its pose and sheet bytes)."""
+
+    id: int
+    state: JobState
     created_at: float
+    placeholder_id: int | None = None
+    pose_note: str | None = None
     started_at: float | None = None
     finished_at: float | None = None
-    cost: float | None = None
-    credits_left: float | None = None
+    outcome: Outcome | None = None
     error: str | None = None
-    result: bytes | None = None
-    outcome: dict[str, Any] | None = None
+    delivery_attempts: int = 0
+    deliver_after: float | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What admission checks, in one step."""
+
+    cooldown_seconds: float
+    max_waiting: int
+    max_per_user: int
+
+
+class NotAdmitted(Exception):
+    """Admission said no; the subclass says which rule."""
+
+
+class CoolingDown(NotAdmitted):
+    def __init__(self, until: float) -> None:
+        super().__init__(f"cooling down until {until}")
+        self.until = until
+
+
+class QueueFull(NotAdmitted):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"{limit} waiting")
+        self.limit = limit
+
+
+class TooManyOfYours(NotAdmitted):
+    def __init__(self, count: int) -> None:
+        super().__init__(f"{count} of this member's")
+        self.count = count
+
+
+class StorageError(Exception):
+    """The database cannot be used; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -84,124 +125,185 @@ class Usage:
     credits: float
 
 
+# The columns a listing reads: never the pose or sheet bytes.
+_COLUMNS = (
+    "id, user_id, guild_id, channel_id, params, pose_note, state, interaction_token,"
+    " token_expires_at, placeholder_id, created_at, started_at, finished_at, error, outcome,"
+    " delivery_attempts, deliver_after"
+)
+_WRITABLE = frozenset(
+    {
+        "state",
+        "pose",
+        "pose_note",
+        "placeholder_id",
+        "interaction_token",
+        "started_at",
+        "finished_at",
+        "cost",
+        "credits_left",
+        "error",
+        "result",
+        "outcome",
+        "delivery_attempts",
+        "deliver_after",
+    }
+)
+
+
 class Store:
-    """The bot's one SQLite database; every method is a short transaction."""
+    """The bot's one SQLite database."""
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
+        self._lock = asyncio.Lock()
 
     @classmethod
     @asynccontextmanager
     async def open(cls, path: Path) -> AsyncIterator[Store]:
-        """Open (creating if needed) the database at `path`."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        async with aiosqlite.connect(path) as db:
+        """Open (creating if needed) and migrate the database at `path`."""
+        try:
+            # Checked with plain sqlite3 first: a failed aiosqlite connect leaves a thread behind.
+            await asyncio.to_thread(_check_usable, path)
+            db = await aiosqlite.connect(path)
+        except (OSError, sqlite3.Error) as exc:
+            raise StorageError(_unusable(path, exc)) from exc
+        try:
             db.row_factory = aiosqlite.Row
-            await db.execute("PRAGMA journal_mode=WAL")
-            await db.execute("PRAGMA synchronous=NORMAL")
-            await db.executescript(SCHEMA)
-            await db.commit()
+            try:
+                await db.execute("PRAGMA journal_mode=WAL")
+                await db.execute("PRAGMA synchronous=NORMAL")
+                await migrate(db)
+            except sqlite3.Error as exc:
+                raise StorageError(_unusable(path, exc)) from exc
+            except DatabaseTooNew as exc:
+                raise StorageError(
+                    f"DATABASE_PATH ({path}) was written by a newer version of the bot "
+                    f"(schema {exc.found}; this version knows up to {exc.known}). "
+                    "Run the newer version, or point DATABASE_PATH at another file."
+                ) from exc
             yield cls(db)
+        finally:
+            await db.close()
 
-    # Cooldowns ---------------------------------------------------------------------------
+    # Admission ---------------------------------------------------------------------------
 
-    async def claim_cooldown(self, user_id: int, seconds: float) -> float | None:
-        """Start the user's cooldown unless one is running; return when the running one ends.
+    async def admit(self, new: NewJob, limits: Limits) -> Job:
+        """Check the cooldown and the queue limits and store the job, in one step.
 
-        One statement, so simultaneous claims by one user cannot both succeed.
+        Raises a `NotAdmitted` subclass naming the rule that said no.
         """
         now = time.time()
-        cursor = await self._db.execute(
-            "INSERT INTO cooldowns (user_id, until) VALUES (?, ?) "
-            "ON CONFLICT (user_id) DO UPDATE SET until = excluded.until "
-            "WHERE cooldowns.until <= ?",
-            (user_id, now + seconds, now),
-        )
-        await self._db.commit()
-        if cursor.rowcount == 1:
-            return None
-        row = await self._fetchone("SELECT until FROM cooldowns WHERE user_id = ?", (user_id,))
-        return float(row["until"]) if row else None
+        async with self._lock:
+            if limits.cooldown_seconds > 0:
+                row = await self._one("SELECT until FROM cooldowns WHERE user_id = ?", new.user_id)
+                if row is not None and row["until"] > now:
+                    raise CoolingDown(float(row["until"]))
+            row = await self._one(
+                "SELECT COALESCE(SUM(state IN (?, ?)), 0) AS waiting,"
+                " COALESCE(SUM(user_id = ?), 0) AS mine FROM jobs WHERE state IN (?, ?, ?)",
+                *WAITING,
+                new.user_id,
+                *ACTIVE,
+            )
+            assert row is not None
+            if row["mine"] >= limits.max_per_user:
+                raise TooManyOfYours(int(row["mine"]))
+            if row["waiting"] >= limits.max_waiting:
+                raise QueueFull(limits.max_waiting)
+            cursor = await self._db.execute(
+                "INSERT INTO jobs (user_id, guild_id, channel_id, params, state,"
+                " interaction_token, token_expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    new.user_id,
+                    new.guild_id,
+                    new.channel_id,
+                    _params(new),
+                    JobState.ACCEPTED,
+                    new.interaction_token,
+                    new.token_expires_at,
+                    now,
+                ),
+            )
+            if limits.cooldown_seconds > 0:
+                await self._db.execute(
+                    "INSERT INTO cooldowns (user_id, until) VALUES (?, ?)"
+                    " ON CONFLICT (user_id) DO UPDATE SET until = excluded.until",
+                    (new.user_id, now + limits.cooldown_seconds),
+                )
+            await self._db.commit()
+        assert cursor.lastrowid is not None
+        return Job(**vars(new), id=cursor.lastrowid, state=JobState.ACCEPTED, created_at=now)
 
     async def give_back_cooldown(self, user_id: int) -> None:
-        """End the user's cooldown now (the failure was not their fault)."""
-        await self._db.execute("DELETE FROM cooldowns WHERE user_id = ?", (user_id,))
-        await self._db.commit()
+        """End the member's cooldown now (the failure was not their fault)."""
+        await self._write("DELETE FROM cooldowns WHERE user_id = ?", user_id)
 
     # Jobs --------------------------------------------------------------------------------
 
-    async def add_job(self, job: JobRecord) -> int:
-        """Store a newly accepted job and return its id."""
-        cursor = await self._db.execute(
-            "INSERT INTO jobs (user_id, guild_id, channel_id, params, pose, pose_note, state,"
-            " interaction_token, token_expires_at, placeholder_id, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                job.user_id,
-                job.guild_id,
-                job.channel_id,
-                json.dumps(job.params),
-                job.pose,
-                job.pose_note,
-                job.state,
-                job.interaction_token,
-                job.token_expires_at,
-                job.placeholder_id,
-                job.created_at,
-            ),
-        )
-        await self._db.commit()
-        assert cursor.lastrowid is not None
-        job.id = cursor.lastrowid
-        return job.id
+    async def update(self, job_id: int, **fields: Any) -> None:
+        """Write some columns of a job."""
+        await self.move(job_id, None, **fields)
 
-    async def update_job(self, job_id: int, **fields: Any) -> None:
-        """Write some columns of a job (its state first of all)."""
-        if "outcome" in fields:
-            fields["outcome"] = json.dumps(fields["outcome"])
+    async def move(self, job_id: int, expected: JobState | None, **fields: Any) -> bool:
+        """Write some columns of a job if it is in the `expected` state (any, if None).
+
+        Returns whether it was; the check and the write are one statement.
+        """
+        unknown = set(fields) - _WRITABLE
+        assert not unknown, f"not a job column: {unknown}"
+        if isinstance(fields.get("outcome"), Outcome):
+            fields["outcome"] = json.dumps(vars(fields["outcome"]))
         columns = ", ".join(f"{name} = ?" for name in fields)
-        await self._db.execute(
-            f"UPDATE jobs SET {columns} WHERE id = ?",
-            (*fields.values(), job_id),
-        )
-        await self._db.commit()
+        where = "id = ?" + ("" if expected is None else " AND state = ?")
+        args = (*fields.values(), job_id, *(() if expected is None else (expected,)))
+        async with self._lock:
+            cursor = await self._db.execute(f"UPDATE jobs SET {columns} WHERE {where}", args)
+            await self._db.commit()
+        return cursor.rowcount == 1
 
-    async def job(self, job_id: int) -> JobRecord | None:
+    async def job(self, job_id: int) -> Job | None:
         """The job with this id, if it is stored."""
-        row = await self._fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        row = await self._one(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", job_id)
         return _job(row) if row else None
 
-    async def pose(self, job_id: int) -> bytes | None:
-        """The stored pose of a job, if it still has one."""
-        row = await self._fetchone("SELECT pose FROM jobs WHERE id = ?", (job_id,))
-        return row["pose"] if row else None
-
-    async def jobs_in(self, states: Iterable[str]) -> list[JobRecord]:
+    async def jobs_in(self, *states: JobState) -> list[Job]:
         """Jobs in any of these states, oldest first."""
-        wanted = list(states)
-        marks = ", ".join("?" for _ in wanted)
+        marks = ", ".join("?" for _ in states)
         async with self._db.execute(
-            f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY id",
-            wanted,
+            f"SELECT {_COLUMNS} FROM jobs WHERE state IN ({marks}) ORDER BY id", states
         ) as cursor:
             return [_job(row) async for row in cursor]
 
+    async def pose(self, job_id: int) -> bytes | None:
+        """The stored pose of a job, if it still has one."""
+        row = await self._one("SELECT pose FROM jobs WHERE id = ?", job_id)
+        return row["pose"] if row else None
+
+    async def sheet(self, job_id: int) -> bytes | None:
+        """The stored sheet of a drawn job not yet delivered."""
+        row = await self._one("SELECT result FROM jobs WHERE id = ?", job_id)
+        return row["result"] if row else None
+
     async def forget_old_poses(self, older_than: float) -> int:
         """Drop the pose bytes of finished jobs created before `older_than`."""
-        cursor = await self._db.execute(
+        return await self._write(
             "UPDATE jobs SET pose = NULL WHERE pose IS NOT NULL AND created_at < ?"
-            " AND state NOT IN (?, ?, ?)",
-            (older_than, QUEUED, SENDING, DRAWN),
+            " AND state NOT IN (?, ?, ?, ?)",
+            older_than,
+            *ACTIVE,
+            JobState.DRAWN,
         )
-        await self._db.commit()
-        return cursor.rowcount
 
     async def usage(self, guild_id: int | None, since: float) -> Usage:
         """Sheets drawn and credits spent in a server since a moment."""
-        row = await self._fetchone(
+        row = await self._one(
             "SELECT COUNT(*) AS sheets, COALESCE(SUM(cost), 0) AS credits FROM jobs"
             " WHERE state IN (?, ?) AND guild_id IS ? AND finished_at >= ?",
-            (DRAWN, DONE, guild_id, since),
+            JobState.DRAWN,
+            JobState.DONE,
+            guild_id,
+            since,
         )
         assert row is not None
         return Usage(sheets=int(row["sheets"]), credits=float(row["credits"]))
@@ -210,25 +312,89 @@ class Store:
 
     async def fact(self, key: str) -> Any:
         """A small stored value (JSON), or None."""
-        row = await self._fetchone("SELECT value FROM facts WHERE key = ?", (key,))
+        row = await self._one("SELECT value FROM facts WHERE key = ?", key)
         return json.loads(row["value"]) if row else None
 
     async def set_fact(self, key: str, value: Any) -> None:
         """Store a small value (JSON)."""
-        await self._db.execute(
+        await self._write(
             "INSERT INTO facts (key, value) VALUES (?, ?)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, json.dumps(value)),
+            key,
+            json.dumps(value),
         )
-        await self._db.commit()
 
-    async def _fetchone(self, sql: str, args: Iterable[Any]) -> aiosqlite.Row | None:
-        async with self._db.execute(sql, tuple(args)) as cursor:
+    async def _write(self, sql: str, *args: Any) -> int:
+        async with self._lock:
+            cursor = await self._db.execute(sql, args)
+            await self._db.commit()
+        return cursor.rowcount
+
+    async def _one(self, sql: str, *args: Any) -> aiosqlite.Row | None:
+        async with self._db.execute(sql, args) as cursor:
             return await cursor.fetchone()
 
 
-def _job(row: aiosqlite.Row) -> JobRecord:
+def _params(new: NewJob) -> str:
+    # The request's options plus two facts about the job, as schema 1 stored them.
+    fields = new.request.model_dump()
+    return json.dumps({**fields, "upload_limit": new.upload_limit, "custom_pose": new.custom_pose})
+
+
+def _job(row: aiosqlite.Row) -> Job:
     data = dict(row)
-    data["params"] = json.loads(data["params"])
-    data["outcome"] = json.loads(data["outcome"]) if data["outcome"] else None
-    return JobRecord(**data)
+    state = JobState(data.pop("state"))
+    params = json.loads(data.pop("params"))
+    stored_outcome = data.pop("outcome")
+    outcome = json.loads(stored_outcome) if stored_outcome else None
+    return Job(
+        **data,
+        state=state,
+        request=SheetRequest.model_validate(
+            {name: params[name] for name in SheetRequest.model_fields if name in params}
+        ),
+        upload_limit=int(params.get("upload_limit") or 10 * 2**20),
+        custom_pose=bool(params.get("custom_pose")),
+        outcome=Outcome(**outcome) if outcome else None,
+    )
+
+
+def _check_usable(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path)
+    try:
+        db.execute("PRAGMA schema_version").fetchone()  # reads the header: is it a database?
+    finally:
+        db.close()
+
+
+def _unusable(path: Path, error: BaseException) -> str:
+    damaged = ("not a database", "malformed")
+    if isinstance(error, sqlite3.DatabaseError) and any(word in str(error) for word in damaged):
+        why = "is not a SQLite database (or is damaged)"
+    elif path.is_dir():
+        why = "is a folder, not a file"
+    elif isinstance(error, OSError) and error.strerror:
+        why = f"cannot be created: {error.strerror}"
+    else:
+        why = f"cannot be opened: {error}"
+    return (
+        f"DATABASE_PATH ({path}) {why}. Point DATABASE_PATH at a file in a folder the bot may "
+        "write to (it is created if missing), or restore it from a backup."
+    )
+
+
+__all__ = [
+    "CoolingDown",
+    "Job",
+    "JobState",
+    "Limits",
+    "NewJob",
+    "NotAdmitted",
+    "Outcome",
+    "QueueFull",
+    "StorageError",
+    "Store",
+    "TooManyOfYours",
+    "Usage",
+]

@@ -1,6 +1,7 @@
 """/character: draw a character sheet from a prompt and an optional pose."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: discord.py reads these annotations at import time,
+# and the option ranges come from `SheetRequest`, the one definition of each option.
 
 import discord
 from discord import app_commands
@@ -9,8 +10,16 @@ from pydantic import ValidationError
 
 from bot import replies
 from bot.app import SheetBot
-from bot.intake import Order, explain
-from bot.segmind import MAX_SEED
+from bot.request import SheetRequest, describe, limits
+
+PROMPT = limits("prompt")
+SEED = limits("seed")
+STRENGTH = limits("strength")
+NEGATIVE = limits("negative_prompt")
+STEPS = limits("steps")
+GUIDANCE = limits("guidance")
+UPSCALE = limits("upscale")
+DEFAULTS = {name: field.default for name, field in SheetRequest.model_fields.items()}
 
 
 class Character(commands.Cog):
@@ -23,30 +32,24 @@ class Character(commands.Cog):
         name="character", description="Draw a character sheet: one character in several poses."
     )
     @app_commands.describe(
-        prompt="Describe the character: looks, clothes, style.",
         pose="A pose reference image (optional; a default four-view sheet is used otherwise).",
-        seed="Reuse a seed to reproduce a sheet (optional; a random one is picked and shown).",
-        strength="How closely to follow the pose, 0 to 1 (default 0.8).",
-        negative_prompt="What to keep out of the picture (optional).",
-        steps="Sampling steps, 1 to 100 (default 20).",
-        guidance="How strictly to follow the prompt, 1 to 20 (default 7).",
-        upscale="Upscale factor, 1 to 4 (default 2).",
+        **{name: describe(name) for name in SheetRequest.model_fields},
     )
     async def character(
         self,
         interaction: discord.Interaction,
-        prompt: app_commands.Range[str, 1, 1000],
+        prompt: app_commands.Range[str, PROMPT[0], PROMPT[1]],
         pose: discord.Attachment | None = None,
-        seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
-        strength: app_commands.Range[float, 0.0, 1.0] = 0.8,
-        negative_prompt: app_commands.Range[str, 1, 1000] | None = None,
-        steps: app_commands.Range[int, 1, 100] = 20,
-        guidance: app_commands.Range[float, 1.0, 20.0] = 7.0,
-        upscale: app_commands.Range[float, 1.0, 4.0] = 2.0,
+        seed: app_commands.Range[int, SEED[0], SEED[1]] | None = DEFAULTS["seed"],
+        strength: app_commands.Range[float, STRENGTH[0], STRENGTH[1]] = DEFAULTS["strength"],
+        negative_prompt: app_commands.Range[str, NEGATIVE[0], NEGATIVE[1]] | None = None,
+        steps: app_commands.Range[int, STEPS[0], STEPS[1]] = DEFAULTS["steps"],
+        guidance: app_commands.Range[float, GUIDANCE[0], GUIDANCE[1]] = DEFAULTS["guidance"],
+        upscale: app_commands.Range[float, UPSCALE[0], UPSCALE[1]] = DEFAULTS["upscale"],
     ) -> None:
         try:
-            order = Order(
-                prompt=prompt.strip(),
+            request = SheetRequest(
+                prompt=prompt,
                 negative_prompt=negative_prompt,
                 seed=seed,
                 strength=strength,
@@ -55,11 +58,8 @@ class Character(commands.Cog):
                 upscale=upscale,
             )
         except ValidationError as exc:
-            await interaction.response.send_message(
-                explain(exc), ephemeral=True, allowed_mentions=replies.NOBODY
-            )
-            return
-        await self.bot.intake.take(interaction, order, pose)
+            raise replies.Refused(replies.explain(exc)) from None
+        await self.bot.intake.take(interaction, request, pose)
 
 
 async def setup(bot: SheetBot) -> None:

@@ -1,52 +1,117 @@
-"""Cooldowns live in a real SQLite file: race-free, and they survive a restart."""
+"""Storage on a real SQLite file: admission in one step, claims by id, what is kept."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
-from bot.storage import Store
+import pytest
+
+from bot.request import SheetRequest
+from bot.storage import (
+    CoolingDown,
+    JobState,
+    Limits,
+    NewJob,
+    NotAdmitted,
+    QueueFull,
+    Store,
+    TooManyOfYours,
+)
+
+ROOMY = Limits(cooldown_seconds=0, max_waiting=100, max_per_user=100)
 
 
-async def test_simultaneous_claims_by_one_user_start_exactly_one_cooldown(tmp_path: Path) -> None:
+def new(user_id: int = 1, prompt: str = "x") -> NewJob:
+    return NewJob(
+        user_id=user_id,
+        guild_id=2,
+        channel_id=3,
+        request=SheetRequest(prompt=prompt, seed=5),
+        custom_pose=True,
+        upload_limit=10 * 2**20,
+        interaction_token="token",
+        token_expires_at=time.time() + 900,
+    )
+
+
+async def admitted(store: Store, jobs: list[NewJob], limits: Limits) -> int:
+    results = await asyncio.gather(
+        *(store.admit(job, limits) for job in jobs), return_exceptions=True
+    )
+    assert all(not isinstance(r, BaseException) or isinstance(r, NotAdmitted) for r in results)
+    return sum(1 for r in results if not isinstance(r, BaseException))
+
+
+async def test_simultaneous_requests_by_one_member_start_exactly_one_cooldown(
+    tmp_path: Path,
+) -> None:
+    limits = Limits(cooldown_seconds=60, max_waiting=100, max_per_user=100)
     async with Store.open(tmp_path / "bot.sqlite3") as store:
-        results = await asyncio.gather(*(store.claim_cooldown(7, 60) for _ in range(5)))
-    assert results.count(None) == 1
+        assert await admitted(store, [new() for _ in range(5)], limits) == 1
+        with pytest.raises(CoolingDown) as refused:
+            await store.admit(new(), limits)
+        assert refused.value.until > time.time() + 50
+
+
+async def test_a_burst_never_exceeds_the_queue_or_a_members_share(tmp_path: Path) -> None:
+    async with Store.open(tmp_path / "bot.sqlite3") as store:
+        crowd = [new(user_id=n) for n in range(30)]
+        assert await admitted(store, crowd, Limits(0, max_waiting=5, max_per_user=9)) == 5
+        with pytest.raises(QueueFull):
+            await store.admit(new(user_id=99), Limits(0, max_waiting=5, max_per_user=9))
+        mine = [new(user_id=500) for _ in range(20)]
+        assert await admitted(store, mine, Limits(0, max_waiting=100, max_per_user=2)) == 2
+        with pytest.raises(TooManyOfYours):
+            await store.admit(new(user_id=500), Limits(0, max_waiting=100, max_per_user=2))
+
+
+async def test_a_job_is_claimed_once_and_finished_jobs_free_their_place(tmp_path: Path) -> None:
+    async with Store.open(tmp_path / "bot.sqlite3") as store:
+        job = await store.admit(new(), ROOMY)
+        assert await store.move(job.id, JobState.ACCEPTED, state=JobState.QUEUED)
+        claims = await asyncio.gather(
+            *(store.move(job.id, JobState.QUEUED, state=JobState.SENDING) for _ in range(3))
+        )
+        assert claims.count(True) == 1
+        limits = Limits(0, max_waiting=100, max_per_user=1)
+        with pytest.raises(TooManyOfYours):
+            await store.admit(new(), limits)
+        await store.update(job.id, state=JobState.DONE)
+        await store.admit(new(), limits)
 
 
 async def test_cooldown_survives_reopening_the_database(tmp_path: Path) -> None:
+    limits = Limits(cooldown_seconds=60, max_waiting=100, max_per_user=100)
     async with Store.open(tmp_path / "bot.sqlite3") as store:
-        assert await store.claim_cooldown(7, 60) is None
+        await store.admit(new(user_id=7), limits)
     async with Store.open(tmp_path / "bot.sqlite3") as store:
-        assert await store.claim_cooldown(7, 60) is not None
+        with pytest.raises(CoolingDown):
+            await store.admit(new(user_id=7), limits)
         await store.give_back_cooldown(7)
-        assert await store.claim_cooldown(7, 60) is None
+        await store.admit(new(user_id=7), limits)
+
+
+async def test_listing_jobs_reads_no_pose_or_sheet_bytes(tmp_path: Path) -> None:
+    async with Store.open(tmp_path / "bot.sqlite3") as store:
+        job = await store.admit(new(prompt="a typed job"), ROOMY)
+        await store.update(job.id, state=JobState.DRAWN, pose=b"pose", result=b"sheet")
+        (listed,) = await store.jobs_in(JobState.DRAWN)
+        assert listed.request == SheetRequest(prompt="a typed job", seed=5)
+        assert not hasattr(listed, "pose") and not hasattr(listed, "result")
+        assert await store.pose(job.id) == b"pose"
+        assert await store.sheet(job.id) == b"sheet"
 
 
 async def test_old_poses_are_forgotten_but_waiting_jobs_keep_theirs(tmp_path: Path) -> None:
-    from bot.storage import DONE, QUEUED, JobRecord
-
-    def job(state: str, created_at: float) -> JobRecord:
-        return JobRecord(
-            id=0,
-            user_id=1,
-            guild_id=2,
-            channel_id=3,
-            params={"prompt": "x"},
-            pose=b"pose-bytes",
-            pose_note=None,
-            state=state,
-            interaction_token=None,
-            token_expires_at=None,
-            placeholder_id=None,
-            created_at=created_at,
-        )
-
     async with Store.open(tmp_path / "bot.sqlite3") as store:
-        old_done = await store.add_job(job(DONE, 1000.0))
-        old_queued = await store.add_job(job(QUEUED, 1000.0))
-        new_done = await store.add_job(job(DONE, 5000.0))
-        assert await store.forget_old_poses(older_than=2000.0) == 1
-        assert (await store.job(old_done)).pose is None  # type: ignore[union-attr]
-        assert (await store.job(old_queued)).pose == b"pose-bytes"  # type: ignore[union-attr]
-        assert (await store.job(new_done)).pose == b"pose-bytes"  # type: ignore[union-attr]
+        done, queued, drawn = [await store.admit(new(), ROOMY) for _ in range(3)]
+        for job, state in ((done, JobState.DONE), (queued, JobState.QUEUED)):
+            await store.update(job.id, state=state, pose=b"pose-bytes")
+        await store.update(drawn.id, state=JobState.DRAWN, pose=b"pose-bytes")
+        assert await store.forget_old_poses(older_than=time.time() - 60) == 0  # all are new
+        assert await store.forget_old_poses(older_than=time.time() + 1) == 1
+        assert await store.pose(done.id) is None
+        assert await store.pose(queued.id) == b"pose-bytes"
+        assert await store.pose(drawn.id) == b"pose-bytes"

@@ -1,0 +1,86 @@
+"""The database's schema, as numbered steps; the database remembers (`user_version`) which ran.
+
+Add a step at the end; never edit one that has shipped. Schema 1 is the first release's, whose
+databases say `user_version` 0 but already hold its tables (every statement of step 1 is
+idempotent for that reason).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: jobs, cooldowns and facts.
+    (
+        """CREATE TABLE IF NOT EXISTS cooldowns (
+            user_id INTEGER PRIMARY KEY,
+            until REAL NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS jobs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            user_id INTEGER NOT NULL,
+            guild_id INTEGER,
+            channel_id INTEGER NOT NULL,
+            params TEXT NOT NULL,
+            pose BLOB,
+            pose_note TEXT,
+            state TEXT NOT NULL,
+            interaction_token TEXT,
+            token_expires_at REAL,
+            placeholder_id INTEGER,
+            created_at REAL NOT NULL,
+            started_at REAL,
+            finished_at REAL,
+            cost REAL,
+            credits_left REAL,
+            error TEXT,
+            result BLOB,
+            outcome TEXT
+        )""",
+        "CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state)",
+        "CREATE INDEX IF NOT EXISTS jobs_by_guild ON jobs (guild_id, finished_at)",
+        """CREATE TABLE IF NOT EXISTS facts (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        )""",
+    ),
+    # 2: a drawn sheet that could not be delivered is retried on a schedule.
+    (
+        "ALTER TABLE jobs ADD COLUMN delivery_attempts INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE jobs ADD COLUMN deliver_after REAL",
+    ),
+)
+
+
+class DatabaseTooNew(Exception):
+    """The database was migrated by a newer version of the bot."""
+
+    def __init__(self, found: int, known: int) -> None:
+        super().__init__(f"schema {found}, this code knows up to {known}")
+        self.found = found
+        self.known = known
+
+
+async def migrate(db: aiosqlite.Connection) -> int:
+    """Bring the database up to the latest schema, each step in one transaction."""
+    async with db.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    version = int(row[0]) if row else 0
+    if version > len(MIGRATIONS):
+        raise DatabaseTooNew(version, len(MIGRATIONS))
+    for number, statements in enumerate(MIGRATIONS[version:], start=version + 1):
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in statements:
+                await db.execute(statement)
+            await db.execute(f"PRAGMA user_version = {number}")
+        except BaseException:
+            await db.rollback()
+            raise
+        await db.commit()
+        log.info("database schema is now %d", number)
+    return len(MIGRATIONS)

@@ -1,0 +1,74 @@
+"""The waiting line: which queued job goes next, fairly across members. Knows nothing of Discord."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from typing import Generic, Protocol, TypeVar
+
+
+class Waiting(Protocol):
+    """What the line needs to know of a job."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def user_id(self) -> int: ...
+
+
+T = TypeVar("T", bound=Waiting)
+
+
+class Scheduler(Generic[T]):
+    """Round-robin by member, first-in-first-out within a member; each job id at most once."""
+
+    def __init__(self) -> None:
+        self._lines: OrderedDict[int, OrderedDict[int, T]] = OrderedDict()
+        self._wake = asyncio.Event()
+        self._closed = False
+
+    def add(self, job: T) -> int | None:
+        """Put a job in line unless it is already there; return how many are ahead of it."""
+        line = self._lines.setdefault(job.user_id, OrderedDict())
+        line.setdefault(job.id, job)
+        self._wake.set()
+        return self.ahead(job.id)
+
+    @property
+    def waiting(self) -> int:
+        """How many jobs wait."""
+        return sum(len(line) for line in self._lines.values())
+
+    def order(self) -> list[T]:
+        """The jobs in the order `take` will hand them out: one per member per round."""
+        lines = [list(line.values()) for line in self._lines.values()]
+        rounds = max((len(line) for line in lines), default=0)
+        return [line[depth] for depth in range(rounds) for line in lines if depth < len(line)]
+
+    def ahead(self, job_id: int) -> int | None:
+        """How many jobs will start before this one (None if it is not waiting)."""
+        for index, job in enumerate(self.order()):
+            if job.id == job_id:
+                return index
+        return None
+
+    async def take(self) -> T | None:
+        """The next job, waiting for one if need be; None once the line is closed."""
+        while not self._closed and not self._lines:
+            self._wake.clear()
+            await self._wake.wait()
+        if self._closed:
+            return None
+        user_id, line = next(iter(self._lines.items()))
+        _, job = line.popitem(last=False)
+        if line:
+            self._lines.move_to_end(user_id)
+        else:
+            del self._lines[user_id]
+        return job
+
+    def close(self) -> None:
+        """Hand out nothing more; waiting takers get None."""
+        self._closed = True
+        self._wake.set()

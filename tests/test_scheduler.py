@@ -1,0 +1,59 @@
+"""The waiting line's order: fair across members, each job at most once."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from bot.scheduler import Scheduler
+
+
+@dataclass(frozen=True)
+class Waiting:
+    id: int
+    user_id: int
+
+
+async def test_one_members_burst_does_not_hold_back_another_member() -> None:
+    line: Scheduler[Waiting] = Scheduler()
+    for n in range(5):
+        line.add(Waiting(n, user_id=100))
+    assert line.add(Waiting(10, user_id=200)) == 1  # behind only 100's first job
+    taken = [await line.take() for _ in range(6)]
+    assert [job.user_id for job in taken if job][:3] == [100, 200, 100]
+
+
+async def test_places_follow_the_round_robin_order() -> None:
+    line: Scheduler[Waiting] = Scheduler()
+    assert [line.add(Waiting(n, 1)) for n in range(3)] == [0, 1, 2]
+    assert line.add(Waiting(3, 2)) == 1
+    assert line.ahead(2) == 3  # member 1's third job now waits for member 2's first
+    assert [job.id for job in line.order()] == [0, 3, 1, 2]
+
+
+async def test_a_job_put_in_line_twice_is_handed_out_once() -> None:
+    # A restart's recovery and a new request can both put the same stored job in line.
+    line: Scheduler[Waiting] = Scheduler()
+    line.add(Waiting(1, 1))
+    assert line.add(Waiting(1, 1)) == 0
+    assert line.waiting == 1
+    assert await line.take() == Waiting(1, 1)
+    line.close()
+    assert await line.take() is None
+
+
+async def test_closing_wakes_every_waiting_taker() -> None:
+    line: Scheduler[Waiting] = Scheduler()
+    takers = [asyncio.create_task(line.take()) for _ in range(3)]
+    await asyncio.sleep(0)
+    line.close()
+    assert await asyncio.gather(*takers) == [None, None, None]
+
+
+async def test_a_taker_waits_until_a_job_arrives() -> None:
+    line: Scheduler[Waiting] = Scheduler()
+    taker = asyncio.create_task(line.take())
+    await asyncio.sleep(0.01)
+    assert not taker.done()
+    line.add(Waiting(7, 3))
+    assert await asyncio.wait_for(taker, 1) == Waiting(7, 3)
