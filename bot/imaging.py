@@ -16,12 +16,14 @@ from io import BytesIO
 
 from PIL import ExifTags, Image, ImageFile
 
+from bot import replies
+
 log = logging.getLogger(__name__)
 
 MAX_POSE_SIDE = 1024
 MIN_POSE_SIDE = 64
 # Sent base64-encoded (4/3 larger): this keeps a request to Segmind under 300 KB.
-MAX_POSE_BYTES = 220_000
+POSE_JPEG_BUDGET = 220_000
 
 # Only these decoders ever see an upload; every other Pillow plugin is a needless attack surface.
 # Phone JPEGs that carry a second picture (MPO) come in through the JPEG decoder.
@@ -64,14 +66,6 @@ _DAMAGED_ERRORS = (
     UserWarning,  # Pillow's "corrupt EXIF" and the like, when warnings are errors (as in tests)
 )
 
-_UNREADABLE = (
-    "That file isn't a picture I can read. Attach a PNG, JPEG, WebP, GIF or BMP image of a pose."
-)
-_DAMAGED = (
-    "That image looks damaged or cut off. Save it again as a PNG or JPEG and attach it once more."
-)
-_EMPTY = "That attachment is empty. Attach a PNG, JPEG or WebP picture of a pose."
-
 
 class PoseRejected(Exception):
     """An uploaded pose can't be used; `reason` tells the member what was wrong and what to do."""
@@ -109,13 +103,13 @@ def normalize_pose(data: bytes, *, max_pixels: int = 40_000_000) -> PoseImage:
     except (PoseRejected, MemoryError):
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise PoseRejected(_too_large_reason(None, max_pixels)) from exc
+        raise PoseRejected(replies.pose_too_many_pixels(None, max_pixels)) from exc
     except _DAMAGED_ERRORS as exc:
-        raise PoseRejected(_DAMAGED) from exc
+        raise PoseRejected(replies.POSE_DAMAGED) from exc
     except Exception as exc:
         # Still the member's file at fault, but log it: it may also be a bug here.
         log.warning("Unexpected error while reading a pose image", exc_info=True)
-        raise PoseRejected(_DAMAGED) from exc
+        raise PoseRejected(replies.POSE_DAMAGED) from exc
 
 
 @functools.cache
@@ -141,7 +135,7 @@ def fit_to_limit(data: bytes, content_type: str, limit: int) -> FittedImage:
 
 def _normalize(data: bytes, max_pixels: int) -> PoseImage:
     if not data:
-        raise PoseRejected(_EMPTY)
+        raise PoseRejected(replies.POSE_EMPTY)
     with _open_pose(data, max_pixels) as im:
         source_format = str(im.format)
         target = _check_size(im.width, im.height, max_pixels)
@@ -158,13 +152,13 @@ def _normalize(data: bytes, max_pixels: int) -> PoseImage:
         image = _flatten_onto_white(_shrink(_to_rgb_or_rgba(im), MAX_POSE_SIDE))
         image = _upright(image, orientation)
         # Encode before the file closes: `image` may still be the file's own pixels.
-        fitted = _encode_to_fit(image, MAX_POSE_BYTES, _POSE_QUALITIES)
+        fitted = _encode_to_fit(image, POSE_JPEG_BUDGET, _POSE_QUALITIES)
     if fitted is None:  # unreachable in practice: 64 x 64 pixels never take 300 KB
-        raise PoseRejected(_DAMAGED)
+        raise PoseRejected(replies.POSE_DAMAGED)
     jpeg, image = fitted
     note = None
     if animated:
-        note = f"used the first frame of your animated {_FORMAT_NAMES.get(source_format, 'image')}"
+        note = replies.first_frame(_FORMAT_NAMES.get(source_format, "image"))
     return PoseImage(jpeg, image.width, image.height, source_format, note)
 
 
@@ -173,40 +167,25 @@ def _open_pose(data: bytes, max_pixels: int) -> ImageFile.ImageFile:
     try:
         im = Image.open(BytesIO(data), formats=_POSE_FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise PoseRejected(_too_large_reason(None, max_pixels)) from exc
+        raise PoseRejected(replies.pose_too_many_pixels(None, max_pixels)) from exc
     except _DAMAGED_ERRORS as exc:
-        raise PoseRejected(_UNREADABLE) from exc
+        raise PoseRejected(replies.POSE_UNREADABLE) from exc
     if im.format not in _ACCEPTED_FORMATS:
         im.close()
-        raise PoseRejected(_UNREADABLE)
+        raise PoseRejected(replies.POSE_UNREADABLE)
     return im
 
 
 def _check_size(width: int, height: int, max_pixels: int) -> tuple[int, int]:
     """Refuse sizes the model can't use or we shouldn't decode; return the size to scale to."""
     if width * height > max_pixels:
-        raise PoseRejected(_too_large_reason(width * height, max_pixels))
+        raise PoseRejected(replies.pose_too_many_pixels(width * height, max_pixels))
     if min(width, height) < MIN_POSE_SIDE:
-        raise PoseRejected(
-            f"That image is only {width} x {height} pixels. Attach a pose picture at least "
-            f"{MIN_POSE_SIDE} pixels on each side."
-        )
+        raise PoseRejected(replies.pose_too_small(width, height, MIN_POSE_SIDE))
     target = _fit_within((width, height), MAX_POSE_SIDE)
     if min(target) < MIN_POSE_SIDE:
-        raise PoseRejected(
-            f"That image is {width} x {height} pixels, too long and thin to read a pose from. "
-            "Crop it closer to the figure and attach it again."
-        )
+        raise PoseRejected(replies.pose_too_thin(width, height))
     return target
-
-
-def _too_large_reason(pixels: int | None, max_pixels: int) -> str:
-    limit = f"{max_pixels / 1e6:.3g} megapixels"
-    size = f"over {limit}" if pixels is None else f"{pixels / 1e6:.3g} megapixels, max {limit}"
-    return (
-        f"That image is too large: {size}. "
-        "Attach a smaller picture, such as a screenshot of the pose."
-    )
 
 
 def _fit_within(size: tuple[int, int], longest: int) -> tuple[int, int]:

@@ -288,9 +288,9 @@ class Jobs:
             fitted = FittedImage(image, f"character-sheet.{kind}", outcome.content_type, False)
         notes = [job.pose_note] if job.pose_note else []
         if not job.custom_pose:
-            notes.append("Drawn on the default pose sheet; attach `pose` to use your own.")
+            notes.append(replies.DEFAULT_POSE_NOTE)
         if fitted.scaled:
-            notes.append("The sheet was re-encoded to fit Discord's upload limit.")
+            notes.append(replies.RESIZED_NOTE)
         embed = replies.sheet_embed(
             prompt=job.request.prompt,
             seed=outcome.seed,

@@ -94,6 +94,44 @@ def pose_too_large(filename: str, size: int, limit: int) -> str:
     )
 
 
+POSE_UNREADABLE = (
+    "That file isn't a picture I can read. Attach a PNG, JPEG, WebP, GIF or BMP image of a pose."
+)
+POSE_DAMAGED = (
+    "That image looks damaged or cut off. Save it again as a PNG or JPEG and attach it once more."
+)
+POSE_EMPTY = "That attachment is empty. Attach a PNG, JPEG or WebP picture of a pose."
+
+
+def pose_too_many_pixels(pixels: int | None, max_pixels: int) -> str:
+    limit = f"{max_pixels / 1e6:.3g} megapixels"
+    size = f"over {limit}" if pixels is None else f"{pixels / 1e6:.3g} megapixels, max {limit}"
+    return (
+        f"That image is too large: {size}. "
+        "Attach a smaller picture, such as a screenshot of the pose."
+    )
+
+
+def pose_too_small(width: int, height: int, min_side: int) -> str:
+    return (
+        f"That image is only {width} x {height} pixels. Attach a pose picture at least "
+        f"{min_side} pixels on each side."
+    )
+
+
+def pose_too_thin(width: int, height: int) -> str:
+    return (
+        f"That image is {width} x {height} pixels, too long and thin to read a pose from. "
+        "Crop it closer to the figure and attach it again."
+    )
+
+
+def first_frame(format_name: str) -> str:
+    return f"used the first frame of your animated {format_name}"
+
+
+DEFAULT_POSE_NOTE = "Drawn on the default pose sheet; attach `pose` to use your own."
+RESIZED_NOTE = "The sheet was re-encoded to fit Discord's upload limit."
 POSE_DOWNLOAD_FAILED = "I couldn't download the pose from Discord. Try again."
 RESTARTING = "The bot is restarting. Try again in a minute."
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from bot.imaging import (
-    MAX_POSE_BYTES,
+    POSE_JPEG_BUDGET,
     MAX_POSE_SIDE,
     PoseImage,
     PoseRejected,
@@ -110,7 +110,7 @@ def test_phone_photo_comes_out_upright_small_and_without_exif() -> None:
     assert pose.width < pose.height and 900 <= pose.height <= 1024  # upright, long side capped
     assert pose.source_format == "JPEG"
     assert pose.note is None
-    assert len(pose.jpeg) <= MAX_POSE_BYTES
+    assert len(pose.jpeg) <= POSE_JPEG_BUDGET
     # Orientation 6 means "rotate 90 degrees clockwise to view": stored top-left is now top-right.
     red, green, blue = rgb_at(image, (image.width - 8, 8))
     assert red > 200 and green < 60 and blue < 60
@@ -186,7 +186,7 @@ def test_large_drawing_is_scaled_so_its_long_side_is_1024() -> None:
     pose = normalize_pose(encode(photo((3000, 1500)), "PNG"))
 
     assert (pose.width, pose.height) == (1024, 512)
-    assert len(pose.jpeg) <= MAX_POSE_BYTES
+    assert len(pose.jpeg) <= POSE_JPEG_BUDGET
 
 
 def test_small_images_are_not_upscaled() -> None:
@@ -198,7 +198,7 @@ def test_small_images_are_not_upscaled() -> None:
 def test_pure_noise_still_fits_the_pose_size_budget() -> None:
     pose = normalize_pose(encode(noise((1024, 1024)), "PNG"))
 
-    assert len(pose.jpeg) <= MAX_POSE_BYTES
+    assert len(pose.jpeg) <= POSE_JPEG_BUDGET
 
 
 @pytest.mark.parametrize(
