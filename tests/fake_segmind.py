@@ -4,6 +4,11 @@ It answers like /work/shared/notes/segmind-api.md describes: 401 for a bad `x-ap
 wrong Content-Type or too few credits, 422 for a bad body, 500 for an unknown enum value (the real
 service passes those to the model), a 405 HTML page for a wrong method, and a real JPEG otherwise.
 Tests script failures with `plan(...)`; each generate request consumes one planned answer.
+
+The async (v2) API is served beside it: `POST /v2/<model>` queues a request whose course
+(seconds QUEUED, seconds PROCESSING, then COMPLETED or FAILED, and the form of its output) is
+scripted with `plan_async(AsyncScript(...))`; status and result are kept `retention` seconds.
+`plan_submit`, `plan_status` and `plan_result` script transport failures of each endpoint.
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ import time
 import uuid
 import zlib
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from types import TracebackType
@@ -34,7 +39,9 @@ from multidict import CIMultiDictProxy
 from PIL import Image, ImageDraw
 
 DEFAULT_API_KEY = "sk-test-FAKEKEY-0123456789"
-GENERATE_PATH = "/v1/consistent-character-ai-neolemon"
+MODEL = "consistent-character-ai-neolemon"
+GENERATE_PATH = f"/v1/{MODEL}"
+SUBMIT_PATH = f"/v2/{MODEL}"
 CREDITS_PATH = "/v1/get-user-credits"
 MAX_SEED = 999_999_999_999_999
 
@@ -92,7 +99,8 @@ HTML_405 = (
     "<body><pre>Cannot {method} {path}</pre></body>\n</html>\n"
 )
 
-PlannedKind = Literal["status", "rate_limited", "drop", "truncated", "hang"]
+PlannedKind = Literal["status", "rate_limited", "drop", "lost", "truncated", "hang"]
+OutputForm = Literal["url", "list", "data_uri", "base64"]
 
 
 @dataclass(frozen=True)
@@ -145,6 +153,11 @@ class Planned:
         return Planned("drop")
 
     @staticmethod
+    def lost() -> Planned:
+        """Do the work (queue, draw, bill), then close the connection instead of answering."""
+        return Planned("lost")
+
+    @staticmethod
     def truncated() -> Planned:
         """Start a 200 image answer, then close the connection halfway through the body."""
         return Planned("truncated")
@@ -175,6 +188,45 @@ class Planned:
         return Planned.status(405, page, {"Content-Type": "text/html; charset=utf-8"})
 
 
+@dataclass(frozen=True)
+class AsyncScript:
+    """How one submitted async request goes: seconds QUEUED, seconds PROCESSING, then the end."""
+
+    queued: float = 0.0
+    processing: float = 0.0
+    error: str | None = None  # FAILED with this message instead of COMPLETED
+    failed_code: int = 200  # the HTTP status FAILED bodies come with (Segmind also sends 422)
+    output: OutputForm = "url"
+    image: bytes | None = None  # what the output carries instead of the drawn sheet
+
+
+@dataclass(frozen=True)
+class AsyncRequest:
+    """One queued async request as the fake keeps it."""
+
+    request_id: str
+    script: AsyncScript
+    created: float  # time.monotonic()
+    image: bytes
+
+    def status(self, now: float) -> str:
+        age = now - self.created
+        if age < self.script.queued:
+            return "QUEUED"
+        if age < self.script.queued + self.script.processing:
+            return "PROCESSING"
+        return "FAILED" if self.script.error is not None else "COMPLETED"
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """One status poll, result fetch or output download: which request, and when."""
+
+    request_id: str
+    at: float  # time.monotonic()
+    with_key: bool  # whether the request carried an x-api-key header
+
+
 class FakeSegmind:
     """Serves the generate and credits endpoints on 127.0.0.1 and records what it received."""
 
@@ -186,6 +238,7 @@ class FakeSegmind:
         cost: float = 0.129,
         delay: float = 0.0,
         image_size: tuple[int, int] = (1536, 1024),
+        retention: float = 3600.0,
     ) -> None:
         self.api_key = api_key
         self.credits = credits
@@ -198,11 +251,28 @@ class FakeSegmind:
         self.in_flight = 0
         self.max_in_flight = 0
         self._planned: deque[Planned] = deque()
+        # The async (v2) API.
+        self.retention = retention
+        self.v2_available = True  # False: "v2 unavailable for this model", a 404 on submit
+        self.async_script = AsyncScript()
+        self.async_requests: dict[str, AsyncRequest] = {}
+        self.submits: list[Received] = []
+        self.status_polls: list[Lookup] = []
+        self.result_fetches: list[Lookup] = []
+        self.downloads: list[Lookup] = []
+        self._async_planned: deque[AsyncScript] = deque()
+        self._submit_planned: deque[Planned] = deque()
+        self._status_planned: deque[Planned] = deque()
+        self._result_planned: deque[Planned] = deque()
         self._rendered: dict[int, bytes] = {}
         self._stopping = asyncio.Event()
         app = web.Application(client_max_size=32 * 1024 * 1024)
         app.router.add_route("*", GENERATE_PATH, self._generate_route)
         app.router.add_route("*", CREDITS_PATH, self._credits_route)
+        app.router.add_route("*", SUBMIT_PATH, self._submit_route)
+        app.router.add_get("/v2/requests/{id}/status", self._status_route)
+        app.router.add_get("/v2/requests/{id}", self._result_route)
+        app.router.add_get("/v2/outputs/{id}", self._output_route)
         app.router.add_route("*", "/{tail:.*}", self._unknown_route)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
 
@@ -235,6 +305,26 @@ class FakeSegmind:
         """Queue scripted answers, consumed first in, first out by generate requests."""
         self._planned.extend(responses)
 
+    def plan_async(self, *scripts: AsyncScript) -> None:
+        """Queue the courses of the next async requests (else `async_script` applies)."""
+        self._async_planned.extend(scripts)
+
+    def plan_submit(self, *responses: Planned) -> None:
+        """Queue scripted answers for async submits."""
+        self._submit_planned.extend(responses)
+
+    def plan_status(self, *responses: Planned) -> None:
+        """Queue scripted answers for status polls."""
+        self._status_planned.extend(responses)
+
+    def plan_result(self, *responses: Planned) -> None:
+        """Queue scripted answers for result fetches."""
+        self._result_planned.extend(responses)
+
+    def output_url(self, request_id: str) -> str:
+        """Where the fake serves a request's image (no API key needed, like a media host)."""
+        return f"{self.url}/v2/outputs/{request_id}.jpg"
+
     # --- routes -----------------------------------------------------------------------------
 
     async def _generate_route(self, request: web.Request) -> web.StreamResponse:
@@ -246,7 +336,9 @@ class FakeSegmind:
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             if self._planned:
-                return await self._scripted(self._planned.popleft(), request, body)
+                return await self._scripted(
+                    self._planned.popleft(), request, lambda: self._generate(request, body)
+                )
             return await self._generate(request, body)
         finally:
             self.in_flight -= 1
@@ -264,7 +356,8 @@ class FakeSegmind:
 
     # --- generate -----------------------------------------------------------------------------
 
-    async def _generate(self, request: web.Request, body: bytes) -> web.StreamResponse:
+    async def _refusal(self, request: web.Request, body: bytes) -> web.Response | None:
+        """What Segmind answers a generate or submit body it will not run, or None."""
         if request.headers.get("x-api-key") != self.api_key:
             return _error(401, "Unauthorized, please check your API key")
         if request.content_type != "application/json":
@@ -277,6 +370,12 @@ class FakeSegmind:
             problem = "image must be a URL or base64 of an image file"
         if problem is not None:
             return _error(422, problem)
+        return None
+
+    async def _generate(self, request: web.Request, body: bytes) -> web.StreamResponse:
+        if refusal := await self._refusal(request, body):
+            return refusal
+        payload = json.loads(body)
         if unknown := _unknown_enum(payload):
             # The service hands enum values to the ComfyUI workflow, which fails with a 500.
             return _error(500, f"Workflow failed: value not in list: {unknown}")
@@ -297,12 +396,19 @@ class FakeSegmind:
         return web.Response(body=image, content_type="image/jpeg", headers=headers)
 
     async def _scripted(
-        self, planned: Planned, request: web.Request, body: bytes
+        self,
+        planned: Planned,
+        request: web.Request,
+        proceed: Callable[[], Awaitable[web.StreamResponse]],
     ) -> web.StreamResponse:
         if planned.kind == "hang":
             await self._wait(planned.seconds)
-            return await self._generate(request, body)
+            return await proceed()
         if planned.kind == "drop":
+            _abort(request)
+            return web.Response()
+        if planned.kind == "lost":
+            await proceed()
             _abort(request)
             return web.Response()
         if planned.kind == "truncated":
@@ -316,6 +422,112 @@ class FakeSegmind:
         if planned.kind == "rate_limited":
             return _error(429, "Rate limit exceeded", _reset_header(planned))
         return web.Response(status=planned.code, body=planned.body, headers=planned.headers)
+
+    # --- async (v2) -----------------------------------------------------------------------------
+
+    async def _submit_route(self, request: web.Request) -> web.StreamResponse:
+        if request.method != "POST":
+            return _html_405(request)
+        body = await request.read()
+        self.submits.append(Received(request.headers, body, _json_or_none(body), time.monotonic()))
+        if self._submit_planned:
+            return await self._scripted(
+                self._submit_planned.popleft(), request, lambda: self._submit(request, body)
+            )
+        return await self._submit(request, body)
+
+    async def _submit(self, request: web.Request, body: bytes) -> web.StreamResponse:
+        if refusal := await self._refusal(request, body):
+            return refusal
+        if not self.v2_available:
+            return _error(404, f"Model {MODEL} is not available in async mode")
+        payload = json.loads(body)
+        script = self._async_planned.popleft() if self._async_planned else self.async_script
+        if script.error is None and (unknown := _unknown_enum(payload)):
+            script = replace(script, error=f"Workflow failed: value not in list: {unknown}")
+        if script.error is None:  # FAILED requests are not billed
+            if self.credits < self.cost:
+                return _error(406, "Not enough credits")
+            self.credits = round(self.credits - self.cost, 6)
+        seed = payload["seed"] if payload["seed"] != -1 else random.randint(0, MAX_SEED)
+        image = script.image if script.image is not None else await self._render(seed)
+        request_id = str(uuid.uuid4())
+        self.async_requests[request_id] = AsyncRequest(request_id, script, time.monotonic(), image)
+        base = f"{self.url}/v2/requests/{request_id}"
+        return web.json_response(
+            {
+                "request_id": request_id,
+                "status": "QUEUED",
+                "poll_url": f"{self.url}/v1/requests/{request_id}",
+                "status_url": f"{base}/status",
+                "response_url": base,
+            }
+        )
+
+    async def _status_route(self, request: web.Request) -> web.StreamResponse:
+        request_id = request.match_info["id"]
+        self.status_polls.append(_lookup(request, request_id))
+        answer = self._async_answer(request, request_id, with_output=False)
+        if self._status_planned:
+            return await self._scripted(self._status_planned.popleft(), request, answer)
+        return await answer()
+
+    async def _result_route(self, request: web.Request) -> web.StreamResponse:
+        request_id = request.match_info["id"]
+        self.result_fetches.append(_lookup(request, request_id))
+        answer = self._async_answer(request, request_id, with_output=True)
+        if self._result_planned:
+            return await self._scripted(self._result_planned.popleft(), request, answer)
+        return await answer()
+
+    def _async_answer(
+        self, request: web.Request, request_id: str, *, with_output: bool
+    ) -> Callable[[], Awaitable[web.StreamResponse]]:
+        async def answer() -> web.StreamResponse:
+            if request.headers.get("x-api-key") != self.api_key:
+                return _error(401, "Unauthorized, please check your API key")
+            queued = self._live(request_id)
+            if queued is None:
+                return _error(404, "Request not found")
+            status = queued.status(time.monotonic())
+            body: dict[str, Any] = {"request_id": request_id, "status": status}
+            if status in ("COMPLETED", "FAILED"):
+                body["metrics"] = {"inference_time": queued.script.processing}
+            if status == "FAILED":
+                body["error"] = queued.script.error
+                return web.json_response(body, status=queued.script.failed_code)
+            if with_output:
+                body["error"] = None
+                body["output"] = self._output(queued) if status == "COMPLETED" else None
+            return web.json_response(body)
+
+        return answer
+
+    async def _output_route(self, request: web.Request) -> web.StreamResponse:
+        request_id = request.match_info["id"].removesuffix(".jpg")
+        self.downloads.append(_lookup(request, request_id))
+        queued = self.async_requests.get(request_id)
+        if queued is None:
+            return _error(404, "No such object")
+        return web.Response(body=queued.image, content_type="image/jpeg")
+
+    def _live(self, request_id: str) -> AsyncRequest | None:
+        """The request, unless unknown or older than the retention (Segmind answers 404)."""
+        queued = self.async_requests.get(request_id)
+        if queued is None or time.monotonic() - queued.created >= self.retention:
+            return None
+        return queued
+
+    def _output(self, queued: AsyncRequest) -> str | list[str]:
+        encoded = base64.b64encode(queued.image).decode("ascii")
+        form = queued.script.output
+        if form == "list":
+            return [self.output_url(queued.request_id)]
+        if form == "data_uri":
+            return f"data:image/jpeg;base64,{encoded}"
+        if form == "base64":
+            return encoded
+        return self.output_url(queued.request_id)
 
     async def _wait(self, seconds: float) -> None:
         """Sleep, but end early when the fake stops so shutdown never waits on a hang."""
@@ -438,6 +650,10 @@ def _reset_header(planned: Planned) -> dict[str, str]:
     reset = datetime.now(UTC) + timedelta(seconds=planned.reset_in)
     value = f"{reset.timestamp():.3f}" if planned.epoch else reset.isoformat()
     return {"x-rate-limit-reset-at-utc": value}
+
+
+def _lookup(request: web.Request, request_id: str) -> Lookup:
+    return Lookup(request_id, time.monotonic(), "x-api-key" in request.headers)
 
 
 def _abort(request: web.Request) -> None:

@@ -27,21 +27,28 @@ from pydantic import SecretStr, ValidationError
 from bot.segmind import (
     DEFAULT_NEGATIVE_PROMPT,
     MAX_SEED,
+    AsyncUnavailable,
     AuthError,
     Balance,
     CharacterRequest,
     InsufficientCredits,
     InvalidRequest,
     MethodNotAllowed,
+    NotFinished,
     NotFound,
+    Progress,
     RateLimited,
+    RequestExpired,
+    RequestStatus,
     SegmindClient,
     SegmindConnectionError,
     SegmindError,
+    SegmindFailed,
     SegmindStatusError,
     SegmindTimeout,
     ServerError,
     Sheet,
+    Submission,
     UnexpectedResponse,
     error_for_status,
 )
@@ -50,7 +57,9 @@ from tests.fake_segmind import (
     CREDITS_PATH,
     DEFAULT_API_KEY,
     GENERATE_PATH,
+    AsyncScript,
     FakeSegmind,
+    OutputForm,
     Planned,
     jpeg_magic_then_html,
     png_of_size,
@@ -277,9 +286,9 @@ STATUS_ROWS = [
     pytest.param(Planned.rate_limited(reset_in=3600), RateLimited, 429, 1, id="429-far"),
     pytest.param(Planned.status(500), ServerError, 500, 2, id="500-retried-once"),
     pytest.param(Planned.status(501), ServerError, 501, 1, id="501"),
-    pytest.param(Planned.status(502), ServerError, 502, 3, id="502"),
+    pytest.param(Planned.status(502), ServerError, 502, 1, id="502-may-have-drawn"),
     pytest.param(Planned.status(503), ServerError, 503, 3, id="503"),
-    pytest.param(Planned.status(504), ServerError, 504, 3, id="504"),
+    pytest.param(Planned.status(504), ServerError, 504, 1, id="504-may-have-drawn"),
     pytest.param(Planned.status(418), UnexpectedResponse, 418, 1, id="418-unmapped"),
     pytest.param(Planned.not_an_image("html"), UnexpectedResponse, 200, 1, id="200-html"),
     pytest.param(Planned.not_an_image("json"), UnexpectedResponse, 200, 1, id="200-json"),
@@ -416,15 +425,28 @@ async def test_gateway_errors_back_off_exponentially_up_to_max_attempts(
         assert gap >= backoff * 0.9
 
 
-async def test_gateway_error_then_success_returns_the_sheet(
+async def test_unavailable_then_success_returns_the_sheet(
     client: SegmindClient, fake: FakeSegmind
 ) -> None:
-    fake.plan(Planned.status(502), Planned.status(504))
+    fake.plan(Planned.status(503), Planned.status(503))
 
     sheet = await client.generate(character())
 
     assert sheet.content_type == "image/jpeg"
     assert len(fake.requests) == 3
+
+
+@pytest.mark.parametrize("code", [502, 504])
+async def test_gateway_error_after_the_body_was_sent_is_not_repeated(
+    client: SegmindClient, fake: FakeSegmind, code: int
+) -> None:
+    # The gateway answered after the request reached it: the sheet may be drawn and billed.
+    fake.plan(Planned.status(code))
+
+    error = await expect(ServerError, client.generate(character()))
+
+    assert error.status == code
+    assert len(fake.requests) == 1
 
 
 # --- transport failures ----------------------------------------------------------------------
@@ -608,6 +630,10 @@ async def test_key_is_not_in_the_clients_repr_or_attributes(http: aiohttp.Client
         {"timeout": 0},
         {"max_attempts": 0},
         {"backoff": -1},
+        {"poll_interval": 0},
+        {"poll_interval": 6, "max_poll_interval": 5},
+        {"result_retention": 0},
+        {"api": "v3"},
     ],
 )
 async def test_bad_client_settings_are_refused(
@@ -817,3 +843,336 @@ def test_public_paths_match_the_fake() -> None:
 
     assert client_module.GENERATE_PATH == GENERATE_PATH
     assert client_module.CREDITS_PATH == CREDITS_PATH
+
+
+# --- async (v2): submit, poll, fetch ------------------------------------------------------------
+
+
+def v2_client(http: aiohttp.ClientSession, fake: FakeSegmind, **options: Any) -> SegmindClient:
+    """A client that polls fast: 20 ms rising to 100 ms."""
+    settings: dict[str, Any] = {
+        "api": "v2",
+        "poll_interval": 0.02,
+        "max_poll_interval": 0.1,
+        **options,
+    }
+    return make_client(http, fake.url, **settings)
+
+
+def submission_for(fake: FakeSegmind, request_id: str, *, age: float = 0.0) -> Submission:
+    """What the bot would have stored for `request_id`."""
+    base = f"{fake.url}/v2/requests/{request_id}"
+    submitted_at = datetime.now(UTC) - timedelta(seconds=age)
+    return Submission(request_id, f"{base}/status", base, submitted_at, 1234)
+
+
+async def test_draw_submits_polls_and_fetches_the_sheet(
+    http: aiohttp.ClientSession, fake: FakeSegmind
+) -> None:
+    client = v2_client(http, fake)
+    fake.plan_async(AsyncScript(queued=0.05, processing=0.1))
+    submitted: list[Submission] = []
+    seen: list[Progress] = []
+
+    async def on_submitted(submission: Submission) -> None:
+        submitted.append(submission)
+
+    async def on_progress(progress: Progress) -> None:
+        seen.append(progress)
+
+    sheet = await client.draw(
+        character(seed=4242), on_submitted=on_submitted, on_progress=on_progress
+    )
+
+    [submission] = submitted
+    with Image.open(io.BytesIO(sheet.image)) as image:
+        assert (image.format, image.size) == ("JPEG", (1536, 1024))
+    assert (sheet.content_type, sheet.seed) == ("image/jpeg", 4242)
+    assert sheet.request_id == submission.request_id
+    assert sheet.generation_seconds == pytest.approx(0.1)
+    assert 0.15 <= sheet.elapsed < 2
+    assert submission.submitted_at.tzinfo is not None
+    assert [p.status for p in seen] == ["QUEUED", "PROCESSING", "COMPLETED"]
+    assert seen[-1].inference_seconds == pytest.approx(0.1)
+    [received] = fake.submits
+    assert received.json == character(seed=4242).model_dump(mode="json")
+    assert received.headers["x-api-key"] == KEY
+    assert fake.requests == []  # not a single v1 call
+    assert len(fake.result_fetches) == 1
+    assert all(lookup.with_key for lookup in fake.status_polls + fake.result_fetches)
+    assert fake.credits == pytest.approx(10.0 - 0.129)
+
+
+async def test_steps_can_be_taken_one_at_a_time_and_resumed_by_another_client(
+    http: aiohttp.ClientSession, fake: FakeSegmind
+) -> None:
+    fake.plan_async(AsyncScript(processing=0.3))
+    submission = await v2_client(http, fake).submit(character())
+
+    progress = await v2_client(http, fake).poll(submission)
+    early = await expect(NotFinished, v2_client(http, fake).fetch(submission))
+    # What a restarted bot does with the stored fields.
+    stored = Submission(**vars(submission))
+    sheet = await v2_client(http, fake).wait(stored)
+
+    assert progress == Progress(RequestStatus.PROCESSING, submission.request_id)
+    assert (early.status, early.request_id) == ("PROCESSING", submission.request_id)
+    assert sheet.request_id == submission.request_id
+    assert sheet.seed == 1234
+    assert len(fake.submits) == 1
+
+
+@pytest.mark.parametrize("code", [200, 422])
+async def test_a_failed_request_raises_segmind_failed_with_its_reason(
+    http: aiohttp.ClientSession, fake: FakeSegmind, code: int
+) -> None:
+    client = v2_client(http, fake)
+    fake.plan_async(AsyncScript(processing=0.05, error="NSFW content detected", failed_code=code))
+
+    error = await expect(SegmindFailed, client.draw(character()))
+    [submit] = fake.async_requests
+    progress = await client.poll(submission_for(fake, submit))
+    again = await expect(SegmindFailed, client.fetch(submission_for(fake, submit)))
+
+    assert error.message == again.message == "NSFW content detected"
+    assert error.request_id == submit
+    assert "NSFW content detected" in str(error)
+    assert progress.status == RequestStatus.FAILED
+    assert progress.error == "NSFW content detected"
+    assert fake.credits == 10.0  # not billed
+    assert fake.result_fetches[0].at > fake.status_polls[0].at  # fetch only by hand
+    assert len(fake.result_fetches) == 1
+
+
+async def test_an_expired_request_is_told_apart_from_an_unknown_one(
+    http: aiohttp.ClientSession,
+) -> None:
+    async with FakeSegmind(retention=0.2) as fake:
+        client = v2_client(http, fake, result_retention=0.2)
+        submission = await client.submit(character())
+        await asyncio.sleep(0.25)
+
+        expired = await expect(RequestExpired, client.poll(submission))
+        also = await expect(RequestExpired, client.fetch(submission))
+
+    assert isinstance(expired, NotFound)
+    assert (expired.status, expired.request_id) == (404, submission.request_id)
+    assert also.request_id == submission.request_id
+    assert len(fake.status_polls) == 1  # a 404 is an answer, not retried
+
+
+async def test_an_unknown_request_id_is_not_found(
+    http: aiohttp.ClientSession, fake: FakeSegmind
+) -> None:
+    client = v2_client(http, fake)
+    stranger = submission_for(fake, str(uuid.uuid4()))
+
+    error = await expect(NotFound, client.poll(stranger))
+    await expect(NotFound, client.fetch(stranger))
+
+    assert type(error) is NotFound
+    assert "Request not found" in error.message
+    assert len(fake.status_polls) == 1
+
+
+@pytest.mark.parametrize(
+    "planned",
+    [
+        pytest.param(Planned.lost(), id="answer-lost"),
+        pytest.param(Planned.status(502), id="502"),
+        pytest.param(Planned.status(504), id="504"),
+    ],
+)
+async def test_a_submit_that_may_have_been_queued_is_never_sent_again(
+    http: aiohttp.ClientSession, fake: FakeSegmind, planned: Planned
+) -> None:
+    fake.plan_submit(planned, planned)
+
+    with pytest.raises(SegmindError) as caught:
+        await v2_client(http, fake).draw(character())
+
+    assert isinstance(caught.value, SegmindConnectionError | ServerError)
+    if isinstance(caught.value, SegmindConnectionError):
+        assert caught.value.request_sent
+    assert len(fake.submits) == 1
+    assert fake.requests == []  # and no v1 call behind its back
+
+
+async def test_a_submit_refused_before_it_was_queued_is_sent_again(
+    http: aiohttp.ClientSession, fake: FakeSegmind
+) -> None:
+    fake.plan_submit(Planned.status(503))
+
+    await v2_client(http, fake).draw(character())
+
+    assert len(fake.submits) == 2
+    assert len(fake.async_requests) == 1
+
+
+async def test_status_and_result_reads_are_retried_after_errors(
+    http: aiohttp.ClientSession, fake: FakeSegmind
+) -> None:
+    fake.plan_status(Planned.status(502), Planned.drop())
+    fake.plan_result(Planned.status(500), Planned.hang(0.05))
+
+    sheet = await v2_client(http, fake).draw(character())
+
+    assert sheet.image
+    assert len(fake.status_polls) == 3
+    assert len(fake.result_fetches) == 2
+
+
+async def test_status_errors_that_persist_are_raised(
+    http: aiohttp.ClientSession, fake: FakeSegmind
+) -> None:
+    fake.plan_status(*[Planned.status(503)] * 3)
+
+    await expect(ServerError, v2_client(http, fake, max_attempts=3).draw(character()))
+
+    assert len(fake.status_polls) == 3
+
+
+async def test_polling_backs_off_and_never_busy_loops(
+    http: aiohttp.ClientSession, fake: FakeSegmind
+) -> None:
+    client = v2_client(http, fake, poll_interval=0.05, max_poll_interval=0.2)
+    fake.plan_async(AsyncScript(queued=0.2, processing=0.6))
+
+    await client.draw(character())
+
+    times = [lookup.at for lookup in fake.status_polls]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    # 0.05, 0.075, 0.11, 0.17, 0.2, 0.2, ... reaches 0.8 s at the 7th poll.
+    assert 6 <= len(times) <= 8
+    assert min(gaps) >= 0.07
+    assert max(gaps) <= 0.3
+    assert gaps[-1] > gaps[0]
+
+
+async def test_polling_stops_at_the_clients_timeout(
+    http: aiohttp.ClientSession, fake: FakeSegmind
+) -> None:
+    client = v2_client(http, fake, timeout=0.4, max_poll_interval=0.1)
+    fake.plan_async(AsyncScript(processing=30))
+    started = time.monotonic()
+
+    error = await expect(SegmindTimeout, client.draw(character()))
+
+    assert time.monotonic() - started < 1
+    assert error.request_sent
+    [request_id] = fake.async_requests
+    assert error.request_id == request_id
+    assert 3 <= len(fake.status_polls) <= 8
+
+
+@pytest.mark.parametrize(
+    ("form", "downloads"), [("url", 1), ("list", 1), ("data_uri", 0), ("base64", 0)]
+)
+async def test_the_output_may_be_a_url_a_list_a_data_uri_or_base64(
+    http: aiohttp.ClientSession, fake: FakeSegmind, form: OutputForm, downloads: int
+) -> None:
+    fake.plan_async(AsyncScript(output=form))
+
+    sheet = await v2_client(http, fake).draw(character(seed=99))
+
+    [queued] = fake.async_requests.values()
+    assert sheet.image == queued.image
+    assert sheet.content_type == "image/jpeg"
+    assert len(fake.downloads) == downloads
+    assert not any(lookup.with_key for lookup in fake.downloads)  # a media host gets no key
+
+
+@pytest.mark.parametrize("form", ["url", "base64"])
+async def test_an_output_that_is_not_a_whole_picture_is_not_a_sheet(
+    http: aiohttp.ClientSession, fake: FakeSegmind, form: OutputForm
+) -> None:
+    fake.plan_async(AsyncScript(output=form, image=jpeg_magic_then_html()))
+
+    error = await expect(UnexpectedResponse, v2_client(http, fake).draw(character()))
+
+    [request_id] = fake.async_requests
+    assert error.request_id == request_id
+    assert "not a usable image" in error.message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"status": "QUEUED"}, id="no-request-id"),
+        pytest.param({"request_id": "r1", "status_url": "/s", "response_url": "/r"}, id="relative"),
+        pytest.param(
+            {
+                "request_id": "r1",
+                "status_url": "https://elsewhere.example/v2/requests/r1/status",
+                "response_url": "https://elsewhere.example/v2/requests/r1",
+            },
+            id="another-host",
+        ),
+    ],
+)
+async def test_a_submit_answer_without_usable_urls_is_never_polled(
+    http: aiohttp.ClientSession, fake: FakeSegmind, body: dict[str, Any]
+) -> None:
+    fake.plan_submit(Planned.status(200, body))
+
+    await expect(UnexpectedResponse, v2_client(http, fake).draw(character()))
+
+    assert fake.status_polls == []
+    assert len(fake.submits) == 1
+
+
+async def test_auto_mode_falls_back_to_v1_for_good_when_v2_is_refused(
+    http: aiohttp.ClientSession, fake: FakeSegmind, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = v2_client(http, fake, api="auto")
+    fake.v2_available = False
+
+    first = await client.draw(character(seed=1))
+    second = await client.draw(character(seed=2))
+    refused = await expect(AsyncUnavailable, client.submit(character()))
+
+    assert (first.seed, second.seed) == (1, 2)
+    assert len(fake.submits) == 1
+    assert len(fake.requests) == 2
+    assert not client.uses_v2
+    assert "not in use" in str(refused)
+    fallbacks = [r for r in caplog.records if "using v1 from now on" in r.getMessage()]
+    assert len(fallbacks) == 1
+
+
+async def test_auto_mode_says_once_when_many_submits_are_refused_together(
+    http: aiohttp.ClientSession, fake: FakeSegmind, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = v2_client(http, fake, api="auto")
+    fake.v2_available = False
+
+    sheets = await asyncio.gather(*(client.draw(character(seed=n)) for n in range(3)))
+
+    assert [sheet.seed for sheet in sheets] == [0, 1, 2]
+    assert len(fake.requests) == 3
+    fallbacks = [r for r in caplog.records if "using v1 from now on" in r.getMessage()]
+    assert len(fallbacks) == 1
+
+
+async def test_v2_mode_does_not_fall_back(http: aiohttp.ClientSession, fake: FakeSegmind) -> None:
+    fake.v2_available = False
+
+    await expect(NotFound, v2_client(http, fake, api="v2").draw(character()))
+
+    assert fake.requests == []
+
+
+async def test_v1_mode_draws_with_the_blocking_call(
+    http: aiohttp.ClientSession, fake: FakeSegmind
+) -> None:
+    client = v2_client(http, fake, api="v1")
+    called: list[object] = []
+
+    async def record(item: object) -> None:
+        called.append(item)
+
+    sheet = await client.draw(character(seed=5), on_submitted=record, on_progress=record)
+
+    assert sheet.seed == 5
+    assert (len(fake.requests), fake.submits, called) == (1, [], [])
+    await expect(AsyncUnavailable, client.submit(character()))

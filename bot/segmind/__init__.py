@@ -1,15 +1,19 @@
 """Async client for Segmind's consistent-character model. Imports nothing from discord or bot."""
 
-from .client import Balance, SegmindClient, Sheet
+from .client import Api, SegmindClient
 from .errors import (
+    AsyncUnavailable,
     AuthError,
     InsufficientCredits,
     InvalidRequest,
     MethodNotAllowed,
+    NotFinished,
     NotFound,
     RateLimited,
+    RequestExpired,
     SegmindConnectionError,
     SegmindError,
+    SegmindFailed,
     SegmindStatusError,
     SegmindTimeout,
     ServerError,
@@ -24,27 +28,36 @@ from .models import (
     Scheduler,
     UpscaleMode,
 )
+from .results import Balance, Progress, RequestStatus, Sheet, Submission
 
 __all__ = [
     "DEFAULT_NEGATIVE_PROMPT",
     "MAX_SEED",
+    "Api",
+    "AsyncUnavailable",
     "AuthError",
     "Balance",
     "CharacterRequest",
     "InsufficientCredits",
     "InvalidRequest",
     "MethodNotAllowed",
+    "NotFinished",
     "NotFound",
+    "Progress",
     "RateLimited",
+    "RequestExpired",
+    "RequestStatus",
     "Sampler",
     "Scheduler",
     "SegmindClient",
     "SegmindConnectionError",
     "SegmindError",
+    "SegmindFailed",
     "SegmindStatusError",
     "SegmindTimeout",
     "ServerError",
     "Sheet",
+    "Submission",
     "UnexpectedResponse",
     "UpscaleMode",
     "error_for_status",

@@ -1,11 +1,8 @@
-"""Async client for Segmind's consistent-character endpoint and credit balance.
+"""Async client for Segmind's consistent-character model: blocking (v1) and async (v2) calls.
 
-Retry policy, and why. Segmind has no idempotency key, so a generate request that may have reached
-the server is never sent again: it could run, and be billed, twice. A request counts as *not sent*
-only when aiohttp failed while connecting — `ClientConnectorError` (refused, DNS, TLS, proxy) or
-`ConnectionTimeoutError` (the `connect` phase, which includes waiting for a pooled connection).
-Everything later — a timeout while waiting, `ServerDisconnectedError`, `ClientPayloadError`, a reset
-socket — leaves the outcome unknown and is raised at once with `request_sent=True`.
+v1 `generate` holds one HTTP request open while the model draws. v2 is three steps the caller can
+store between — `submit` (returns a `Submission` with the request id), `poll`, `fetch` — and
+`draw` runs them all. What may be sent again is decided in `transport.py`.
 """
 
 from __future__ import annotations
@@ -15,84 +12,58 @@ import json
 import logging
 import math
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Literal
 
 import aiohttp
-from multidict import CIMultiDictProxy
 from pydantic import SecretStr
 from yarl import URL
 
 from .errors import (
-    RateLimited,
-    SegmindConnectionError,
+    AsyncUnavailable,
+    MethodNotAllowed,
+    NotFound,
+    RequestExpired,
+    SegmindFailed,
     SegmindTimeout,
     UnexpectedResponse,
     describe_body,
-    error_for_status,
 )
 from .images import NotAnImage, check_image
 from .models import CharacterRequest
+from .results import Balance, Progress, RequestStatus, Sheet, Submission
+from .transport import MAX_SMALL_BODY_BYTES, Answer, Transport
+from .v2 import is_terminal_body, parse_progress, parse_result, parse_submission
 
-__all__ = ["Balance", "SegmindClient", "Sheet"]
+__all__ = ["Api", "Balance", "SegmindClient", "Sheet"]
 
 log = logging.getLogger(__name__)
 
-GENERATE_PATH = "/v1/consistent-character-ai-neolemon"
+MODEL = "consistent-character-ai-neolemon"
+GENERATE_PATH = f"/v1/{MODEL}"
+SUBMIT_PATH = f"/v2/{MODEL}"
 CREDITS_PATH = "/v1/get-user-credits"
 # A sheet is a few MB at most; the cap stops a broken or hostile answer from ballooning memory.
 MAX_IMAGE_BYTES = 30 * 1024 * 1024
-MAX_SMALL_BODY_BYTES = 64 * 1024
+# A v2 result may carry the image as base64 inside JSON.
+MAX_RESULT_BYTES = MAX_IMAGE_BYTES * 4 // 3 + MAX_SMALL_BODY_BYTES
 CREDITS_TIMEOUT = 30.0
-# Added to a rate-limit wait so a reset time rounded to the second is not hit a moment early.
-RATE_LIMIT_MARGIN = 0.1
-_CHUNK_BYTES = 256 * 1024
-_GATEWAY_STATUSES = frozenset({502, 503, 504})
-_REDACTED = "[redacted]"
+# Submit, status and result are quick answers; only the v1 call waits for the drawing.
+QUICK_TIMEOUT = 30.0
+POLL_GROWTH = 1.5
 
-
-@dataclass(frozen=True)
-class Sheet:
-    """A generated character sheet and what Segmind said about the call."""
-
-    image: bytes = field(repr=False)
-    content_type: str
-    seed: int
-    credits_left: float | None
-    request_id: str | None
-    generation_seconds: float | None
-    cost: float | None
-    elapsed: float  # wall seconds, including retries and waits
-
-
-@dataclass(frozen=True)
-class Balance:
-    """The account's credit balance."""
-
-    credits: float
-    free_credits: float
-
-    @property
-    def total(self) -> float:
-        """Paid and free credits together."""
-        return self.credits + self.free_credits
-
-
-@dataclass(frozen=True)
-class _Answer:
-    """One HTTP answer, with its body read up to a cap."""
-
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
-    truncated: bool
-    request_id: str | None
+Api = Literal["auto", "v2", "v1"]
+OnSubmitted = Callable[[Submission], Awaitable[None]]
+OnProgress = Callable[[Progress], Awaitable[None]]
 
 
 class SegmindClient:
-    """Calls Segmind over a caller-owned aiohttp session; see the module docstring for retries."""
+    """Calls Segmind over a caller-owned aiohttp session.
+
+    `api`: "v1" draws with the blocking call; "v2" with submit and poll; "auto" uses v2 and falls
+    back to v1 for the client's life if Segmind refuses v2 for the model (404/405 on submit).
+    """
 
     def __init__(
         self,
@@ -105,6 +76,10 @@ class SegmindClient:
         max_rate_limit_wait: float = 60.0,
         backoff: float = 1.0,
         max_attempts: int = 3,
+        api: Api = "auto",
+        poll_interval: float = 1.0,
+        max_poll_interval: float = 5.0,
+        result_retention: float = 3600.0,
     ) -> None:
         secret = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
         if not secret.get_secret_value():
@@ -116,186 +91,265 @@ class SegmindClient:
             raise ValueError("timeouts must be positive")
         if max_attempts < 1 or backoff < 0 or max_rate_limit_wait < 0:
             raise ValueError("max_attempts must be >= 1; backoff and max_rate_limit_wait >= 0")
-        self._http = http
-        self._api_key = secret
+        if not 0 < poll_interval <= max_poll_interval or result_retention <= 0:
+            raise ValueError("need 0 < poll_interval <= max_poll_interval; result_retention > 0")
+        if api not in ("auto", "v2", "v1"):
+            raise ValueError(f"api must be 'auto', 'v2' or 'v1', got {api!r}")
+        self._transport = Transport(
+            http,
+            secret,
+            connect_timeout=connect_timeout,
+            max_rate_limit_wait=max_rate_limit_wait,
+            backoff=backoff,
+            max_attempts=max_attempts,
+        )
+        self._origin = url
         self._base_url = str(url).rstrip("/")
         self._timeout = timeout
-        self._connect_timeout = connect_timeout
-        self._max_rate_limit_wait = max_rate_limit_wait
-        self._backoff = backoff
         self._max_attempts = max_attempts
+        self._api = api
+        self._poll_interval = poll_interval
+        self._max_poll_interval = max_poll_interval
+        self._result_retention = result_retention
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(base_url={self._base_url!r}, timeout={self._timeout!r}, "
-            f"max_attempts={self._max_attempts!r})"
+            f"max_attempts={self._max_attempts!r}, api={self._api!r})"
         )
 
+    @property
+    def uses_v2(self) -> bool:
+        """Whether `draw` submits and polls (False in v1 mode or after an auto fallback)."""
+        return self._api != "v1"
+
+    # --- v1 ----------------------------------------------------------------------------------
+
     async def generate(self, request: CharacterRequest) -> Sheet:
-        """Draw one character sheet; raises a `SegmindError` subclass on failure."""
+        """Draw one character sheet with the blocking v1 call; raises a `SegmindError`."""
         started = time.monotonic()
-        answer = await self._call(
+        answer = await self._transport.call(
             "POST",
-            GENERATE_PATH,
+            self._base_url + GENERATE_PATH,
             body=request.model_dump(mode="json"),
             time_limit=self._timeout,
             body_limit=MAX_IMAGE_BYTES,
+            repeatable=False,
         )
         content_type = await _image_type(answer)
         headers = answer.headers
-        sheet = Sheet(
-            image=answer.body,
-            content_type=content_type,
-            seed=_confirmed_seed(headers, request.seed, answer.request_id),
-            credits_left=_float_header(headers, "x-remaining-credits"),
-            request_id=answer.request_id,
-            generation_seconds=_float_header(headers, "x-generation-time"),
-            cost=_float_header(headers, "x-cost"),
-            elapsed=time.monotonic() - started,
+        return _drew(
+            Sheet(
+                image=answer.body,
+                content_type=content_type,
+                seed=_confirmed_seed(headers, request.seed, answer.request_id),
+                credits_left=_float_header(headers, "x-remaining-credits"),
+                request_id=answer.request_id,
+                generation_seconds=_float_header(headers, "x-generation-time"),
+                cost=_float_header(headers, "x-cost"),
+                elapsed=time.monotonic() - started,
+            )
         )
-        log.info(
-            "Segmind drew a sheet in %.1fs (seed %d, request id %s, credits left %s)",
-            sheet.elapsed,
-            sheet.seed,
-            sheet.request_id,
-            sheet.credits_left,
-        )
-        return sheet
 
     async def credits(self) -> Balance:
         """The account's balance; free to call."""
-        answer = await self._call(
+        answer = await self._transport.call(
             "GET",
-            CREDITS_PATH,
-            body=None,
+            self._base_url + CREDITS_PATH,
             time_limit=min(self._timeout, CREDITS_TIMEOUT),
             body_limit=MAX_SMALL_BODY_BYTES,
+            repeatable=True,
         )
         return _balance(answer)
 
-    async def _call(
+    # --- v2 ----------------------------------------------------------------------------------
+
+    async def draw(
         self,
-        method: str,
-        path: str,
+        request: CharacterRequest,
         *,
-        body: dict[str, Any] | None,
-        time_limit: float,
-        body_limit: int,
-    ) -> _Answer:
-        """Send with the retry policy; return the 200 answer or raise."""
-        rate_limit_budget = self._max_rate_limit_wait
-        retried_500 = False
-        for attempt in range(1, self._max_attempts + 1):
-            last = attempt == self._max_attempts
-            backoff = self._backoff * 2 ** (attempt - 1)
+        on_submitted: OnSubmitted | None = None,
+        on_progress: OnProgress | None = None,
+    ) -> Sheet:
+        """Draw one sheet: submit, then poll until done, then fetch (or `generate` in v1 mode).
+
+        `on_submitted` runs once Segmind has accepted the request (store its id there);
+        `on_progress` runs whenever the status changes. Both are skipped in v1 mode.
+        """
+        deadline = time.monotonic() + self._timeout
+        if self.uses_v2:
             try:
-                answer = await self._attempt(method, path, body, time_limit, body_limit)
-            except (SegmindConnectionError, SegmindTimeout) as exc:
-                if last or exc.request_sent:
-                    raise
-                log.info("Retrying %s %s in %.2fs: %s", method, path, backoff, exc)
-                await asyncio.sleep(backoff)
-                continue
-            if answer.status == 200:
-                return answer
-            error = error_for_status(answer.status, self._text(answer), answer.headers)
-            if last:
-                raise error
-            if isinstance(error, RateLimited):
-                wait = _seconds_until(error.reset_at)
-                if wait is None or wait > rate_limit_budget:
-                    raise error
-                rate_limit_budget -= wait
-                delay = wait + RATE_LIMIT_MARGIN
-            elif error.status == 500 and not retried_500:
-                retried_500 = True
-                delay = backoff
-            elif error.status in _GATEWAY_STATUSES:
-                delay = backoff
+                submission = await self.submit(request)
+            except AsyncUnavailable:
+                log.debug("Drawing with v1: Segmind refused v2 for %s", MODEL)
             else:
-                raise error
-            log.info("Retrying %s %s in %.2fs after %s", method, path, delay, error)
-            await asyncio.sleep(delay)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+                if on_submitted is not None:
+                    await on_submitted(submission)
+                return await self._wait(submission, on_progress, deadline)
+        return await self.generate(request)
 
-    async def _attempt(
-        self,
-        method: str,
-        path: str,
-        body: dict[str, Any] | None,
-        time_limit: float,
-        body_limit: int,
-    ) -> _Answer:
-        """One HTTP exchange, with aiohttp's errors translated by whether the request was sent."""
-        started = time.monotonic()
+    async def submit(self, request: CharacterRequest) -> Submission:
+        """Hand the request to Segmind's queue; never sent twice (see transport.py)."""
+        mode = self._api
+        if mode == "v1":
+            raise AsyncUnavailable("the async API is not in use: v1 mode or refused by Segmind")
+        submitted_at = datetime.now(UTC)
         try:
-            async with self._http.request(
-                method,
-                self._base_url + path,
-                json=body,
-                headers={"x-api-key": self._api_key.get_secret_value()},
-                # A connect bound below the total makes a connect-phase timeout recognisable
-                # (ConnectionTimeoutError) instead of an ambiguous bare TimeoutError.
-                timeout=aiohttp.ClientTimeout(
-                    total=time_limit, connect=min(self._connect_timeout, time_limit)
-                ),
-                # Redirects could carry x-api-key to another host; Segmind does not redirect.
-                allow_redirects=False,
-                raise_for_status=False,
-            ) as response:
-                limit = body_limit if response.status == 200 else MAX_SMALL_BODY_BYTES
-                data, truncated = await _read_capped(response, limit)
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            raise SegmindConnectionError(
-                f"could not connect to Segmind ({self._describe(exc)}); the request was not sent",
-                request_sent=False,
-            ) from exc
-        except TimeoutError as exc:
-            raise SegmindTimeout(
-                f"no complete answer from Segmind within {time_limit:g}s; the request was sent, so "
-                "whether it ran (and was billed) is unknown",
-                request_sent=True,
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise SegmindConnectionError(
-                f"connection to Segmind failed after the request was sent ({self._describe(exc)});"
-                " whether it ran (and was billed) is unknown",
-                request_sent=True,
-            ) from exc
-        request_id = response.headers.get("x-request-id") or None
-        log.debug(
-            "Segmind %s %s -> %d in %.2fs (request id %s, %d bytes)",
-            method,
-            path,
-            response.status,
-            time.monotonic() - started,
-            request_id,
-            len(data),
+            answer = await self._transport.call(
+                "POST",
+                self._base_url + SUBMIT_PATH,
+                body=request.model_dump(mode="json"),
+                time_limit=min(self._timeout, QUICK_TIMEOUT),
+                body_limit=MAX_SMALL_BODY_BYTES,
+                repeatable=False,
+            )
+        except (NotFound, MethodNotAllowed) as exc:
+            if mode != "auto":
+                raise
+            if self._api == "auto":  # two submits may be refused at once; say it once
+                self._api = "v1"
+                log.warning(
+                    "Segmind refused the async API for %s (%s); using v1 from now on", MODEL, exc
+                )
+            raise AsyncUnavailable(f"Segmind refused the async API: {exc}") from exc
+        submission = parse_submission(
+            self._transport.redact_bytes(answer.body),
+            origin=self._origin,
+            submitted_at=submitted_at,
+            seed=request.seed,
+            status=answer.status,
         )
-        return _Answer(response.status, response.headers, data, truncated, request_id)
+        log.info("Segmind accepted request %s (seed %d)", submission.request_id, request.seed)
+        return submission
 
-    def _text(self, answer: _Answer) -> str:
-        """The body as text for error messages, with the API key redacted should it be echoed."""
-        return self._redact(answer.body.decode("utf-8", errors="replace"))
+    async def poll(self, submission: Submission) -> Progress:
+        """Ask once where the request is; a FAILED answer is returned, not raised."""
+        return await self._poll(submission, QUICK_TIMEOUT)
 
-    def _describe(self, exc: BaseException) -> str:
-        return self._redact(f"{type(exc).__name__}: {exc}")
+    async def _poll(self, submission: Submission, time_limit: float) -> Progress:
+        answer = await self._read(
+            submission, submission.status_url, time_limit, MAX_SMALL_BODY_BYTES
+        )
+        return parse_progress(
+            self._transport.redact_bytes(answer.body),
+            request_id=submission.request_id,
+            status=answer.status,
+        )
 
-    def _redact(self, text: str) -> str:
-        return text.replace(self._api_key.get_secret_value(), _REDACTED)
+    async def fetch(self, submission: Submission) -> Sheet:
+        """The finished sheet; `SegmindFailed` if it failed, `NotFinished` if not done yet."""
+        return await self._fetch(submission, time.monotonic() + self._timeout)
+
+    async def wait(self, submission: Submission, *, on_progress: OnProgress | None = None) -> Sheet:
+        """Poll an accepted request until it finishes (at most the client's timeout), then fetch."""
+        return await self._wait(submission, on_progress, time.monotonic() + self._timeout)
+
+    async def _wait(
+        self, submission: Submission, on_progress: OnProgress | None, deadline: float
+    ) -> Sheet:
+        interval = self._poll_interval
+        last: RequestStatus | None = None
+        while (remaining := deadline - time.monotonic()) > 0:
+            await asyncio.sleep(min(interval, remaining))
+            progress = await self._poll(submission, max(0.001, deadline - time.monotonic()))
+            if progress.status != last and on_progress is not None:
+                await on_progress(progress)
+            last = progress.status
+            if progress.status == RequestStatus.FAILED:
+                raise SegmindFailed(progress.error or "no reason given", submission.request_id)
+            if progress.status == RequestStatus.COMPLETED:
+                return await self._fetch(submission, deadline)
+            interval = min(interval * POLL_GROWTH, self._max_poll_interval)
+        raise SegmindTimeout(
+            f"Segmind request {submission.request_id} was not finished within {self._timeout:g}s"
+            f" (last status {last}); it may still finish and can be polled again",
+            request_sent=True,
+            request_id=submission.request_id,
+        )
+
+    async def _fetch(self, submission: Submission, deadline: float) -> Sheet:
+        remaining = max(0.001, deadline - time.monotonic())
+        answer = await self._read(submission, submission.response_url, remaining, MAX_RESULT_BYTES)
+        if answer.truncated:
+            raise UnexpectedResponse(
+                answer.status,
+                f"result larger than {MAX_RESULT_BYTES // 2**20} MB",
+                submission.request_id,
+            )
+        body = self._transport.redact_bytes(answer.body)
+        result = await asyncio.to_thread(
+            parse_result,
+            body,
+            request_id=submission.request_id,
+            status=answer.status,
+            max_image_bytes=MAX_IMAGE_BYTES,
+        )
+        image, truncated = result.output.image, False
+        if result.output.url is not None:
+            download = await self._download(result.output.url, deadline)
+            image, truncated = download.body, download.truncated
+        content_type = await _checked_image(image, truncated, answer.status, submission.request_id)
+        elapsed = (datetime.now(UTC) - submission.submitted_at).total_seconds()
+        return _drew(
+            Sheet(
+                image=image,
+                content_type=content_type,
+                seed=submission.seed,
+                credits_left=_float_header(answer.headers, "x-remaining-credits"),
+                request_id=submission.request_id,
+                generation_seconds=result.inference_seconds,
+                cost=_float_header(answer.headers, "x-cost"),
+                elapsed=max(0.0, elapsed),
+            )
+        )
+
+    async def _read(
+        self, submission: Submission, url: str, time_limit: float, limit: int
+    ) -> Answer:
+        """GET a status or result URL: repeatable; a 404 past the retention means expired."""
+        try:
+            return await self._transport.call(
+                "GET",
+                url,
+                time_limit=min(self._timeout, time_limit),
+                body_limit=limit,
+                repeatable=True,
+                is_answer=lambda answer: is_terminal_body(answer.body),
+            )
+        except NotFound as exc:
+            age = (datetime.now(UTC) - submission.submitted_at).total_seconds()
+            if age < self._result_retention:
+                raise
+            raise RequestExpired(
+                exc.status,
+                f"Segmind keeps results {self._result_retention:g}s; this one was {age:.0f}s old",
+                submission.request_id,
+            ) from exc
+
+    async def _download(self, url: str, deadline: float) -> Answer:
+        """The output image from its media URL, without the API key (it may be another host)."""
+        return await self._transport.call(
+            "GET",
+            url,
+            time_limit=max(0.001, deadline - time.monotonic()),
+            body_limit=MAX_IMAGE_BYTES,
+            repeatable=True,
+            with_key=False,
+        )
 
 
-async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
-    """Read at most `limit` bytes of the body; the flag says whether there was more."""
-    buffer = bytearray()
-    async for chunk in response.content.iter_chunked(_CHUNK_BYTES):
-        buffer += chunk
-        if len(buffer) > limit:
-            return bytes(buffer[:limit]), True
-    return bytes(buffer), False
+def _drew(sheet: Sheet) -> Sheet:
+    log.info(
+        "Segmind drew a sheet in %.1fs (seed %d, request id %s, credits left %s)",
+        sheet.elapsed,
+        sheet.seed,
+        sheet.request_id,
+        sheet.credits_left,
+    )
+    return sheet
 
 
-async def _image_type(answer: _Answer) -> str:
+async def _image_type(answer: Answer) -> str:
     """The image's real MIME type, or `UnexpectedResponse` if the 200 is not a whole image."""
     declared = answer.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if not declared.startswith("image/"):
@@ -324,7 +378,7 @@ async def _checked_image(data: bytes, truncated: bool, status: int, request_id: 
         raise UnexpectedResponse(status, f"not a usable image: {exc}", request_id) from exc
 
 
-def _balance(answer: _Answer) -> Balance:
+def _balance(answer: Answer) -> Balance:
     try:
         payload = json.loads(answer.body)
         credits = _number(payload["credits"])
@@ -365,9 +419,3 @@ def _confirmed_seed(headers: Mapping[str, str], sent: int, request_id: str | Non
             sent,
         )
     return sent
-
-
-def _seconds_until(moment: datetime | None) -> float | None:
-    if moment is None:
-        return None
-    return max(0.0, (moment - datetime.now(UTC)).total_seconds())

@@ -14,14 +14,18 @@ from datetime import UTC, datetime
 from multidict import CIMultiDict
 
 __all__ = [
+    "AsyncUnavailable",
     "AuthError",
     "InsufficientCredits",
     "InvalidRequest",
     "MethodNotAllowed",
+    "NotFinished",
     "NotFound",
     "RateLimited",
+    "RequestExpired",
     "SegmindConnectionError",
     "SegmindError",
+    "SegmindFailed",
     "SegmindStatusError",
     "SegmindTimeout",
     "ServerError",
@@ -55,10 +59,40 @@ class SegmindConnectionError(SegmindError):
 class SegmindTimeout(SegmindError):
     """Segmind did not answer in time; `request_sent` says whether it may have been processed."""
 
-    def __init__(self, message: str, *, request_sent: bool) -> None:
+    def __init__(self, message: str, *, request_sent: bool, request_id: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.request_sent = request_sent
+        # Set when an async request was accepted: its status can still be asked for later.
+        self.request_id = request_id
+
+
+class SegmindFailed(SegmindError):
+    """Segmind ran an async request and reported it FAILED (not billed); carries its reason."""
+
+    def __init__(self, message: str, request_id: str | None) -> None:
+        super().__init__(message, request_id)
+        self.message = message
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        return f"Segmind could not draw the sheet: {self.message} (request id {self.request_id})"
+
+
+class NotFinished(SegmindError):
+    """The result of an async request was asked for while it is still QUEUED or PROCESSING."""
+
+    def __init__(self, status: str, request_id: str) -> None:
+        super().__init__(status, request_id)
+        self.status = status
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        return f"Segmind request {self.request_id} is not finished ({self.status})"
+
+
+class AsyncUnavailable(SegmindError):
+    """The async (v2) API is not in use: v1 mode, or Segmind refused v2 for the model."""
 
 
 class SegmindStatusError(SegmindError):
@@ -89,6 +123,12 @@ class NotFound(SegmindStatusError):
     """404 or 410: the endpoint does not exist or was retired (or, for credits, no balance)."""
 
     summary = "not found"
+
+
+class RequestExpired(NotFound):
+    """404 for an async request older than Segmind's retention (an hour): its result is gone."""
+
+    summary = "request expired"
 
 
 class MethodNotAllowed(SegmindStatusError):
