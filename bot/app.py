@@ -28,6 +28,8 @@ from bot.storage import Limits, Store
 log = logging.getLogger(__name__)
 
 EXTENSIONS = ("cogs.character", "cogs.credits")
+# How often the database file is checked to be the one the bot has open.
+DATABASE_CHECK_EVERY = 5.0
 
 
 class SheetTree(app_commands.CommandTree[discord.Client]):
@@ -95,9 +97,15 @@ class SheetBot(commands.Bot):
         self.intake = Intake(
             jobs=self.jobs,
             http=http,
-            rules=PoseRules(max_bytes=settings.max_pose_bytes, max_pixels=settings.max_pose_pixels),
+            rules=PoseRules(
+                max_bytes=settings.max_pose_bytes,
+                max_pixels=settings.max_pose_pixels,
+                download_seconds=settings.pose_download_seconds,
+            ),
             metrics=metrics,
         )
+        self._closing = False
+        self._file_problem: str | None = None
         self.sheet_actions = SheetActions(
             store=store,
             intake=self.intake,
@@ -122,6 +130,7 @@ class SheetBot(commands.Bot):
         self.background.once("watch the event loop", lambda: watch_loop(self.metrics))
         self.background.once("check the Segmind key", self._check_segmind)
         self.background.every(3600, "forget old poses", self._forget_old_poses)
+        self.background.every(DATABASE_CHECK_EVERY, "check the database file", self._check_file)
 
     async def _forget_old_poses(self) -> None:
         # Poses are kept for re-rolls only as long as the operator allows.
@@ -129,6 +138,14 @@ class SheetBot(commands.Bot):
         forgotten = await self.store.forget_old_poses(time.time() - retention)
         if forgotten:
             log.info("forgot %d pose(s) older than the retention limit", forgotten)
+
+    async def _check_file(self) -> None:
+        # An operator's clean-up script deleting the file would otherwise go unnoticed until
+        # the next restart lost everything written since. Said loudly, once per change.
+        problem = self.store.file_problem()
+        if problem is not None and problem != self._file_problem:
+            log.error(problem)
+        self._file_problem = problem
 
     async def on_ready(self) -> None:
         # May fire again after a reconnect; nothing may start twice here.
@@ -164,12 +181,18 @@ class SheetBot(commands.Bot):
         log.info("slash commands synced (%s)", target)
         return True
 
-    async def shutdown(self) -> None:
-        """Stop taking requests, let running jobs finish within the grace period, then close."""
-        log.info("shutting down: no new requests, finishing running jobs")
-        cut = await self.jobs.stop(self.settings.shutdown_grace_seconds)
-        await self.placeholders.close()
-        if cut:
-            log.warning("%d job(s) cut short by the shutdown; they are reported on restart", cut)
-        await self.background.close()
-        await self.close()
+    async def close(self) -> None:
+        """Stop taking requests, let running jobs finish within the grace period, then close.
+
+        Also what discord.py calls when Discord ends the session for good (a fatal close code):
+        the jobs still finish, over REST, before the connection to Discord goes.
+        """
+        if not self._closing:
+            self._closing = True
+            log.info("shutting down: no new requests, finishing running jobs")
+            cut = await self.jobs.stop(self.settings.shutdown_grace_seconds)
+            await self.placeholders.close()
+            if cut:
+                log.warning("%d job(s) cut short by the shutdown; reported on restart", cut)
+            await self.background.close()
+        await super().close()

@@ -3,9 +3,11 @@ else in the channel with a mention, else by direct message."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import discord
@@ -18,6 +20,9 @@ log = logging.getLogger(__name__)
 # Deliver through the interaction only while its token has this much life left.
 TOKEN_MARGIN = 60.0
 UNKNOWN_MESSAGE = 10008
+# A 429 without Discord's Via header is waited out this often, at most this long each time.
+PROXY_429_RETRIES = 3
+MAX_PROXY_WAIT = 60.0
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,30 @@ class Parcel:
     def file(self) -> discord.File | None:
         # A fresh File for each attempt: a sent File's stream is spent.
         return None if self.image is None else discord.File(io.BytesIO(self.image), self.filename)
+
+
+async def _patiently(send: Callable[[], Awaitable[object]]) -> None:
+    """Send, waiting out a 429 that discord.py does not: one without Discord's `Via` header
+    (a proxy's own limit), which it raises at once."""
+    for _ in range(PROXY_429_RETRIES):
+        try:
+            await send()
+            return
+        except discord.HTTPException as exc:
+            wait = _retry_after(exc)
+            if exc.status != 429 or wait is None:
+                raise
+            log.info("rate limited by a proxy; retrying in %.1fs", wait)
+            await asyncio.sleep(wait)
+    await send()
+
+
+def _retry_after(exc: discord.HTTPException) -> float | None:
+    try:
+        wait = float(exc.response.headers.get("Retry-After", "1"))
+    except (AttributeError, ValueError):
+        return None
+    return wait if 0 <= wait <= MAX_PROXY_WAIT else None
 
 
 class Undelivered(Exception):
@@ -92,16 +121,18 @@ class Courier:
         webhook = self._webhook(job)
         if webhook is None:
             return False
-        file = parcel.file()
         try:
             if job.placeholder_id is not None:
-                await webhook.edit_message(
-                    job.placeholder_id,
-                    content=parcel.content or None,
-                    embed=parcel.embed,
-                    attachments=[file] if file else [],
-                    view=parcel.view,
-                    allowed_mentions=replies.NOBODY,
+                placeholder_id = job.placeholder_id
+                await _patiently(
+                    lambda: webhook.edit_message(
+                        placeholder_id,
+                        content=parcel.content or None,
+                        embed=parcel.embed,
+                        attachments=[file] if (file := parcel.file()) else [],
+                        view=parcel.view,
+                        allowed_mentions=replies.NOBODY,
+                    )
                 )
                 return True
         except discord.NotFound as exc:
@@ -115,15 +146,16 @@ class Courier:
         return await self._followup(job, webhook, parcel)
 
     async def _followup(self, job: Job, webhook: discord.Webhook, parcel: Parcel) -> bool:
-        file = parcel.file()
         try:
-            await webhook.send(
-                content=parcel.content or discord.utils.MISSING,
-                embed=parcel.embed or discord.utils.MISSING,
-                file=file or discord.utils.MISSING,
-                view=parcel.view or discord.utils.MISSING,
-                allowed_mentions=replies.NOBODY,
-                wait=True,
+            await _patiently(
+                lambda: webhook.send(
+                    content=parcel.content or discord.utils.MISSING,
+                    embed=parcel.embed or discord.utils.MISSING,
+                    file=parcel.file() or discord.utils.MISSING,
+                    view=parcel.view or discord.utils.MISSING,
+                    allowed_mentions=replies.NOBODY,
+                    wait=True,
+                )
             )
         except discord.HTTPException as exc:
             log.info("job %d: follow-up failed (%s); trying the channel", job.id, exc)

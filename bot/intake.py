@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 # Discord gives 3 s; an acknowledgement later than this is close to failing.
 LATE_ACK = 2.0
+# Poses downloading at once.
+DOWNLOADS_AT_ONCE = 8
 # How long admission may take before the request is acknowledged anyway.
 ADMIT_WITHIN = 1.0
 POSE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp")
@@ -41,6 +43,7 @@ class PoseRules:
 
     max_bytes: int
     max_pixels: int
+    download_seconds: float
 
 
 @dataclass(frozen=True)
@@ -67,9 +70,11 @@ class Intake:
         self._http = http
         self._rules = rules
         self._metrics = metrics
-        # Download and decode one pose per spare core: more only time-slice the CPU and
-        # hold more photos in memory at once (measured in docs/performance.md).
-        self._poses = asyncio.Semaphore(poses_at_once)
+        # Decode one pose per spare core: more only time-slice the CPU and hold more photos in
+        # memory at once (measured in docs/performance.md). Downloads wait on the network, not
+        # the CPU: they have slots of their own, so one slow upload holds back nobody else's.
+        self._decodes = asyncio.Semaphore(poses_at_once)
+        self._downloads = asyncio.Semaphore(DOWNLOADS_AT_ONCE)
 
     async def take(
         self,
@@ -164,8 +169,9 @@ class Intake:
             )
 
     async def _pose(self, attachment: discord.Attachment) -> PoseImage:
-        async with self._poses:
+        async with self._downloads:
             data = await self._download(attachment)
+        async with self._decodes:
             try:
                 return await asyncio.to_thread(
                     normalize_pose, data, max_pixels=self._rules.max_pixels
@@ -177,7 +183,7 @@ class Intake:
         limit = self._rules.max_bytes
         try:
             async with self._http.get(
-                attachment.url, timeout=aiohttp.ClientTimeout(total=30)
+                attachment.url, timeout=aiohttp.ClientTimeout(total=self._rules.download_seconds)
             ) as response:
                 if response.status != 200:
                     raise Refused(replies.POSE_DOWNLOAD_FAILED)

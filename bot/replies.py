@@ -235,15 +235,22 @@ def sheet_embed(
     embed = discord.Embed(title="Character sheet", description=_clip(prompt, 1000))
     embed.colour = discord.Colour.blurple()
     embed.add_field(name="Seed", value=f"`{seed}`")
-    embed.add_field(name="Strength", value=f"{strength:g}")
+    embed.add_field(name="Strength", value=number(strength))
     embed.add_field(name="Took", value=f"{seconds:.0f} s")
-    credits = "unknown" if credits_left is None else f"{credits_left:,.2f}"
+    credits = "unknown" if credits_left is None else number(credits_left, fixed=True)
     embed.add_field(name="Credits left", value=credits)
     embed.add_field(name="Asked by", value=f"<@{requester_id}>")
     if notes:
         embed.add_field(name="Notes", value=_clip(" ".join(notes), 1000), inline=False)
     embed.set_image(url=f"attachment://{filename}")
     return embed
+
+
+def number(value: float, *, places: int = 2, fixed: bool = False) -> str:
+    """A number as people write it: rounded, no "-0", no exponent ("0.55", "1,234.50")."""
+    rounded = round(value, places) + 0.0  # adding 0.0 turns -0.0 into 0.0
+    text = f"{rounded:,.{places}f}"
+    return text if fixed else text.rstrip("0").rstrip(".")
 
 
 def _clip(text: str, limit: int) -> str:

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     moderator_role_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     max_pose_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     max_pose_pixels: int = Field(default=40_000_000, ge=1_000_000)
+    pose_download_seconds: float = Field(default=15, gt=0)
     open_reroll: bool = False
     pose_retention_days: float = Field(default=7, ge=0)
     shutdown_grace_seconds: float = Field(default=120, ge=0)

@@ -154,9 +154,11 @@ _WRITABLE = frozenset(
 class Store:
     """The bot's one SQLite database."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
         self._db = db
         self._lock = asyncio.Lock()
+        self._path = path
+        self._identity = _identity(path)
 
     @classmethod
     @asynccontextmanager
@@ -182,9 +184,19 @@ class Store:
                     f"(schema {exc.found}; this version knows up to {exc.known}). "
                     "Run the newer version, or point DATABASE_PATH at another file."
                 ) from exc
-            yield cls(db)
+            yield cls(db, path)
         finally:
             await db.close()
+
+    def file_problem(self) -> str | None:
+        """Why the open database is no longer the file at its path (deleted, replaced), if so."""
+        if _identity(self._path) == self._identity:
+            return None
+        return (
+            f"DATABASE_PATH ({self._path}) was deleted or replaced while the bot runs: what it "
+            "stores from now on (cooldowns, queued jobs, history) is lost at the next restart. "
+            "Restore the file from a backup, or restart the bot to start a new one."
+        )
 
     # Admission ---------------------------------------------------------------------------
 
@@ -357,6 +369,14 @@ def _job(row: aiosqlite.Row) -> Job:
         custom_pose=bool(params.get("custom_pose")),
         outcome=Outcome(**outcome) if outcome else None,
     )
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def _check_usable(path: Path) -> None:
