@@ -1042,10 +1042,11 @@ async def test_polling_backs_off_and_never_busy_loops(
 
     times = [lookup.at for lookup in fake.status_polls]
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
-    # 0.05, 0.075, 0.11, 0.17, 0.2, 0.2, ... reaches 0.8 s at the 7th poll.
-    assert 6 <= len(times) <= 8
+    # Sleeps of 0.05, 0.075, 0.11, 0.17, 0.2, 0.2, ... reach 0.8 s at the 7th poll (fewer
+    # when the machine is slow, never more).
+    assert 4 <= len(times) <= 8
     assert min(gaps) >= 0.07
-    assert max(gaps) <= 0.3
+    assert max(gaps) <= 0.45
     assert gaps[-1] > gaps[0]
 
 
@@ -1058,11 +1059,11 @@ async def test_polling_stops_at_the_clients_timeout(
 
     error = await expect(SegmindTimeout, client.draw(character()))
 
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 1.5
     assert error.request_sent
     [request_id] = fake.async_requests
     assert error.request_id == request_id
-    assert 3 <= len(fake.status_polls) <= 8
+    assert 2 <= len(fake.status_polls) <= 8
 
 
 @pytest.mark.parametrize(
