@@ -220,6 +220,22 @@ async def test_a_sheet_no_route_reaches_for_the_whole_window_is_given_up_loudly(
     await again.wait_for(sheet_delivered, timeout=10)
 
 
+async def test_a_placeholder_someone_deleted_is_replaced_by_a_new_message(
+    harness: Harness,
+) -> None:
+    harness.segmind.delay = 0.5
+    await harness.start_bot()
+    rec = await ask(harness, OWNER, "still wanted")
+    await at_segmind(harness, 1)
+    assert rec.original is not None
+    harness.discord.delete_by_a_person(rec.original)
+    await rec.wait_for(lambda r: any(m.attachments for m in r.all_messages), timeout=10)
+    (sheet,) = [m for m in rec.all_messages if m.attachments]
+    assert not sheet.ephemeral and sheet.embeds[0]["description"] == "still wanted"
+    assert sheet.custom_ids() == ["sheet:reroll:1", "sheet:delete:1"]
+    assert harness.discord.channel_messages == []
+
+
 async def test_paid_sheet_is_delivered_even_when_storage_is_locked(harness: Harness) -> None:
     # Another program holds the database (a backup, a full disk): storing the sheet fails, and
     # the member gets it anyway, straight from memory.
