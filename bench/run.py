@@ -28,11 +28,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench.fakes import QuickSegmind, TimedDiscord
+from bench.fakes import QuickSegmind, callbacks_arrived, message_edits
 from bench.photo import SIZE, phone_photo
 from bench.probes import LoopWatch, ProcessWatch, bucket_delta, histogram, scrape
-from bench.processes import REPO, BotProcess, Exchange, RunBroke, TapProcess, free_port
-from tests.fake_discord import InteractionRecord
+from bench.processes import REPO, BotProcess, Exchange, RunBroke, TapProcess
+from tests.fake_discord import FakeDiscord, InteractionRecord
+from tests.harness import free_port
 
 FIRST_USER = 300_000_000_000_000_000
 LAG_METRIC = "sheetbot_event_loop_lag_seconds"
@@ -284,7 +285,7 @@ async def run(args: argparse.Namespace) -> Observed:
 async def _run_in(scratch: Path, args: argparse.Namespace, photo: bytes) -> Observed:
     n = args.n
     cost = 0.129
-    discord = TimedDiscord(heartbeat_interval_ms=args.heartbeat_ms)
+    discord = FakeDiscord(heartbeat_interval_ms=args.heartbeat_ms)
     segmind = QuickSegmind(delay=args.delay, cost=cost, credits=cost * n + 100)
     async with discord, segmind:
         assert discord.port is not None
@@ -306,6 +307,9 @@ async def _run_in(scratch: Path, args: argparse.Namespace, photo: bytes) -> Obse
                 "MAX_CONCURRENT_JOBS": str(args.concurrency),
                 "METRICS_PORT": str(metrics_port),
                 "LOG_LEVEL": "INFO",
+                # The burst measures the bot, not Segmind's plan: blocking API, no pacing.
+                "SEGMIND_API": "v1",
+                "SEGMIND_RPM": "10000",
                 **dict(item.split("=", 1) for item in args.env),
             },
         )
@@ -326,7 +330,7 @@ async def _run_in(scratch: Path, args: argparse.Namespace, photo: bytes) -> Obse
 
 async def _burst(
     args: argparse.Namespace,
-    discord: TimedDiscord,
+    discord: FakeDiscord,
     tap: TapProcess,
     bot: BotProcess,
     photo: bytes,
@@ -455,11 +459,12 @@ def _own_cpu() -> float:
 
 
 def _fill_from_fakes(
-    jobs: list[Job], records: list[InteractionRecord], discord: TimedDiscord
+    jobs: list[Job], records: list[InteractionRecord], discord: FakeDiscord
 ) -> None:
+    arrived = callbacks_arrived(discord)
     for job, rec in zip(jobs, records, strict=True):
         job.sent = rec.sent_at
-        job.acked_fake = discord.callback_arrived.get(rec.id, math.nan)
+        job.acked_fake = arrived.get(rec.id, math.nan)
         job.ack_type = rec.ack_type
         job.delivered = rec.original is not None and bool(rec.original.attachments)
         if job.delivered:
@@ -474,13 +479,14 @@ def _fill_from_fakes(
 def _fill_from_tap(
     jobs: list[Job],
     records: list[InteractionRecord],
-    discord: TimedDiscord,
+    discord: FakeDiscord,
     exchanges: list[Exchange],
 ) -> None:
     callbacks: dict[int, float] = {}
     downloads: dict[int, tuple[float, float]] = {}
     edits: dict[str, list[Exchange]] = {}
     generates: dict[int, Exchange] = {}
+    seen_edits = message_edits(discord)
     for ex in exchanges:
         if ex.request is None:
             continue
@@ -498,7 +504,7 @@ def _fill_from_tap(
         # One member's edits go out one after another (one webhook token, one rate-limit
         # bucket), so the n-th edit on the wire is the n-th edit the fake handled.
         wire = sorted(edits.get(rec.token, []), key=lambda ex: ex.request[0] if ex.request else 0)
-        for seen, ex in zip(discord.edits.get(rec.token, []), wire, strict=False):
+        for seen, ex in zip(seen_edits.get(rec.token, []), wire, strict=False):
             assert ex.request is not None
             text = seen.content or ""
             if text.startswith("Queued") and math.isnan(job.queued_edit):

@@ -89,6 +89,7 @@ class SheetBot(commands.Bot):
                     max_per_user=settings.max_jobs_per_user,
                 ),
                 concurrency=settings.max_concurrent_jobs,
+                requests_per_minute=settings.segmind_rpm,
                 delivery_retry_seconds=settings.delivery_retry_seconds,
                 delivery_retry_hours=settings.delivery_retry_hours,
                 log_prompts=settings.log_prompts,

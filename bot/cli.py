@@ -22,9 +22,10 @@ from bot.app import SheetBot
 from bot.imaging import PoseRejected, default_pose, normalize_pose
 from bot.metrics import Metrics
 from bot.redaction import install_secret_filter
-from bot.segmind import MAX_SEED, CharacterRequest, SegmindClient, SegmindError
+from bot.request import SheetRequest, describe
+from bot.segmind import MAX_SEED, SegmindClient, SegmindError
 from bot.settings import Settings, SettingsError, load_settings
-from bot.storage import Store
+from bot.storage import StorageError, Store
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,22 @@ BAD_TOKEN = (
     "Discord refused DISCORD_TOKEN. Copy a fresh token from "
     "https://discord.com/developers/applications (your application > Bot > Reset Token)."
 )
+
+# What each SEGMIND_API mode does, as `check` tells the operator.
+API_MODES = {
+    "auto": "async API (submit, then poll), blocking v1 if the model has no async endpoint",
+    "v2": "async API only (submit, then poll)",
+    "v1": "blocking v1 API only (one long request per sheet)",
+}
+
+# Close codes after which Discord will not take the session back, and what to do about each.
+FATAL_CLOSES = {
+    4004: "Discord rejected the token: reset it in the Developer Portal and update DISCORD_TOKEN.",
+    4010: "Discord refused the bot's shard settings.",
+    4011: "Discord requires sharding: the bot is in too many servers for one connection.",
+    4012: "Discord refused the gateway version: update the bot.",
+    4013: "Discord refused the bot's gateway intents as invalid: update the bot.",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,10 +79,17 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("check", help="check the settings, the Discord token and the Segmind key")
     sub.add_parser("sync", help="register the slash commands now, then exit")
     gen = sub.add_parser("generate", help="draw one sheet without Discord")
-    gen.add_argument("--prompt", required=True, help="describe the character")
     gen.add_argument("--pose", type=Path, help="a pose reference image (default: built-in sheet)")
-    gen.add_argument("--seed", type=int, help="seed to reproduce a sheet (default: random)")
-    gen.add_argument("--strength", type=float, default=0.8, help="0 to 1 (default 0.8)")
+    for name, field in SheetRequest.model_fields.items():
+        # One flag per option of a sheet, as the slash command has.
+        kind: type = str if name.endswith("prompt") else float
+        kind = int if field.annotation in (int, int | None) else kind
+        gen.add_argument(
+            "--" + name.replace("_", "-"),
+            type=kind,
+            required=field.is_required(),
+            help=describe(name),
+        )
     gen.add_argument("--out", type=Path, required=True, help="where to write the sheet")
     return parser
 
@@ -84,11 +108,22 @@ def _segmind(settings: Settings, http: aiohttp.ClientSession) -> SegmindClient:
         api_key=settings.segmind_api_key.get_secret_value(),
         base_url=settings.segmind_base_url,
         timeout=settings.segmind_timeout_seconds,
+        api=settings.segmind_api,
     )
 
 
 async def run(settings: Settings, *, sync_only: bool = False) -> int:
     """Run the bot until SIGTERM/SIGINT, then finish running jobs and exit 0."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return await serve(settings, stop, sync_only=sync_only)
+
+
+async def serve(settings: Settings, stop: asyncio.Event, *, sync_only: bool = False) -> int:
+    """Run the bot in this event loop until `stop` is set, then finish running jobs; the exit
+    code. No signal handling here, so tests can run the bot in their own loop."""
     point_discord_at(settings)
     assert settings.discord_token is not None
     token = settings.discord_token.get_secret_value()
@@ -109,28 +144,34 @@ async def run(settings: Settings, *, sync_only: bool = False) -> int:
                 if sync_only:
                     await bot.login(token)
                     return 0
-                await _until_stopped(bot, token)
+                await _until_stopped(bot, token, stop)
+    except StorageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     except discord.LoginFailure:
         print(BAD_TOKEN, file=sys.stderr)
         return 2
     except discord.PrivilegedIntentsRequired:
-        print("Discord refused an intent the bot asked for.", file=sys.stderr)
+        log.error("Discord refused an intent the bot asked for; the bot stopped.")
+        return 2
+    except discord.ConnectionClosed as exc:
+        if exc.code not in FATAL_CLOSES:
+            raise
+        log.error("%s The bot stopped (gateway close code %d).", FATAL_CLOSES[exc.code], exc.code)
         return 2
     finally:
         metrics.close()
     return 0
 
 
-async def _until_stopped(bot: SheetBot, token: str) -> None:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+async def _until_stopped(bot: SheetBot, token: str, stop: asyncio.Event) -> None:
+    if stop.is_set():  # stopped while starting up: nothing is running yet
+        return
     running = asyncio.create_task(bot.start(token))
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
     if stopping.done():
-        await bot.shutdown()
+        await bot.close()
     else:
         stopping.cancel()
     await running
@@ -146,6 +187,9 @@ async def check(settings: Settings) -> int:
             balance = await _segmind(settings, http).credits()
             print(f"Segmind: key accepted, {balance.credits:,.2f} credits left", end="")
             print(f" (+ {balance.free_credits:,.4f} free)")
+            print(
+                f"Segmind: {API_MODES[settings.segmind_api]} (SEGMIND_API={settings.segmind_api})"
+            )
         except SegmindError as exc:
             print(f"Segmind: {exc}", file=sys.stderr)
             ok = False
@@ -170,12 +214,10 @@ async def generate(settings: Settings, args: argparse.Namespace) -> int:
             pose = await asyncio.to_thread(normalize_pose, args.pose.read_bytes())
         else:
             pose = await asyncio.to_thread(default_pose)
-        request = CharacterRequest.for_pose(
-            pose.jpeg,
-            prompt=args.prompt,
-            seed=secrets.randbelow(MAX_SEED + 1) if args.seed is None else args.seed,
-            strength=args.strength,
-        )
+        given = {name: getattr(args, name) for name in SheetRequest.model_fields}
+        request = SheetRequest(**{name: v for name, v in given.items() if v is not None})
+        seed = secrets.randbelow(MAX_SEED + 1) if request.seed is None else request.seed
+        body = request.with_seed(seed).for_segmind(pose.jpeg)
     except OSError as exc:
         print(f"error: cannot read the pose file: {exc.strerror}", file=sys.stderr)
         return 2
@@ -190,7 +232,7 @@ async def generate(settings: Settings, args: argparse.Namespace) -> int:
     async with aiohttp.ClientSession() as http:
         try:
             async with _progress("Drawing with Segmind"):
-                sheet = await _segmind(settings, http).generate(request)
+                sheet = await _segmind(settings, http).draw(body)
         except SegmindError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

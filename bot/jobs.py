@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import discord
@@ -25,10 +27,20 @@ from bot.background import Background
 from bot.delivery import Courier, Parcel, Undelivered
 from bot.imaging import FittedImage, default_pose, fit_to_limit
 from bot.metrics import Metrics
+from bot.pace import Pace
 from bot.placeholders import Placeholders
 from bot.replies import Refused
 from bot.scheduler import Scheduler
-from bot.segmind import AuthError, SegmindClient, SegmindError, Sheet
+from bot.segmind import (
+    AuthError,
+    Progress,
+    RequestExpired,
+    RequestStatus,
+    SegmindClient,
+    SegmindError,
+    Sheet,
+    Submission,
+)
 from bot.storage import (
     CoolingDown,
     Job,
@@ -49,6 +61,8 @@ ANNOUNCE_EVERY = 2.0
 MAX_DELIVERY_BACKOFF = 1800.0
 # Writes that fail (disk full, database locked) are tried again this often.
 UNSAVED_RETRY = 5.0
+# Segmind keeps an async request's result this long after it was submitted.
+RESULT_RETENTION = 3600.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,7 @@ class JobRules:
 
     limits: Limits
     concurrency: int
+    requests_per_minute: int
     delivery_retry_seconds: float
     delivery_retry_hours: float
     log_prompts: bool = False
@@ -86,6 +101,7 @@ class Jobs:
         self._metrics = metrics
         self._rules = rules
         self._line: Scheduler[Job] = Scheduler()
+        self._pace = Pace(rules.requests_per_minute)
         self._told: dict[int, int] = {}
         self._running: set[asyncio.Task[None]] = set()
         self._delivering: set[int] = set()
@@ -178,13 +194,20 @@ class Jobs:
             assert task is not None
             self._running.add(task)
             try:
-                await self._run(job)
+                if job.state is JobState.SUBMITTED:
+                    await self._follow(job)
+                else:
+                    await self._send(job)
             except Exception:
                 log.exception("job %d failed unexpectedly", job.id)
             finally:
                 self._running.discard(task)
 
-    async def _run(self, job: Job) -> None:
+    async def _send(self, job: Job) -> None:
+        wait = self._pace.next_turn()
+        if wait > 0:  # Segmind's plan allows only so many requests a minute
+            self._placeholders.show(job, replies.paced(time.time() + wait))
+        await self._pace.turn()
         started = time.time()
         # The claim: only one worker, once, ever moves this job from queued to sending.
         if not await self._store.move(
@@ -194,18 +217,68 @@ class Jobs:
             return
         job = dataclasses.replace(job, state=JobState.SENDING, started_at=started)
         self._log(job, "sending", wait=f"{started - job.created_at:.1f}s")
-        self._placeholders.show(job, replies.drawing(started))
+        self._placeholders.show(
+            job, replies.SENDING if self._segmind.uses_v2 else replies.drawing(started)
+        )
         try:
             pose = await self._store.pose(job.id) if job.custom_pose else None
             if pose is None:  # decoded once, in a thread, then cached
                 pose = (await asyncio.to_thread(default_pose)).jpeg
-            sheet = await self._segmind.generate(job.request.for_segmind(pose))
+            sheet = await self._segmind.draw(
+                job.request.for_segmind(pose),
+                on_submitted=functools.partial(self._submitted, job),
+                on_progress=functools.partial(self._progress, job),
+            )
         except Exception as exc:
             await self._fail(job, exc)
             return
         finally:
             self._metrics.segmind_seconds.observe(time.time() - started)
         job = await self._keep(job, sheet, time.time() - started)
+        await self._deliver(job, sheet.image)
+
+    async def _submitted(self, job: Job, submission: Submission) -> None:
+        # From here a restart resumes the job instead of reporting it interrupted.
+        await self._save(
+            job,
+            state=JobState.SUBMITTED,
+            request_id=submission.request_id,
+            status_url=submission.status_url,
+            response_url=submission.response_url,
+            submitted_at=submission.submitted_at.timestamp(),
+        )
+        self._log(job, "submitted", request_id=submission.request_id)
+
+    async def _progress(self, job: Job, progress: Progress) -> None:
+        if progress.status is RequestStatus.QUEUED:
+            self._placeholders.show(job, replies.WAITING_AT_SEGMIND)
+        elif progress.status is RequestStatus.PROCESSING:
+            self._placeholders.show(job, replies.drawing(time.time()))
+
+    async def _follow(self, job: Job) -> None:
+        """Follow up a request Segmind took before a restart, by its stored request id."""
+        assert job.request_id and job.status_url and job.response_url and job.submitted_at
+        started = time.time()
+        if started - job.submitted_at > RESULT_RETENTION:
+            await self._fail(job, RequestExpired(404, "older than Segmind keeps results", None))
+            return
+        self._log(job, "following up", request_id=job.request_id)
+        self._placeholders.show(job, replies.WAITING_AT_SEGMIND)
+        submission = Submission(
+            request_id=job.request_id,
+            status_url=job.status_url,
+            response_url=job.response_url,
+            submitted_at=datetime.fromtimestamp(job.submitted_at, UTC),
+            seed=job.request.seed or 0,
+        )
+        try:
+            sheet = await self._segmind.wait(
+                submission, on_progress=functools.partial(self._progress, job)
+            )
+        except Exception as exc:
+            await self._fail(job, exc)
+            return
+        job = await self._keep(job, sheet, time.time() - (job.started_at or started))
         await self._deliver(job, sheet.image)
 
     async def _keep(self, job: Job, sheet: Sheet, seconds: float) -> Job:
@@ -431,7 +504,8 @@ class Jobs:
     # After a restart -----------------------------------------------------------------------
 
     async def _settle_leftovers(self) -> None:
-        """Report jobs cut off before or while sending; put queued ones back in line.
+        """Report jobs cut off before or while sending (before Segmind gave a request id);
+        follow up submitted ones; put queued ones back in line.
 
         Drawn ones are delivered by the kept-sheets loop.
         """
@@ -440,6 +514,9 @@ class Jobs:
             if (began or 0) < self._booted:  # not one this run is working on
                 # Never sent again: Segmind may have billed it already.
                 await self._finish(job, JobState.INTERRUPTED)
+        for job in await self._store.jobs_in(JobState.SUBMITTED):
+            if (job.submitted_at or 0) < self._booted:  # Segmind has it: follow it up first
+                self._line.add(job, first=True)
         for job in await self._store.jobs_in(JobState.QUEUED):
             self._enter_line(job, "resumed")
 

@@ -53,6 +53,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE jobs ADD COLUMN delivery_attempts INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE jobs ADD COLUMN deliver_after REAL",
     ),
+    # 3: Segmind's async mode: what is needed to follow a submitted request after a restart.
+    (
+        "ALTER TABLE jobs ADD COLUMN request_id TEXT",
+        "ALTER TABLE jobs ADD COLUMN status_url TEXT",
+        "ALTER TABLE jobs ADD COLUMN response_url TEXT",
+        "ALTER TABLE jobs ADD COLUMN submitted_at REAL",
+    ),
 )
 
 

@@ -14,8 +14,10 @@ from bot.segmind import (
     InvalidRequest,
     NotFound,
     RateLimited,
+    RequestExpired,
     SegmindConnectionError,
     SegmindError,
+    SegmindFailed,
     SegmindTimeout,
     ServerError,
     UnexpectedResponse,
@@ -142,6 +144,17 @@ def queued(ahead: int) -> str:
     return f"Queued — {ahead} ahead of you."
 
 
+SENDING = "Sending your request to Segmind…"
+WAITING_AT_SEGMIND = "Waiting at Segmind — your sheet is in Segmind's own queue."
+
+
+def paced(starts: float) -> str:
+    return (
+        f"Queued — you're next; Segmind's plan allows only so many sheets a minute, "
+        f"so yours starts {when(starts)}."
+    )
+
+
 def drawing(since: float) -> str:
     return f"Drawing your character sheet… (started {when(since)}, usually about 40 seconds)"
 
@@ -170,6 +183,18 @@ def failure(error: Exception) -> str:
 
 
 def _what_happened(error: Exception) -> str:
+    if isinstance(error, SegmindFailed):
+        return f"Segmind could not draw this sheet: {_clip(error.message, 300)}"
+    if isinstance(error, RequestExpired):
+        return (
+            "This sheet was lost: Segmind keeps a finished sheet for an hour, and the bot was "
+            "away longer than that."
+        )
+    if isinstance(error, ServerError) and error.status in (502, 504):
+        return (
+            "Segmind's gateway failed after it received the request, so the sheet may have "
+            "been drawn (and billed) without reaching us. Try again in a minute."
+        )
     if isinstance(error, InsufficientCredits):
         return (
             "The server's Segmind credits have run out, so no sheet was drawn. "

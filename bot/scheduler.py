@@ -28,10 +28,16 @@ class Scheduler(Generic[T]):
         self._wake = asyncio.Event()
         self._closed = False
 
-    def add(self, job: T) -> int | None:
-        """Put a job in line unless it is already there; return how many are ahead of it."""
+    def add(self, job: T, *, first: bool = False) -> int | None:
+        """Put a job in line unless it is already there; return how many are ahead of it.
+
+        `first`: at the very front (work already under way, such as a request to follow up).
+        """
         line = self._lines.setdefault(job.user_id, OrderedDict())
         line.setdefault(job.id, job)
+        if first:
+            line.move_to_end(job.id, last=False)
+            self._lines.move_to_end(job.user_id, last=False)
         self._wake.set()
         return self.ahead(job.id)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     max_queue: int = Field(default=50, ge=1)
     max_jobs_per_user: int = Field(default=2, ge=1)
     segmind_timeout_seconds: float = Field(default=300, gt=0)
+    segmind_api: Literal["auto", "v2", "v1"] = "auto"
+    segmind_rpm: int = Field(default=5, ge=1, le=10_000)
     dev_guild_id: int | None = None
     log_level: str = "INFO"
     log_prompts: bool = False
@@ -67,6 +69,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return frozenset(int(part) for part in value.replace(" ", ",").split(",") if part)
         return value
+
+    @field_validator("segmind_api", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("log_level")
     @classmethod

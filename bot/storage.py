@@ -29,6 +29,7 @@ class JobState(StrEnum):
     ACCEPTED = "accepted"  # admitted; its pose is being fetched
     QUEUED = "queued"
     SENDING = "sending"  # claimed by a worker: the request may have reached Segmind
+    SUBMITTED = "submitted"  # Segmind took it and gave a request id: followed up, even later
     DRAWN = "drawn"  # paid for: the sheet is stored until it is delivered
     DONE = "done"
     FAILED = "failed"
@@ -37,7 +38,7 @@ class JobState(StrEnum):
 
 
 WAITING = (JobState.ACCEPTED, JobState.QUEUED)
-ACTIVE = (*WAITING, JobState.SENDING)
+ACTIVE = (*WAITING, JobState.SENDING, JobState.SUBMITTED)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,10 @@ class Job(NewJob):
     error: str | None = None
     delivery_attempts: int = 0
     deliver_after: float | None = None
+    request_id: str | None = None
+    status_url: str | None = None
+    response_url: str | None = None
+    submitted_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -129,7 +134,7 @@ class Usage:
 _COLUMNS = (
     "id, user_id, guild_id, channel_id, params, pose_note, state, interaction_token,"
     " token_expires_at, placeholder_id, created_at, started_at, finished_at, error, outcome,"
-    " delivery_attempts, deliver_after"
+    " delivery_attempts, deliver_after, request_id, status_url, response_url, submitted_at"
 )
 _WRITABLE = frozenset(
     {
@@ -147,6 +152,10 @@ _WRITABLE = frozenset(
         "outcome",
         "delivery_attempts",
         "deliver_after",
+        "request_id",
+        "status_url",
+        "response_url",
+        "submitted_at",
     }
 )
 
@@ -213,7 +222,7 @@ class Store:
                     raise CoolingDown(float(row["until"]))
             row = await self._one(
                 "SELECT COALESCE(SUM(state IN (?, ?)), 0) AS waiting,"
-                " COALESCE(SUM(user_id = ?), 0) AS mine FROM jobs WHERE state IN (?, ?, ?)",
+                " COALESCE(SUM(user_id = ?), 0) AS mine FROM jobs WHERE state IN (?, ?, ?, ?)",
                 *WAITING,
                 new.user_id,
                 *ACTIVE,
@@ -301,7 +310,7 @@ class Store:
         """Drop the pose bytes of finished jobs created before `older_than`."""
         return await self._write(
             "UPDATE jobs SET pose = NULL WHERE pose IS NOT NULL AND created_at < ?"
-            " AND state NOT IN (?, ?, ?, ?)",
+            " AND state NOT IN (?, ?, ?, ?, ?)",
             older_than,
             *ACTIVE,
             JobState.DRAWN,

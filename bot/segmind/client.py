@@ -8,6 +8,7 @@ store between — `submit` (returns a `Submission` with the request id), `poll`,
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import math
@@ -25,6 +26,7 @@ from .errors import (
     MethodNotAllowed,
     NotFound,
     RequestExpired,
+    SegmindError,
     SegmindFailed,
     SegmindTimeout,
     UnexpectedResponse,
@@ -258,7 +260,7 @@ class SegmindClient:
             if progress.status == RequestStatus.FAILED:
                 raise SegmindFailed(progress.error or "no reason given", submission.request_id)
             if progress.status == RequestStatus.COMPLETED:
-                return await self._fetch(submission, deadline)
+                return await self._with_balance(await self._fetch(submission, deadline))
             interval = min(interval * POLL_GROWTH, self._max_poll_interval)
         raise SegmindTimeout(
             f"Segmind request {submission.request_id} was not finished within {self._timeout:g}s"
@@ -302,6 +304,18 @@ class SegmindClient:
                 elapsed=max(0.0, elapsed),
             )
         )
+
+    async def _with_balance(self, sheet: Sheet) -> Sheet:
+        """An async result carries no balance header: ask for it (free), so the sheet can show
+        the credits left as a v1 sheet does. Without it if Segmind does not answer."""
+        if sheet.credits_left is not None:
+            return sheet
+        try:
+            balance = await self.credits()
+        except SegmindError as exc:
+            log.info("no balance after request %s: %s", sheet.request_id, exc)
+            return sheet
+        return dataclasses.replace(sheet, credits_left=balance.credits)
 
     async def _read(
         self, submission: Submission, url: str, time_limit: float, limit: int
