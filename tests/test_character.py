@@ -11,9 +11,9 @@ import sqlite3
 import pytest
 from PIL import Image
 
-from tests.conftest import Harness
 from tests.fake_discord import InteractionRecord
 from tests.fake_segmind import Planned
+from tests.harness import Harness
 
 USER = 5001
 TIMESTAMP = re.compile(r"<t:\d+:R>")

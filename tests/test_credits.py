@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.conftest import Harness
 from tests.fake_discord import InteractionRecord, Permissions
+from tests.harness import Harness
 
 MEMBER = 7001
 MODERATOR = 7002

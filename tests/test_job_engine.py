@@ -12,11 +12,12 @@ import re
 import signal
 from collections.abc import Callable
 
+import pytest
 from PIL import Image
 
-from tests.conftest import Harness
 from tests.fake_discord import InteractionRecord, Message, Permissions
 from tests.fake_segmind import FakeSegmind, Planned
+from tests.harness import Harness
 
 OWNER = 5001
 OTHER = 5002
@@ -260,6 +261,7 @@ async def test_sheet_goes_by_direct_message_when_the_token_expired_and_the_chann
 # --- crashes and restarts -----------------------------------------------------------------------
 
 
+@pytest.mark.process
 async def test_after_a_crash_queued_sheets_resume_and_the_interrupted_one_is_not_resent(
     harness: Harness,
 ) -> None:
@@ -289,6 +291,7 @@ async def test_after_a_crash_queued_sheets_resume_and_the_interrupted_one_is_not
     assert prompts(harness.segmind) == ["cut off", "waiting one", "second attempt"]
 
 
+@pytest.mark.process
 async def test_sigterm_finishes_the_running_sheet_refuses_new_ones_and_keeps_the_queue(
     harness: Harness,
 ) -> None:
@@ -435,6 +438,7 @@ async def test_a_member_over_their_own_limit_is_refused_privately(harness: Harne
     assert prompts(harness.segmind) == ["mine", "mine at last"]
 
 
+@pytest.mark.process
 async def test_a_slow_placeholder_edit_neither_holds_the_queue_nor_frees_its_place(
     harness: Harness,
 ) -> None:
@@ -505,6 +509,7 @@ async def test_prompts_stay_out_of_the_log_unless_the_operator_asks(harness: Har
     assert "a shared prompt" in loud.logs
 
 
+@pytest.mark.process
 async def test_a_sheet_drawn_but_not_yet_delivered_survives_a_crash_without_a_second_request(
     harness: Harness,
 ) -> None:

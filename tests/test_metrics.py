@@ -2,33 +2,34 @@
 
 from __future__ import annotations
 
-import socket
+import asyncio
 
 import aiohttp
 
-from tests.conftest import Harness
+from tests.harness import Harness, free_port
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+async def scrape_when(url: str, line: str, timeout: float = 10) -> str:
+    """The metrics page, once it shows `line` (the bot counts a job after delivering it)."""
+    async with asyncio.timeout(timeout), aiohttp.ClientSession() as http:
+        while True:
+            async with http.get(url) as response:
+                assert response.status == 200
+                text = await response.text()
+            if line in text:
+                return text
+            await asyncio.sleep(0.05)
 
 
 async def test_metrics_endpoint_serves_job_queue_segmind_credit_and_loop_numbers(
     harness: Harness,
 ) -> None:
     port = free_port()
-    bot = await harness.start_bot(METRICS_PORT=str(port))
+    await harness.start_bot(METRICS_PORT=str(port))
     rec = await harness.discord.invoke("character", {"prompt": "x"}, user_id=1)
     await rec.wait_for(lambda r: bool(r.original and r.original.attachments))
-    await bot.wait_for_log("job 1 done")
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(f"http://127.0.0.1:{port}/metrics") as response,
-    ):
-        assert response.status == 200
-        text = await response.text()
+    done = 'sheetbot_jobs_total{outcome="done"} 1.0'
+    text = await scrape_when(f"http://127.0.0.1:{port}/metrics", done)
     for line in (
         'sheetbot_jobs_total{outcome="done"} 1.0',
         "sheetbot_queue_depth 0.0",

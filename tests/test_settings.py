@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import run_cli
+from tests.harness import run_cli
 
 
 async def test_missing_secrets_are_named_with_where_to_get_them(tmp_path: Path) -> None:
