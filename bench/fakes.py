@@ -1,24 +1,21 @@
 """The test fakes, with the little the benchmark needs on top.
 
-Precise times come from the wire tap (bench/tap.py). The fake Discord adds what only it knows
-(the text of each message edit) and its own view of when callbacks arrived, which the report
-shows beside the tap's to make the difference visible.
+Precise times come from the wire tap (bench/tap.py). The fake Discord's request log adds what
+only it knows (the text of each message edit) and its own view of when callbacks arrived, which
+the report shows beside the tap's to make the difference visible.
 """
 
 from __future__ import annotations
 
-import contextvars
-import time
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
-
-from tests.fake_discord import FakeDiscord, _Req
+from tests.fake_discord import FakeDiscord
 from tests.fake_segmind import FakeSegmind
 
-# When the request being handled reached the fake's handler (its event loop may be busy).
-_arrived: contextvars.ContextVar[float] = contextvars.ContextVar("arrived")
+_CALLBACK = re.compile(r"^/interactions/(\d+)/[^/]+/callback$")
+_EDIT = re.compile(r"^/webhooks/\d+/([^/]+)/messages/[^/]+$")
 
 
 @dataclass(frozen=True)
@@ -30,31 +27,32 @@ class Edit:
     upload_bytes: int
 
 
-class TimedDiscord(FakeDiscord):
-    """FakeDiscord that also notes when callbacks reach it and what each message edit said."""
+def _handled(discord: FakeDiscord) -> list[dict[str, Any]]:
+    # Requests that reached a handler (a rate-limited one never did).
+    return [entry for entry in discord.request_log if entry.get("status") != 429]
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.callback_arrived: dict[int, float] = {}  # interaction id -> time
-        self.edits: dict[str, list[Edit]] = {}  # interaction token -> PATCHes, in order
 
-    async def _rest(self, request: web.Request) -> web.StreamResponse:
-        _arrived.set(time.monotonic())
-        return await super()._rest(request)
+def callbacks_arrived(discord: FakeDiscord) -> dict[int, float]:
+    """Interaction id -> when its first callback reached the fake (monotonic time)."""
+    arrived: dict[int, float] = {}
+    for entry in _handled(discord):
+        match = _CALLBACK.match(entry["path"])
+        if entry["method"] == "POST" and match:
+            arrived.setdefault(int(match[1]), entry["at"])
+    return arrived
 
-    async def _h_callback(self, req: _Req) -> tuple[int, Any]:
-        self.callback_arrived.setdefault(int(req.m["iid"]), _arrived.get())
-        return await super()._h_callback(req)
 
-    async def _h_wh_edit(self, req: _Req) -> tuple[int, Any]:
-        body = req.json or {}
-        edit = Edit(
-            content=body.get("content"),
-            files=len(req.files),
-            upload_bytes=sum(len(f[3]) for f in req.files),
-        )
-        self.edits.setdefault(req.m["token"], []).append(edit)
-        return await super()._h_wh_edit(req)
+def message_edits(discord: FakeDiscord) -> dict[str, list[Edit]]:
+    """Interaction token -> the PATCHes of its messages, in the order they reached the fake."""
+    edits: dict[str, list[Edit]] = {}
+    for entry in _handled(discord):
+        match = _EDIT.match(entry["path"])
+        if entry["method"] != "PATCH" or not match:
+            continue
+        body = entry.get("json") or {}
+        sizes = entry.get("upload_sizes") or []
+        edits.setdefault(match[1], []).append(Edit(body.get("content"), len(sizes), sum(sizes)))
+    return edits
 
 
 class QuickSegmind(FakeSegmind):

@@ -8,13 +8,14 @@ import json
 import os
 import re
 import signal
-import socket
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tests.harness import clean_env
 
 REPO = Path(__file__).resolve().parent.parent
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # discord.py colours its log inside containers
@@ -24,19 +25,9 @@ class RunBroke(Exception):
     """The benchmark could not measure (as opposed to: the bot missed a budget)."""
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def bot_environment(settings: dict[str, str]) -> dict[str, str]:
-    """This environment minus any bot setting, plus `settings`."""
-    ours = ("DISCORD_", "SEGMIND_", "DATABASE_", "COOLDOWN_", "MAX_", "LOG_", "METRICS_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
-    env.update(settings, PYTHONUNBUFFERED="1")
-    return env
+    """This environment minus any bot setting, plus `settings` (as the tests run the bot)."""
+    return clean_env(**settings, PYTHONUNBUFFERED="1")
 
 
 async def _stop(process: asyncio.subprocess.Process | None, grace: float) -> int | None:

@@ -513,7 +513,9 @@ class FakeDiscord:
 
         self.violations: list[str] = []
         self.requests: list[tuple[str, str]] = []
-        self.request_log: list[dict[str, Any]] = []  # method, path, query, status, body
+        # Every REST request: method, path, query, "at" (monotonic time it reached the fake),
+        # "json" (its JSON or payload_json), "upload_sizes" (bytes of each file), status, response.
+        self.request_log: list[dict[str, Any]] = []
         self.expired_token_uses: list[tuple[str, str]] = []
         self.denied_sends: list[tuple[int, int]] = []  # (channel_id, http status)
 
@@ -1083,7 +1085,12 @@ class FakeDiscord:
         path = "/" + request.match_info["tail"]
         method = request.method
         self.requests.append((method, path))
-        entry: dict[str, Any] = {"method": method, "path": path, "query": dict(request.query)}
+        entry: dict[str, Any] = {
+            "method": method,
+            "path": path,
+            "query": dict(request.query),
+            "at": time.monotonic(),
+        }
         self.request_log.append(entry)
         self._changed()
         limited = self._maybe_429(method, path)
@@ -1092,7 +1099,7 @@ class FakeDiscord:
             await request.read()
             return limited
         try:
-            status, body = await self._route(request, method, path)
+            status, body = await self._route(request, entry)
         except _Reply as r:
             status, body = r.status, r.body
         except Exception as e:  # a bug in the fake: make it loud, but don't trigger 5xx retries
@@ -1146,7 +1153,8 @@ class FakeDiscord:
                 return web.Response(status=429, body=json.dumps(body).encode(), headers=headers)
         return None
 
-    async def _route(self, request: web.Request, method: str, path: str) -> tuple[int, Any]:
+    async def _route(self, request: web.Request, entry: dict[str, Any]) -> tuple[int, Any]:
+        method, path = entry["method"], entry["path"]
         matched_path = False
         for m, rx, spec_path, auth, handler in self._routes:
             mo = rx.match(path)
@@ -1161,6 +1169,8 @@ class FakeDiscord:
             except _Reply as r:
                 self.violation(f"{method} {path}: {r.body['message']}")
                 raise
+            entry["json"] = req.json
+            entry["upload_sizes"] = [len(data) for *_, data in req.files]
             if auth:
                 got = request.headers.get("Authorization")
                 if got != f"Bot {self.token}":
