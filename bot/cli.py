@@ -1,9 +1,12 @@
-"""The operator's commands: run the bot, draw one sheet, check the set-up, sync commands."""
+"""The operator's commands: run the bot, draw one sheet, check the set-up, sync commands,
+print the invite link."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import binascii
 import contextlib
 import logging
 import secrets
@@ -24,7 +27,7 @@ from bot.metrics import Metrics
 from bot.redaction import install_secret_filter
 from bot.request import SheetRequest, describe
 from bot.segmind import MAX_SEED, SegmindClient, SegmindError
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import HELP, Settings, SettingsError, _DiscordToken, load_settings
 from bot.storage import StorageError, Store
 
 log = logging.getLogger(__name__)
@@ -55,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line, read the settings, run the command; return the exit code."""
     args = _parser().parse_args(argv)
     command = args.command or "run"
+    if command == "invite":  # needs the Discord token only, and no network
+        return invite()
     try:
         settings = load_settings(need_discord=command != "generate")
     except SettingsError as exc:
@@ -78,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run the bot (the default)")
     sub.add_parser("check", help="check the settings, the Discord token and the Segmind key")
     sub.add_parser("sync", help="register the slash commands now, then exit")
+    sub.add_parser("invite", help="print the link that adds the bot to a server")
     gen = sub.add_parser("generate", help="draw one sheet without Discord")
     gen.add_argument("--pose", type=Path, help="a pose reference image (default: built-in sheet)")
     for name, field in SheetRequest.model_fields.items():
@@ -205,6 +211,56 @@ async def check(settings: Settings) -> int:
         print(f"Discord: could not log in ({type(exc).__name__})", file=sys.stderr)
         ok = False
     return 0 if ok else 1
+
+
+# Exactly the permissions the bot uses, and what for, as `invite` asks for and explains them.
+INVITE_PERMISSIONS = {
+    "view_channel": "see the channel /character is used in, to answer there",
+    "send_messages": "send the sheet (to the channel when an interaction has expired)",
+    "embed_links": "show the card under the sheet (seed, credits left)",
+    "attach_files": "attach the sheet image",
+    "read_message_history": "reply to and edit its own messages",
+}
+
+
+def invite() -> int:
+    """Print the link that adds the bot to a server, then what each permission is for."""
+    token = (_DiscordToken().discord_token or "").strip()
+    if not token:
+        print(f"DISCORD_TOKEN is missing — set it to {HELP['DISCORD_TOKEN']}.", file=sys.stderr)
+        return 2
+    client_id = application_id(token)
+    if client_id is None:  # never echo the token: it may be a real one, mangled
+        print(
+            "DISCORD_TOKEN is not a bot token (its first part is not the bot's id): copy it "
+            "again from https://discord.com/developers/applications (your application > Bot).",
+            file=sys.stderr,
+        )
+        return 2
+    permissions = discord.Permissions(**dict.fromkeys(INVITE_PERMISSIONS, True))
+    print(
+        f"https://discord.com/oauth2/authorize?client_id={client_id}"
+        f"&scope=bot%20applications.commands&permissions={permissions.value}"
+    )
+    for name, purpose in INVITE_PERMISSIONS.items():
+        label = name.replace("_", " ").title()  # "View Channel", as Discord names it
+        print(f"  {label} ({discord.Permissions(**{name: True}).value}): {purpose}")
+    return 0
+
+
+def application_id(token: str) -> int | None:
+    """The application id in a bot token, or None: a token's first part is the bot user's id
+    in base64, and a bot user's id is its application's id."""
+    first = token.split(".")[0]
+    try:
+        padded = first + "=" * (-len(first) % 4)
+        decoded = base64.b64decode(padded, altchars=b"-_", validate=True).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    if not decoded.isdigit() or decoded.startswith("0"):
+        return None
+    snowflake = int(decoded)
+    return snowflake if snowflake < 2**64 else None
 
 
 async def generate(settings: Settings, args: argparse.Namespace) -> int:
