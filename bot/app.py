@@ -13,6 +13,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import replies
+from bot.alerts import Alerts
 from bot.background import Background
 from bot.buttons import ButtonRules, SheetActions, SheetButton, sheet_buttons
 from bot.delivery import Courier
@@ -22,12 +23,13 @@ from bot.metrics import Metrics, watch_loop
 from bot.placeholders import Placeholders
 from bot.replies import Refused
 from bot.segmind import AuthError, SegmindClient, SegmindError
+from bot.servers import Servers
 from bot.settings import Settings
 from bot.storage import Limits, Store
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.character", "cogs.credits")
+EXTENSIONS = ("cogs.character", "cogs.credits", "cogs.config")
 # How often the database file is checked to be the one the bot has open.
 DATABASE_CHECK_EVERY = 5.0
 
@@ -74,11 +76,14 @@ class SheetBot(commands.Bot):
         self.background = Background(metrics)
         courier = Courier(self)
         self.placeholders = Placeholders(courier)
+        self.servers = Servers(store)
         self.jobs = Jobs(
             store=store,
             segmind=segmind,
             courier=courier,
             placeholders=self.placeholders,
+            servers=self.servers,
+            alerts=Alerts(store=store, servers=self.servers, courier=courier),
             background=self.background,
             buttons=sheet_buttons,
             metrics=metrics,
@@ -90,6 +95,7 @@ class SheetBot(commands.Bot):
                 ),
                 concurrency=settings.max_concurrent_jobs,
                 requests_per_minute=settings.segmind_rpm,
+                sheet_cost=settings.sheet_cost_credits,
                 delivery_retry_seconds=settings.delivery_retry_seconds,
                 delivery_retry_hours=settings.delivery_retry_hours,
                 log_prompts=settings.log_prompts,
@@ -97,6 +103,7 @@ class SheetBot(commands.Bot):
         )
         self.intake = Intake(
             jobs=self.jobs,
+            servers=self.servers,
             http=http,
             rules=PoseRules(
                 max_bytes=settings.max_pose_bytes,
@@ -109,6 +116,7 @@ class SheetBot(commands.Bot):
         self._file_problem: str | None = None
         self.sheet_actions = SheetActions(
             store=store,
+            servers=self.servers,
             intake=self.intake,
             rules=ButtonRules(
                 open_reroll=settings.open_reroll,

@@ -15,6 +15,7 @@ from bot import replies
 from bot.intake import Intake, StoredPose
 from bot.permissions import is_moderator
 from bot.replies import Refused
+from bot.servers import Servers
 from bot.storage import Job, Store
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,11 @@ class ButtonRules:
 class SheetActions:
     """What the buttons do, and who may press them."""
 
-    def __init__(self, *, store: Store, intake: Intake, rules: ButtonRules) -> None:
+    def __init__(
+        self, *, store: Store, servers: Servers, intake: Intake, rules: ButtonRules
+    ) -> None:
         self._store = store
+        self._servers = servers
         self._intake = intake
         self._rules = rules
 
@@ -44,11 +48,12 @@ class SheetActions:
         job = await self._store.job(job_id)
         if job is None:
             raise Refused(replies.GONE)
-        if interaction.user.id == job.user_id or is_moderator(
-            interaction, self._rules.moderator_role_ids
-        ):
+        server = await self._servers.get(interaction.guild_id)
+        roles = self._rules.moderator_role_ids | server.moderator_roles
+        if interaction.user.id == job.user_id or is_moderator(interaction, roles):
             return job
-        if action == "reroll" and self._rules.open_reroll:
+        open_reroll = self._rules.open_reroll if server.open_reroll is None else server.open_reroll
+        if action == "reroll" and open_reroll:
             return job
         raise Refused(replies.NOT_YOURS)
 

@@ -8,12 +8,15 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import csv
+import io
 import logging
 import secrets
 import signal
 import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -28,7 +31,7 @@ from bot.redaction import install_secret_filter
 from bot.request import SheetRequest, describe
 from bot.segmind import MAX_SEED, SegmindClient, SegmindError
 from bot.settings import HELP, Settings, SettingsError, _DiscordToken, load_settings
-from bot.storage import StorageError, Store
+from bot.storage import LedgerEntry, StorageError, Store
 
 log = logging.getLogger(__name__)
 
@@ -61,20 +64,29 @@ def main(argv: list[str] | None = None) -> int:
     if command == "invite":  # needs the Discord token only, and no network
         return invite()
     try:
-        settings = load_settings(need_discord=command != "generate")
+        settings = load_settings(need_discord=command not in ("generate", "usage"))
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
     discord.utils.setup_logging(level=logging.getLevelNamesMapping()[settings.log_level])
+    quiet_libraries()
     install_secret_filter(settings.segmind_api_key, settings.discord_token)
     try:
         if command == "generate":
             return asyncio.run(generate(settings, args))
         if command == "check":
             return asyncio.run(check(settings))
+        if command == "usage":
+            return asyncio.run(usage(settings, args))
         return asyncio.run(run(settings, sync_only=command == "sync"))
     except KeyboardInterrupt:
         return 130
+
+
+def quiet_libraries() -> None:
+    """Keep libraries' DEBUG noise out of the bot's log: aiosqlite's repeats every SQL
+    parameter (pose and sheet bytes, interaction tokens)."""
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,6 +96,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("check", help="check the settings, the Discord token and the Segmind key")
     sub.add_parser("sync", help="register the slash commands now, then exit")
     sub.add_parser("invite", help="print the link that adds the bot to a server")
+    use = sub.add_parser("usage", help="print the ledger per day, server and member")
+    use.add_argument("--days", type=int, default=7, help="how many days back (default 7)")
+    use.add_argument("--guild", type=int, help="one server's id (default: every server)")
+    use.add_argument("--csv", action="store_true", help="comma-separated, for a spreadsheet")
     gen = sub.add_parser("generate", help="draw one sheet without Discord")
     gen.add_argument("--pose", type=Path, help="a pose reference image (default: built-in sheet)")
     for name, field in SheetRequest.model_fields.items():
@@ -261,6 +277,50 @@ def application_id(token: str) -> int | None:
         return None
     snowflake = int(decoded)
     return snowflake if snowflake < 2**64 else None
+
+
+async def usage(settings: Settings, args: argparse.Namespace) -> int:
+    """Print the ledger summed per day (UTC), server and member."""
+    if args.days < 1:
+        print("error: --days must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        async with Store.open(settings.database_path) as store:
+            entries = await store.ledger_rows(time.time() - args.days * 86400, args.guild)
+    except StorageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(usage_table(entries, as_csv=args.csv), end="")
+    return 0
+
+
+def usage_table(entries: list[LedgerEntry], *, as_csv: bool) -> str:
+    """Sheets and credits per day, server and member; a total line unless CSV."""
+    sums: dict[tuple[str, str, int], list[float]] = {}
+    for entry in entries:
+        day = datetime.fromtimestamp(entry.at, UTC).date().isoformat()
+        key = (day, "DM" if entry.guild_id is None else str(entry.guild_id), entry.user_id)
+        row = sums.setdefault(key, [0, 0.0])
+        row[0] += entry.outcome == "done"
+        row[1] += entry.cost
+    header = ("day", "server", "member", "sheets", "credits")
+    lines = [(*key, str(int(n)), f"{credits:.4f}") for key, (n, credits) in sorted(sums.items())]
+    if as_csv:
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows([header, *lines])
+        return out.getvalue()
+    total = sum(n for n, _ in sums.values()), sum(c for _, c in sums.values())
+    rows = [header, *((d, g, str(u), n, c) for d, g, u, n, c in lines)]
+    rows.append(("total", "", "", str(int(total[0])), f"{total[1]:.4f}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    return "".join(
+        "  ".join(
+            cell.ljust(w) if i < 3 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        + "\n"
+        for row in rows
+    )
 
 
 async def generate(settings: Settings, args: argparse.Namespace) -> int:

@@ -107,6 +107,16 @@ class Courier:
             return "dm"
         raise Undelivered(f"job {job.id}: no route reached user {job.user_id}")
 
+    async def post(self, channel_id: int, guild_id: int | None, text: str) -> bool:
+        """Say something in a channel, pinging nobody; return whether it went."""
+        channel = self._client.get_partial_messageable(channel_id, guild_id=guild_id)
+        try:
+            await channel.send(content=text, allowed_mentions=replies.NOBODY)
+        except discord.HTTPException as exc:
+            log.warning("could not post in channel %d (%s)", channel_id, exc.status)
+            return False
+        return True
+
     async def direct(self, job: Job, parcel: Parcel) -> bool:
         """Send the parcel to the member by direct message; return whether it went."""
         try:

@@ -23,7 +23,9 @@ from bot.metrics import Metrics
 from bot.replies import Refused
 from bot.request import SheetRequest
 from bot.segmind import MAX_SEED
+from bot.servers import Servers, ServerSettings
 from bot.storage import Job, NewJob
+from bot.words import find_blocked
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +63,14 @@ class Intake:
         self,
         *,
         jobs: Jobs,
+        servers: Servers,
         http: aiohttp.ClientSession,
         rules: PoseRules,
         metrics: Metrics,
         poses_at_once: int = max(1, (os.cpu_count() or 2) - 1),
     ) -> None:
         self._jobs = jobs
+        self._servers = servers
         self._http = http
         self._rules = rules
         self._metrics = metrics
@@ -86,6 +90,8 @@ class Intake:
     ) -> None:
         """Check, admit, acknowledge and queue one request."""
         self._check_channel(interaction)
+        server = await self._servers.get(interaction.guild_id)
+        _check_server_rules(interaction, request, server)
         if attachment is not None:
             self._check_attachment(attachment)
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
@@ -196,3 +202,16 @@ class Intake:
             log.info("pose download failed: %s", type(exc).__name__)
             raise Refused(replies.POSE_DOWNLOAD_FAILED) from exc
         return bytes(data)
+
+
+def _check_server_rules(
+    interaction: discord.Interaction, request: SheetRequest, server: ServerSettings
+) -> None:
+    """The server's own rules: where sheets are drawn, which words prompts may not hold."""
+    if server.channels:
+        channel = interaction.channel
+        parent = getattr(channel, "parent_id", None)  # a thread counts as its channel
+        if interaction.channel_id not in server.channels and parent not in server.channels:
+            raise Refused(replies.wrong_channel(server.channels))
+    if server.blocked_words and (word := find_blocked(request.prompt, server.blocked_words)):
+        raise Refused(replies.blocked_word(word))

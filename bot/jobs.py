@@ -15,7 +15,7 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +23,7 @@ from typing import Any
 import discord
 
 from bot import replies
+from bot.alerts import Alerts
 from bot.background import Background
 from bot.delivery import Courier, Parcel, Undelivered
 from bot.imaging import FittedImage, default_pose, fit_to_limit
@@ -41,10 +42,14 @@ from bot.segmind import (
     Sheet,
     Submission,
 )
+from bot.servers import Servers
 from bot.storage import (
+    BudgetSpent,
     CoolingDown,
+    DailyLimitReached,
     Job,
     JobState,
+    LedgerEntry,
     Limits,
     NewJob,
     Outcome,
@@ -72,6 +77,7 @@ class JobRules:
     limits: Limits
     concurrency: int
     requests_per_minute: int
+    sheet_cost: float
     delivery_retry_seconds: float
     delivery_retry_hours: float
     log_prompts: bool = False
@@ -87,6 +93,8 @@ class Jobs:
         segmind: SegmindClient,
         courier: Courier,
         placeholders: Placeholders,
+        servers: Servers,
+        alerts: Alerts,
         background: Background,
         buttons: Callable[[int], discord.ui.View],
         metrics: Metrics,
@@ -96,6 +104,8 @@ class Jobs:
         self._segmind = segmind
         self._courier = courier
         self._placeholders = placeholders
+        self._servers = servers
+        self._alerts = alerts
         self._background = background
         self._buttons = buttons
         self._metrics = metrics
@@ -109,6 +119,9 @@ class Jobs:
         self._unstored_sheets: dict[int, tuple[Job, bytes]] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._booted = time.time()
+        self._expected_cost: float | None = None
+        self._unrecorded: dict[int, LedgerEntry] = {}
+        self._side_tasks: set[asyncio.Task[None]] = set()
         self.accepting = True
 
     @property
@@ -123,7 +136,11 @@ class Jobs:
         if not self.accepting:
             raise Refused(replies.RESTARTING)
         try:
-            job = await self._store.admit(new, self._rules.limits)
+            job = await self._store.admit(new, await self._limits(new.guild_id))
+        except DailyLimitReached as no:
+            raise Refused(replies.daily_limit(no.count, no.limit, no.until)) from None
+        except BudgetSpent as no:
+            raise Refused(replies.budget_spent(no.spent, no.budget, no.until)) from None
         except CoolingDown as no:
             raise Refused(replies.cooldown(no.until)) from None
         except QueueFull as no:
@@ -132,6 +149,21 @@ class Jobs:
             raise Refused(replies.too_many_of_yours(no.count)) from None
         self._log(job, "accepted")
         return job
+
+    async def _limits(self, guild_id: int | None) -> Limits:
+        server = await self._servers.get(guild_id)
+        base = self._rules.limits
+        return dataclasses.replace(
+            base,
+            cooldown_seconds=(
+                base.cooldown_seconds
+                if server.cooldown_seconds is None
+                else server.cooldown_seconds
+            ),
+            daily_limit=server.daily_limit,
+            budget=server.budget,
+            expected_cost=self._expected_cost or self._rules.sheet_cost,
+        )
 
     async def queue(
         self, job: Job, placeholder_id: int | None, pose: bytes | None, pose_note: str | None
@@ -305,9 +337,15 @@ class Jobs:
         )
         if not saved:
             self._unstored_sheets[job.id] = (job, sheet.image)
+        if sheet.cost is not None:
+            self._expected_cost = sheet.cost  # what the next sheet will likely cost
+            await self._save(job, reserved=sheet.cost)
+            job = dataclasses.replace(job, reserved=sheet.cost)
         self._log(job, "drawn", segmind=f"{seconds:.1f}s", credits_left=sheet.credits_left)
         if sheet.credits_left is not None:
             self._metrics.credits_left.set(sheet.credits_left)
+            self._beside(self._alerts.balance_seen(sheet.credits_left))
+        if sheet.credits_left is not None and not self._storage_failing:
             try:
                 await self._store.set_fact(
                     "last_credits", {"credits": sheet.credits_left, "at": time.time()}
@@ -451,7 +489,9 @@ class Jobs:
         tell: bool = True,
         **facts: object,
     ) -> None:
-        """The one way a job ends: store, count, log, settle the cooldown, tell the member."""
+        """The one way a job ends: record, store, count, log, settle the cooldown, tell."""
+        paid = (job.outcome.cost or job.reserved) if job.outcome is not None else 0.0
+        entry = LedgerEntry(job.id, time.time(), job.guild_id, job.user_id, paid, state.value)
         fields: dict[str, Any] = {"state": state, "interaction_token": None}
         if state is not JobState.DONE or job.finished_at is None:
             fields["finished_at"] = time.time()
@@ -459,14 +499,16 @@ class Jobs:
             fields["result"] = None
         else:
             fields["error"] = error
-        await self._save(job, **fields)
+        await self._conclude(job, entry, fields)
         self._unstored_sheets.pop(job.id, None)
         self._metrics.jobs.labels(outcome=state.value).inc()
         self._log(job, state.value, **facts, **({"error": error} if error else {}))
+        if paid:
+            self._beside(self._alerts.spend_seen(job.guild_id))
         if state is JobState.DONE:
             return
         try:
-            await self._store.give_back_cooldown(job.user_id)
+            await self._store.give_back_cooldown(job.user_id, job.guild_id)
         except Exception as exc:
             log.warning("job %d: could not give the cooldown back (%s)", job.id, exc)
         if state is JobState.REFUSED or not tell:
@@ -480,9 +522,18 @@ class Jobs:
 
     # Storage that may fail -----------------------------------------------------------------
 
+    @property
+    def _storage_failing(self) -> bool:
+        # While writes wait to be retried, new ones queue behind them instead of each waiting
+        # out the database's busy timeout: a paid sheet must not wait for a locked disk.
+        return bool(self._unsaved or self._unrecorded)
+
     async def _save(self, job: Job, **fields: Any) -> bool:
         """Write a job's fields; if storage fails, keep them to write later (in order)."""
         pending = {**self._unsaved.pop(job.id, {}), **fields}
+        if self._storage_failing:
+            self._unsaved[job.id] = pending
+            return False
         try:
             await self._store.update(job.id, **pending)
         except Exception as exc:
@@ -491,14 +542,41 @@ class Jobs:
             return False
         return True
 
+    async def _conclude(self, job: Job, entry: LedgerEntry, fields: dict[str, Any]) -> None:
+        """Store a job's end with its ledger entry; if storage fails, both wait to be retried."""
+        pending = {**self._unsaved.pop(job.id, {}), **fields}
+        if not self._storage_failing:
+            try:
+                await self._store.finish(entry, **pending)
+                return
+            except Exception as exc:
+                log.error("job %d: its end could not be stored (%s); will retry", job.id, exc)
+        self._unsaved[job.id] = pending
+        self._unrecorded[job.id] = entry
+
+    def _beside(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run work (alerts) beside the jobs: a failure is logged, never holds a job back."""
+
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("alert check failed")
+
+        task = asyncio.create_task(guarded())
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
     async def _save_unsaved(self) -> None:
         for job_id in list(self._unsaved):
-            pending = self._unsaved.pop(job_id)
-            try:
+            pending = self._unsaved[job_id]
+            entry = self._unrecorded.get(job_id)
+            if entry is not None:
+                await self._store.finish(entry, **pending)
+            else:
                 await self._store.update(job_id, **pending)
-            except Exception:
-                self._unsaved.setdefault(job_id, pending)
-                raise
+            self._unsaved.pop(job_id, None)
+            self._unrecorded.pop(job_id, None)
             log.info("job %d: stored at last", job_id)
 
     # After a restart -----------------------------------------------------------------------

@@ -60,6 +60,63 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE jobs ADD COLUMN response_url TEXT",
         "ALTER TABLE jobs ADD COLUMN submitted_at REAL",
     ),
+    # 4: server controls: per-server settings and lists, a change log, the ledger, reservations.
+    (
+        """CREATE TABLE server_settings (
+            guild_id INTEGER PRIMARY KEY,
+            cooldown_seconds REAL,
+            daily_limit INTEGER NOT NULL DEFAULT 0,
+            budget REAL NOT NULL DEFAULT 0,
+            alerts_channel_id INTEGER,
+            alerts_below REAL,
+            open_reroll INTEGER
+        )""",
+        """CREATE TABLE server_lists (
+            guild_id INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (guild_id, kind, value)
+        )""",
+        """CREATE TABLE config_changes (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at REAL NOT NULL,
+            guild_id INTEGER NOT NULL,
+            user_id INTEGER NOT NULL,
+            setting TEXT NOT NULL,
+            old TEXT,
+            new TEXT
+        )""",
+        """CREATE TABLE ledger (
+            job_id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            guild_id INTEGER,
+            user_id INTEGER NOT NULL,
+            cost REAL NOT NULL,
+            outcome TEXT NOT NULL
+        )""",
+        "CREATE INDEX ledger_by_guild ON ledger (guild_id, at)",
+        "CREATE INDEX ledger_by_time ON ledger (at)",
+        """INSERT INTO ledger (job_id, at, guild_id, user_id, cost, outcome)
+            SELECT id, finished_at, guild_id, user_id, COALESCE(cost, 0), state FROM jobs
+            WHERE state IN ('done', 'failed', 'interrupted') AND finished_at IS NOT NULL""",
+        "ALTER TABLE jobs ADD COLUMN reserved REAL NOT NULL DEFAULT 0",
+        # Cooldowns per member per server (0: direct messages; -1: from before, everywhere).
+        """CREATE TABLE member_cooldowns (
+            user_id INTEGER NOT NULL,
+            guild_id INTEGER NOT NULL,
+            until REAL NOT NULL,
+            PRIMARY KEY (user_id, guild_id)
+        )""",
+        "INSERT INTO member_cooldowns (user_id, guild_id, until) SELECT user_id, -1, until"
+        " FROM cooldowns",
+        "DROP TABLE cooldowns",
+        """CREATE TABLE alert_states (
+            guild_id INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            raised INTEGER NOT NULL,
+            PRIMARY KEY (guild_id, kind)
+        )""",
+    ),
 )
 
 

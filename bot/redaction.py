@@ -20,6 +20,8 @@ REDACTED = "[redacted]"
 # Interaction tokens ride in URL paths that discord.py logs (at DEBUG for every request, and at
 # WARNING on a 429): /webhooks/<application id>/<token>/... and /interactions/<id>/<token>/callback.
 _INTERACTION_TOKEN = re.compile(r"(/(?:webhooks|interactions)/\d+/)[^/?#\s'\"]+")
+# ...and in the gateway events discord.py logs at DEBUG: {'token': '...'} (or JSON's "token").
+_TOKEN_FIELD = re.compile(r"""(['"]token['"]\s*:\s*['"])[^'"]+""")
 
 
 class SecretFilter(logging.Filter):
@@ -35,7 +37,8 @@ class SecretFilter(logging.Filter):
         """`text` with every secret and interaction token replaced."""
         for secret in self._secrets:
             text = text.replace(secret, REDACTED)
-        return _INTERACTION_TOKEN.sub(rf"\1{REDACTED}", text)
+        text = _INTERACTION_TOKEN.sub(rf"\1{REDACTED}", text)
+        return _TOKEN_FIELD.sub(rf"\1{REDACTED}", text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite the record's message, exception and stack text; never drop a record."""

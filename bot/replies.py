@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass
 
 import discord
+from discord import app_commands
 from pydantic import ValidationError
 
 from bot.segmind import (
     AuthError,
+    Balance,
     InsufficientCredits,
     InvalidRequest,
     NotFound,
@@ -22,14 +25,21 @@ from bot.segmind import (
     ServerError,
     UnexpectedResponse,
 )
+from bot.servers import ServerSettings
+from bot.settings import Settings
+from bot.storage import Usage
 
 log = logging.getLogger(__name__)
 
 NOBODY = discord.AllowedMentions.none()
 
 
-class Refused(Exception):
-    """A request the bot will not take; `str()` is the reason, told to the member privately."""
+class Refused(app_commands.AppCommandError):
+    """A request the bot will not take; `str()` is the reason, told to the member privately.
+
+    An `AppCommandError`, so discord.py hands it to the tree's error handler as it is, from a
+    command or from a check.
+    """
 
 
 async def refuse(interaction: discord.Interaction, refusal: Refused) -> None:
@@ -134,6 +144,50 @@ def first_frame(format_name: str) -> str:
 
 DEFAULT_POSE_NOTE = "Drawn on the default pose sheet; attach `pose` to use your own."
 RESIZED_NOTE = "The sheet was re-encoded to fit Discord's upload limit."
+
+
+def daily_limit(count: int, limit: int, until: float | None) -> str:
+    again = f"You can draw again {when(until)}." if until else "Wait for one to finish."
+    return (
+        f"This server allows {limit} sheet(s) per member in 24 hours, and you have "
+        f"{count}/{limit}. {again}"
+    )
+
+
+def budget_spent(spent: float, budget: float, until: float | None) -> str:
+    again = f"Try again {when(until)}." if until else "Try again once running sheets finish."
+    return (
+        f"This server's Segmind budget is spent: {number(spent, fixed=True)} of "
+        f"{number(budget, fixed=True)} credits in the last 24 hours. {again}"
+    )
+
+
+def wrong_channel(channels: frozenset[int]) -> str:
+    where = ", ".join(f"<#{c}>" for c in sorted(channels))
+    return f"Sheets are drawn in {where} on this server. Use /character there."
+
+
+def blocked_word(word: str) -> str:
+    return (
+        f"This server doesn't allow the word “{word}” in prompts. "
+        "Describe the character without it and try again."
+    )
+
+
+def balance_alert(credits: float, below: float) -> str:
+    return (
+        f"⚠️ The Segmind balance is down to {number(credits, fixed=True)} credits, below this "
+        f"server's alert line of {number(below, fixed=True)}. Top up at https://cloud.segmind.com."
+    )
+
+
+def budget_alert(spent: float, budget: float) -> str:
+    return (
+        f"⚠️ This server has used {number(spent, fixed=True)} of its "
+        f"{number(budget, fixed=True)}-credit budget in the last 24 hours (80 % or more)."
+    )
+
+
 POSE_DOWNLOAD_FAILED = "I couldn't download the pose from Discord. Try again."
 RESTARTING = "The bot is restarting. Try again in a minute."
 
@@ -171,6 +225,109 @@ UNDELIVERED = (
     "refusing), so it was dropped. Your cooldown was reset; run /character again."
 )
 MODERATORS_ONLY = "Only moderators (Manage Server, or a moderator role) can check the credits."
+CONFIG_MODERATORS_ONLY = (
+    "Only moderators (Manage Server, or a moderator role) can see or change this server's settings."
+)
+NO_WORDS = "Give one or more words, separated by commas (for example: gore, red eyes)."
+
+# What each server setting is called when people read about it.
+SETTING_NAMES = {
+    "cooldown_seconds": "Cooldown",
+    "daily_limit": "Daily limit per member",
+    "budget": "Budget (credits per 24 hours)",
+    "open_reroll": "Anyone may re-roll",
+    "channel": "Allowed channels",
+    "moderator_role": "Moderator roles",
+    "blocked_word": "Blocked words",
+}
+
+
+def _setting_value(setting: str, value: object) -> str:
+    if value is None:
+        return "the default"
+    if setting == "cooldown_seconds" and isinstance(value, int | float):
+        return f"{number(value)} s"
+    if setting == "daily_limit":
+        return f"{value} sheet(s)" if value else "no limit"
+    if setting == "budget" and isinstance(value, int | float):
+        return f"{number(value, fixed=True)} credits" if value else "no budget"
+    if setting == "open_reroll":
+        return "yes" if value else "no (the requester and moderators)"
+    return str(value)
+
+
+def setting_changed(setting: str, old: object, new: object, default: object) -> str:
+    """A change, as the moderator who made it reads it ("Cooldown: 60 s → 30 s.")."""
+    name = SETTING_NAMES.get(setting, setting)
+    before = _setting_value(setting, old)
+    if old is None:
+        before = f"{_setting_value(setting, default)} (the default)"
+    return f"{name}: {before} → {_setting_value(setting, new)}."
+
+
+def _listed(kind: str, value: str) -> str:
+    return {"channel": f"<#{value}>", "moderator_role": f"<@&{value}>"}.get(kind, f"`{value}`")
+
+
+def list_changed(kind: str, values: list[str], *, added: bool) -> str:
+    name = SETTING_NAMES.get(kind, kind)
+    if not values:
+        return f"{name}: nothing changed (already {'there' if added else 'absent'})."
+    verb = "added" if added else "removed"
+    return f"{name}: {verb} {', '.join(_listed(kind, v) for v in values)}."
+
+
+def alerts_set(channel_id: int, below: float) -> str:
+    return (
+        f"Alerts go to <#{channel_id}>: when the Segmind balance falls below "
+        f"{number(below, fixed=True)} credits, and when this server has used 80 % of its budget."
+    )
+
+
+def server_settings(server: ServerSettings, defaults: Settings, spent: float) -> discord.Embed:
+    """/config show: everything a moderator can set here, and how today's spend stands."""
+    embed = discord.Embed(title="This server's settings", colour=discord.Colour.blurple())
+    cooldown = server.cooldown_seconds
+    embed.add_field(
+        name="Cooldown",
+        value=(
+            f"{number(defaults.cooldown_seconds)} s (the default)"
+            if cooldown is None
+            else f"{number(cooldown)} s"
+        ),
+    )
+    embed.add_field(
+        name="Daily limit per member", value=_setting_value("daily_limit", server.daily_limit)
+    )
+    budget = f"{number(spent, fixed=True)} spent in the last 24 hours"
+    if server.budget:
+        share = 100 * spent / server.budget
+        budget += f" of {number(server.budget, fixed=True)} ({share:.0f} %)"
+    embed.add_field(name="Budget", value=budget + ("" if server.budget else " (no budget)"))
+    alerts = "off"
+    if server.alerts_channel_id is not None and server.alerts_below is not None:
+        alerts = (
+            f"<#{server.alerts_channel_id}> below {number(server.alerts_below, fixed=True)} "
+            "credits, and at 80 % of the budget"
+        )
+    embed.add_field(name="Alerts", value=alerts, inline=False)
+    reroll = defaults.open_reroll if server.open_reroll is None else server.open_reroll
+    embed.add_field(
+        name="Anyone may re-roll",
+        value=_setting_value("open_reroll", reroll)
+        + (" (the default)" if server.open_reroll is None else ""),
+    )
+    lists = (
+        ("channel", sorted(str(c) for c in server.channels), "everywhere"),
+        ("moderator_role", sorted(str(r) for r in server.moderator_roles), "none (Manage Server)"),
+        ("blocked_word", list(server.blocked_words), "none"),
+    )
+    for kind, values, empty in lists:
+        text = ", ".join(_listed(kind, v) for v in values) if values else empty
+        embed.add_field(name=SETTING_NAMES[kind], value=_clip(text, 1000), inline=False)
+    return embed
+
+
 NO_DELIVERY = (
     "I can't post here: I need the View Channel, Send Messages, Attach Files and Embed Links "
     "permissions in this channel. Ask a moderator to grant them, or use another channel."
@@ -232,6 +389,49 @@ async def apologize(interaction: discord.Interaction) -> None:
             await interaction.response.send_message(OOPS, ephemeral=True, allowed_mentions=NOBODY)
     except discord.HTTPException:
         pass  # the interaction is gone; the log already has the error
+
+
+@dataclass(frozen=True)
+class CreditsReport:
+    """What /credits shows: the balance, and how this server (and the account) spends."""
+
+    balance: Balance | SegmindError
+    last_seen: dict[str, float] | None
+    today: Usage
+    week: Usage
+    spent_day: float
+    top_week: list[tuple[int, float]]
+    account_week: float
+
+
+def credits_embed(report: CreditsReport) -> discord.Embed:
+    """/credits, for moderators: balance, this server's spend, who spends, how long it lasts."""
+    embed = discord.Embed(title="Segmind credits", colour=discord.Colour.blurple())
+    balance = report.balance
+    if isinstance(balance, Balance):
+        live = f"{number(balance.credits, fixed=True)} (+ {balance.free_credits:,.4f} free)"
+    else:
+        live = f"unavailable right now. {balance_unavailable(balance)}"
+    embed.add_field(name="Balance now", value=live, inline=False)
+    if report.last_seen:
+        seen = f"{number(report.last_seen['credits'], fixed=True)} {when(report.last_seen['at'])}"
+        embed.add_field(name="Last seen after a sheet", value=seen, inline=False)
+    for label, usage in (("Today (UTC)", report.today), ("Last 7 days", report.week)):
+        embed.add_field(
+            name=label,
+            value=f"{usage.sheets} sheet(s), {number(usage.credits, fixed=True)} credits",
+        )
+    embed.add_field(name="Last 24 hours", value=f"{number(report.spent_day, fixed=True)} credits")
+    if report.top_week:
+        top = "\n".join(
+            f"<@{user}> — {number(credits, fixed=True)}" for user, credits in report.top_week
+        )
+        embed.add_field(name="Top members this week", value=top, inline=False)
+    if isinstance(balance, Balance) and report.account_week > 0:
+        days = balance.credits / (report.account_week / 7)
+        lasts = f"about {days:,.0f} day(s) at the last 7 days' rate (all servers)"
+        embed.add_field(name="The balance lasts", value=lasts, inline=False)
+    return embed
 
 
 def balance_unavailable(error: SegmindError) -> str:

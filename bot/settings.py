@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     segmind_timeout_seconds: float = Field(default=300, gt=0)
     segmind_api: Literal["auto", "v2", "v1"] = "auto"
     segmind_rpm: int = Field(default=5, ge=1, le=10_000)
+    sheet_cost_credits: float = Field(default=0.13, ge=0)
     dev_guild_id: int | None = None
     log_level: str = "INFO"
     log_prompts: bool = False

@@ -39,6 +39,9 @@ class JobState(StrEnum):
 
 WAITING = (JobState.ACCEPTED, JobState.QUEUED)
 ACTIVE = (*WAITING, JobState.SENDING, JobState.SUBMITTED)
+# Jobs whose cost is committed but not yet in the ledger.
+SPENDING = (*ACTIVE, JobState.DRAWN)
+DAY = 86400.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class Job(NewJob):
     error: str | None = None
     delivery_attempts: int = 0
     deliver_after: float | None = None
+    reserved: float = 0.0
     request_id: str | None = None
     status_url: str | None = None
     response_url: str | None = None
@@ -89,11 +93,26 @@ class Job(NewJob):
 
 @dataclass(frozen=True)
 class Limits:
-    """What admission checks, in one step."""
+    """What admission checks, in one step (the last three per server; 0 = no limit)."""
 
     cooldown_seconds: float
     max_waiting: int
     max_per_user: int
+    daily_limit: int = 0
+    budget: float = 0.0
+    expected_cost: float = 0.0
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One finished job in the ledger: when, where, who, what it cost, how it ended."""
+
+    job_id: int
+    at: float
+    guild_id: int | None
+    user_id: int
+    cost: float
+    outcome: str
 
 
 class NotAdmitted(Exception):
@@ -118,6 +137,18 @@ class TooManyOfYours(NotAdmitted):
         self.count = count
 
 
+class DailyLimitReached(NotAdmitted):
+    def __init__(self, count: int, limit: int, until: float | None) -> None:
+        super().__init__(f"{count} of {limit} sheets in 24 hours")
+        self.count, self.limit, self.until = count, limit, until
+
+
+class BudgetSpent(NotAdmitted):
+    def __init__(self, spent: float, budget: float, until: float | None) -> None:
+        super().__init__(f"{spent} of {budget} credits in 24 hours")
+        self.spent, self.budget, self.until = spent, budget, until
+
+
 class StorageError(Exception):
     """The database cannot be used; the message says why and what to do."""
 
@@ -134,7 +165,8 @@ class Usage:
 _COLUMNS = (
     "id, user_id, guild_id, channel_id, params, pose_note, state, interaction_token,"
     " token_expires_at, placeholder_id, created_at, started_at, finished_at, error, outcome,"
-    " delivery_attempts, deliver_after, request_id, status_url, response_url, submitted_at"
+    " delivery_attempts, deliver_after, reserved, request_id, status_url, response_url,"
+    " submitted_at"
 )
 _WRITABLE = frozenset(
     {
@@ -156,6 +188,7 @@ _WRITABLE = frozenset(
         "status_url",
         "response_url",
         "submitted_at",
+        "reserved",
     }
 )
 
@@ -217,8 +250,13 @@ class Store:
         now = time.time()
         async with self._lock:
             if limits.cooldown_seconds > 0:
-                row = await self._one("SELECT until FROM cooldowns WHERE user_id = ?", new.user_id)
-                if row is not None and row["until"] > now:
+                row = await self._one(
+                    "SELECT MAX(until) AS until FROM member_cooldowns"
+                    " WHERE user_id = ? AND guild_id IN (?, -1)",
+                    new.user_id,
+                    new.guild_id or 0,
+                )
+                if row is not None and row["until"] is not None and row["until"] > now:
                     raise CoolingDown(float(row["until"]))
             row = await self._one(
                 "SELECT COALESCE(SUM(state IN (?, ?)), 0) AS waiting,"
@@ -232,9 +270,12 @@ class Store:
                 raise TooManyOfYours(int(row["mine"]))
             if row["waiting"] >= limits.max_waiting:
                 raise QueueFull(limits.max_waiting)
+            if new.guild_id is not None:
+                await self._check_server_limits(new, limits, now)
             cursor = await self._db.execute(
                 "INSERT INTO jobs (user_id, guild_id, channel_id, params, state,"
-                " interaction_token, token_expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " interaction_token, token_expires_at, created_at, reserved)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     new.user_id,
                     new.guild_id,
@@ -244,21 +285,135 @@ class Store:
                     new.interaction_token,
                     new.token_expires_at,
                     now,
+                    limits.expected_cost,
                 ),
             )
             if limits.cooldown_seconds > 0:
                 await self._db.execute(
-                    "INSERT INTO cooldowns (user_id, until) VALUES (?, ?)"
-                    " ON CONFLICT (user_id) DO UPDATE SET until = excluded.until",
-                    (new.user_id, now + limits.cooldown_seconds),
+                    "INSERT INTO member_cooldowns (user_id, guild_id, until) VALUES (?, ?, ?)"
+                    " ON CONFLICT (user_id, guild_id) DO UPDATE SET until = excluded.until",
+                    (new.user_id, new.guild_id or 0, now + limits.cooldown_seconds),
                 )
             await self._db.commit()
         assert cursor.lastrowid is not None
-        return Job(**vars(new), id=cursor.lastrowid, state=JobState.ACCEPTED, created_at=now)
+        return Job(
+            **vars(new),
+            id=cursor.lastrowid,
+            state=JobState.ACCEPTED,
+            created_at=now,
+            reserved=limits.expected_cost,
+        )
 
-    async def give_back_cooldown(self, user_id: int) -> None:
-        """End the member's cooldown now (the failure was not their fault)."""
-        await self._write("DELETE FROM cooldowns WHERE user_id = ?", user_id)
+    async def _check_server_limits(self, new: NewJob, limits: Limits, now: float) -> None:
+        # Called inside admission's lock: what is counted here cannot change before the insert.
+        day_ago = now - DAY
+        if limits.daily_limit:
+            drawn = await self._all(
+                "SELECT at FROM ledger WHERE guild_id = ? AND user_id = ? AND at > ?"
+                " AND outcome = ? ORDER BY at",
+                new.guild_id,
+                new.user_id,
+                day_ago,
+                JobState.DONE,
+            )
+            row = await self._one(
+                f"SELECT COUNT(*) AS n FROM jobs WHERE guild_id = ? AND user_id = ?"
+                f" AND state IN ({_marks(SPENDING)})",
+                new.guild_id,
+                new.user_id,
+                *SPENDING,
+            )
+            count = len(drawn) + (row["n"] if row else 0)
+            if count >= limits.daily_limit:
+                over = count - limits.daily_limit  # how many must leave the window first
+                until = drawn[over]["at"] + DAY if over < len(drawn) else None
+                raise DailyLimitReached(count, limits.daily_limit, until)
+        if limits.budget:
+            spent = await self._all(
+                "SELECT at, cost FROM ledger WHERE guild_id = ? AND at > ? AND cost > 0"
+                " ORDER BY at",
+                new.guild_id,
+                day_ago,
+            )
+            row = await self._one(
+                f"SELECT COALESCE(SUM(reserved), 0) AS r FROM jobs WHERE guild_id = ?"
+                f" AND state IN ({_marks(SPENDING)})",
+                new.guild_id,
+                *SPENDING,
+            )
+            committed = sum(r["cost"] for r in spent) + (row["r"] if row else 0.0)
+            excess = committed + limits.expected_cost - limits.budget
+            if excess > 1e-9:
+                until = None
+                for entry in spent:  # the moment enough of the spend leaves the window
+                    excess -= entry["cost"]
+                    if excess <= 1e-9:
+                        until = entry["at"] + DAY
+                        break
+                raise BudgetSpent(committed, limits.budget, until)
+
+    async def finish(self, entry: LedgerEntry, **fields: Any) -> None:
+        """End a job: its ledger entry and its last fields in one transaction, so its cost is
+        counted once, by its reservation or by the ledger, never both or neither."""
+        columns, args = _assignments(fields)
+        async with self._lock:
+            try:
+                await self._db.execute(
+                    "INSERT OR REPLACE INTO ledger (job_id, at, guild_id, user_id, cost, outcome)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        entry.job_id,
+                        entry.at,
+                        entry.guild_id,
+                        entry.user_id,
+                        entry.cost,
+                        entry.outcome,
+                    ),
+                )
+                await self._db.execute(
+                    f"UPDATE jobs SET {columns} WHERE id = ?", (*args, entry.job_id)
+                )
+            except BaseException:
+                await self._db.rollback()
+                raise
+            await self._db.commit()
+
+    async def spent(self, guild_id: int | None, since: float) -> float:
+        """Credits the ledger records since a moment, in one server (None: everywhere)."""
+        where = "" if guild_id is None else " AND guild_id = ?"
+        args = () if guild_id is None else (guild_id,)
+        row = await self._one(
+            f"SELECT COALESCE(SUM(cost), 0) AS c FROM ledger WHERE at >= ?{where}", since, *args
+        )
+        return float(row["c"]) if row else 0.0
+
+    async def top_spenders(self, guild_id: int, since: float, n: int) -> list[tuple[int, float]]:
+        """The members of a server who spent most since a moment: (user id, credits)."""
+        rows = await self._all(
+            "SELECT user_id, SUM(cost) AS c FROM ledger WHERE guild_id = ? AND at >= ?"
+            " GROUP BY user_id HAVING c > 0 ORDER BY c DESC, user_id LIMIT ?",
+            guild_id,
+            since,
+            n,
+        )
+        return [(int(r["user_id"]), float(r["c"])) for r in rows]
+
+    async def ledger_rows(self, since: float, guild_id: int | None = None) -> list[LedgerEntry]:
+        """The ledger since a moment, oldest first (one server, or all)."""
+        where = "" if guild_id is None else " AND guild_id = ?"
+        args = () if guild_id is None else (guild_id,)
+        rows = await self._all(
+            f"SELECT * FROM ledger WHERE at >= ?{where} ORDER BY at, job_id", since, *args
+        )
+        return [LedgerEntry(**dict(row)) for row in rows]
+
+    async def give_back_cooldown(self, user_id: int, guild_id: int | None) -> None:
+        """End the member's cooldown in a server now (the failure was not their fault)."""
+        await self._write(
+            "DELETE FROM member_cooldowns WHERE user_id = ? AND guild_id IN (?, -1)",
+            user_id,
+            guild_id or 0,
+        )
 
     # Jobs --------------------------------------------------------------------------------
 
@@ -271,13 +426,9 @@ class Store:
 
         Returns whether it was; the check and the write are one statement.
         """
-        unknown = set(fields) - _WRITABLE
-        assert not unknown, f"not a job column: {unknown}"
-        if isinstance(fields.get("outcome"), Outcome):
-            fields["outcome"] = json.dumps(vars(fields["outcome"]))
-        columns = ", ".join(f"{name} = ?" for name in fields)
+        columns, values = _assignments(fields)
         where = "id = ?" + ("" if expected is None else " AND state = ?")
-        args = (*fields.values(), job_id, *(() if expected is None else (expected,)))
+        args = (*values, job_id, *(() if expected is None else (expected,)))
         async with self._lock:
             cursor = await self._db.execute(f"UPDATE jobs SET {columns} WHERE {where}", args)
             await self._db.commit()
@@ -317,11 +468,10 @@ class Store:
         )
 
     async def usage(self, guild_id: int | None, since: float) -> Usage:
-        """Sheets drawn and credits spent in a server since a moment."""
+        """Sheets delivered and credits spent in a server since a moment (from the ledger)."""
         row = await self._one(
-            "SELECT COUNT(*) AS sheets, COALESCE(SUM(cost), 0) AS credits FROM jobs"
-            " WHERE state IN (?, ?) AND guild_id IS ? AND finished_at >= ?",
-            JobState.DRAWN,
+            "SELECT COALESCE(SUM(outcome = ?), 0) AS sheets, COALESCE(SUM(cost), 0) AS credits"
+            " FROM ledger WHERE guild_id IS ? AND at >= ?",
             JobState.DONE,
             guild_id,
             since,
@@ -354,6 +504,32 @@ class Store:
     async def _one(self, sql: str, *args: Any) -> aiosqlite.Row | None:
         async with self._db.execute(sql, args) as cursor:
             return await cursor.fetchone()
+
+    async def _all(self, sql: str, *args: Any) -> list[aiosqlite.Row]:
+        async with self._db.execute(sql, args) as cursor:
+            return list(await cursor.fetchall())
+
+    # For the modules that keep their own tables here (server settings, alerts).
+
+    async def write(self, sql: str, *args: Any) -> int:
+        """One writing statement, committed; returns the rows it changed."""
+        return await self._write(sql, *args)
+
+    async def rows(self, sql: str, *args: Any) -> list[aiosqlite.Row]:
+        """The rows of one query."""
+        return await self._all(sql, *args)
+
+
+def _assignments(fields: dict[str, Any]) -> tuple[str, list[Any]]:
+    unknown = set(fields) - _WRITABLE
+    assert not unknown, f"not a job column: {unknown}"
+    if isinstance(fields.get("outcome"), Outcome):
+        fields = {**fields, "outcome": json.dumps(vars(fields["outcome"]))}
+    return ", ".join(f"{name} = ?" for name in fields), list(fields.values())
+
+
+def _marks(values: tuple[object, ...]) -> str:
+    return ", ".join("?" for _ in values)
 
 
 def _params(new: NewJob) -> str:

@@ -12,7 +12,8 @@ from discord.ext import commands
 from bot import replies
 from bot.app import SheetBot
 from bot.permissions import is_moderator
-from bot.segmind import SegmindError
+from bot.segmind import Balance, SegmindError
+from bot.storage import DAY
 
 
 class Credits(commands.Cog):
@@ -27,33 +28,32 @@ class Credits(commands.Cog):
     @app_commands.default_permissions(manage_guild=True)
     @app_commands.guild_only()
     async def credits(self, interaction: discord.Interaction) -> None:
-        if not is_moderator(interaction, self.bot.settings.moderator_role_ids):
+        server = await self.bot.servers.get(interaction.guild_id)
+        roles = self.bot.settings.moderator_role_ids | server.moderator_roles
+        if not is_moderator(interaction, roles):
             await interaction.response.send_message(
                 replies.MODERATORS_ONLY, ephemeral=True, allowed_mentions=replies.NOBODY
             )
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        embed = discord.Embed(title="Segmind credits", colour=discord.Colour.blurple())
+        assert interaction.guild_id is not None
+        store, now = self.bot.store, time.time()
         try:
-            balance = await self.bot.segmind.credits()
-            live = f"{balance.credits:,.2f} (+ {balance.free_credits:,.4f} free)"
+            balance: Balance | SegmindError = await self.bot.segmind.credits()
         except SegmindError as exc:
-            live = f"unavailable right now. {replies.balance_unavailable(exc)}"
-        embed.add_field(name="Balance now", value=live, inline=False)
-        last = await self.bot.store.fact("last_credits")
-        if last:
-            seen = f"{last['credits']:,.2f} {replies.when(last['at'])}"
-            embed.add_field(name="Last seen after a sheet", value=seen, inline=False)
-        now = time.time()
+            balance = exc
         midnight = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        periods = (("Today (UTC)", midnight.timestamp()), ("Last 7 days", now - 7 * 86400))
-        for label, since in periods:
-            usage = await self.bot.store.usage(interaction.guild_id, since)
-            embed.add_field(
-                name=label, value=f"{usage.sheets} sheet(s), {usage.credits:,.2f} credits"
-            )
+        report = replies.CreditsReport(
+            balance=balance,
+            last_seen=await store.fact("last_credits"),
+            today=await store.usage(interaction.guild_id, midnight.timestamp()),
+            week=await store.usage(interaction.guild_id, now - 7 * DAY),
+            spent_day=await store.spent(interaction.guild_id, now - DAY),
+            top_week=await store.top_spenders(interaction.guild_id, now - 7 * DAY, 5),
+            account_week=await store.spent(None, now - 7 * DAY),
+        )
         await interaction.followup.send(
-            embed=embed, ephemeral=True, allowed_mentions=replies.NOBODY
+            embed=replies.credits_embed(report), ephemeral=True, allowed_mentions=replies.NOBODY
         )
 
 

@@ -267,6 +267,7 @@ class Message:
     allowed_mentions: dict[str, Any] | None = None
     attachments: list[Attachment] = field(default_factory=list)
     deleted: bool = False
+    deleted_by_a_person: bool = False  # not by the bot: the bot cannot know until it tries
     edits: int = 0
     # extra bookkeeping
     kind: str = "channel"  # "channel" | "dm" | "original" | "followup"
@@ -410,6 +411,7 @@ class _Hosted:
     content_type: str | None
     filename: str
     channel_id: int
+    bytes_per_second: float | None = None  # a slow CDN edge; None = as fast as it goes
 
 
 @dataclass
@@ -534,8 +536,10 @@ class FakeDiscord:
         self._dm_channel_users: dict[int, int] = {}  # dm channel id -> user_id
         self.closed_dms: set[int] = set()  # users whose DMs answer 403 50007
         self.deny_channel_send = False
+        self.failed_on_purpose: list[tuple[str, str, int]] = []
         self.users: dict[int, dict[str, Any]] = {}  # overrides of generated user objects
-        self._injected_429: list[list[Any]] = []  # [method, regex, retry_after, count, global]
+        self._injected_429: list[list[Any]] = []  # [method, regex, retry_after, count, global, via]
+        self._injected_errors: list[list[Any]] = []  # [method, regex, status, code, count]
         self.rate_limited: list[tuple[str, str]] = []
 
         self._hosted: dict[int, _Hosted] = {}
@@ -834,12 +838,16 @@ class FakeDiscord:
         declared_size: int | None = None,
         width: int | None = None,
         height: int | None = None,
+        bytes_per_second: float | None = None,
     ) -> dict[str, Any]:
-        """Host bytes on the fake CDN; returns a Discord attachment object pointing at them."""
+        """Host bytes on the fake CDN; returns a Discord attachment object pointing at them.
+        ``bytes_per_second`` makes the CDN trickle them out (a slow edge)."""
         if not self.base_url:
             raise RuntimeError("start() the fake before hosting attachments")
         att_id = self._snowflake()
-        self._hosted[att_id] = _Hosted(bytes(data), content_type, filename, self.channel_id)
+        self._hosted[att_id] = _Hosted(
+            bytes(data), content_type, filename, self.channel_id, bytes_per_second
+        )
         url = self._cdn_url(self.channel_id, att_id, filename)
         out: dict[str, Any] = {
             "id": str(att_id),
@@ -882,10 +890,17 @@ class FakeDiscord:
         if request.method == "GET":
             self.cdn_downloads.append(str(att_id))
             self._changed()
-        return web.Response(
-            body=hosted.data,
-            headers={"Content-Type": hosted.content_type or "application/octet-stream"},
-        )
+        headers = {"Content-Type": hosted.content_type or "application/octet-stream"}
+        if hosted.bytes_per_second is None or request.method != "GET":
+            return web.Response(body=hosted.data, headers=headers)
+        response = web.StreamResponse(headers=headers)
+        response.content_length = len(hosted.data)
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionError):  # the client may give up first
+            for offset in range(len(hosted.data)):
+                await response.write(hosted.data[offset : offset + 1])
+                await asyncio.sleep(1 / hosted.bytes_per_second)
+        return response
 
     async def _outside(self, request: web.Request) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
@@ -1093,9 +1108,9 @@ class FakeDiscord:
         }
         self.request_log.append(entry)
         self._changed()
-        limited = self._maybe_429(method, path)
+        limited = self._maybe_429(method, path) or self._maybe_error(method, path)
         if limited is not None:
-            entry["status"] = 429
+            entry["status"] = limited.status
             await request.read()
             return limited
         try:
@@ -1120,16 +1135,41 @@ class FakeDiscord:
         retry_after: float = 0.05,
         count: int = 1,
         is_global: bool = False,
+        via: bool = True,
     ) -> None:
         """Answer the next ``count`` matching REST calls with a proper 429 (Via header, JSON
-        body with retry_after), as Discord's rate limiter does.  Not a violation."""
+        body with retry_after), as Discord's rate limiter does.  Not a violation.
+        ``via=False``: a proxy's own 429, without Discord's Via header."""
         self._injected_429.append(
-            [method.upper(), re.compile(path_regex), retry_after, count, is_global]
+            [method.upper(), re.compile(path_regex), retry_after, count, is_global, via]
         )
+
+    def inject_error(
+        self, method: str, path_regex: str, *, status: int, code: int = 0, count: int = 1
+    ) -> None:
+        """Answer the next ``count`` matching REST calls (``method`` "*" for any) with an error,
+        as Discord does in an outage (5xx) or when it refuses (4xx with a JSON error code)."""
+        self._injected_errors.append([method.upper(), re.compile(path_regex), status, code, count])
+
+    def clear_errors(self) -> None:
+        """End every injected error: Discord answers normally again."""
+        self._injected_errors.clear()
+
+    def _maybe_error(self, method: str, path: str) -> web.Response | None:
+        for entry in self._injected_errors:
+            m, rx, status, code, count = entry
+            if count > 0 and m in (method, "*") and rx.search(path):
+                entry[4] -= 1
+                self.failed_on_purpose.append((method, path, status))
+                if status >= 500:
+                    return web.Response(status=status, text="upstream connect error")
+                body = {"message": f"injected error {code}", "code": code}
+                return _json_response(status, body)
+        return None
 
     def _maybe_429(self, method: str, path: str) -> web.Response | None:
         for entry in self._injected_429:
-            m, rx, retry_after, count, is_global = entry
+            m, rx, retry_after, count, is_global, via = entry
             if count > 0 and m == method and rx.search(path):
                 entry[3] -= 1
                 self.rate_limited.append((method, path))
@@ -1145,6 +1185,8 @@ class FakeDiscord:
                 }
                 if is_global:
                     headers["X-RateLimit-Global"] = "true"
+                if not via:
+                    del headers["Via"]
                 body = {
                     "message": "You are being rate limited.",
                     "retry_after": retry_after,
@@ -1675,6 +1717,8 @@ class FakeDiscord:
         else:
             mid = int(req.m["message"])
             msg = next((m for m in rec.all_messages if m.id == mid), None)
+        if msg is not None and msg.deleted_by_a_person:
+            raise _err(404, 10008, "Unknown Message")
         if msg is None or msg.deleted:
             self.violation(f"{req.method} {req.path[:60]}…: unknown message (404 10008)")
             raise _err(404, 10008, "Unknown Message")
@@ -2250,6 +2294,11 @@ class FakeDiscord:
         )
         await self._send_interaction(new, payload)
         return new
+
+    def delete_by_a_person(self, message: Message) -> None:
+        """A member or moderator deletes one of the bot's messages (the bot is not told)."""
+        message.deleted = message.deleted_by_a_person = True
+        self._changed()
 
     def expire_token(self, rec: InteractionRecord) -> None:
         """Make the interaction's token expired now (webhook routes answer 401 50027)."""

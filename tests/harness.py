@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import discord
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
-from bot.cli import serve
+from bot.cli import quiet_libraries, serve
 from bot.redaction import SecretFilter
 from bot.settings import Settings
 from tests.fake_discord import FakeDiscord
@@ -246,6 +246,7 @@ class BotInLoop:
         level = root.level
         root.addHandler(self._lines)
         root.setLevel(self._lines.level)
+        quiet_libraries()
         try:
             async with _discord_globals_restored():
                 return await serve(self.config, self._stop)
@@ -402,5 +403,7 @@ class Harness:
         said += [m.to_json() for m in fake.channel_messages + fake.dm_messages]
         for secret in (fake.token, self.segmind.api_key):
             assert secret not in self.logs
+        for rec in fake.interactions:  # masked at every level, DEBUG included
+            assert rec.token not in self.logs, f"interaction token of {rec.name} in the log"
             assert secret not in json.dumps(said)
             assert "Traceback" not in json.dumps(said)

@@ -207,7 +207,7 @@ async def test_sync_registers_commands_even_when_unchanged(
         result = await run_cli("sync", cwd=tmp_path, **both_env(discord_fake, segmind))
         assert result.code == 0, result.err
         assert discord_fake.command_syncs == expected
-    assert {c["name"] for c in discord_fake.global_commands} == {"character", "credits"}
+    assert {c["name"] for c in discord_fake.global_commands} == {"character", "credits", "config"}
 
 
 async def test_dev_guild_id_registers_commands_in_that_server_only(
@@ -218,4 +218,4 @@ async def test_dev_guild_id_registers_commands_in_that_server_only(
     assert result.code == 0, result.err
     assert discord_fake.global_commands == []
     names = {c["name"] for c in discord_fake.guild_commands[discord_fake.guild_id]}
-    assert names == {"character", "credits"}
+    assert names == {"character", "credits", "config"}

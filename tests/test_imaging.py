@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from bot.imaging import (
-    POSE_JPEG_BUDGET,
     MAX_POSE_SIDE,
+    POSE_JPEG_BUDGET,
     PoseImage,
     PoseRejected,
     default_pose,

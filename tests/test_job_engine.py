@@ -52,10 +52,12 @@ def history(message: Message) -> list[str]:
 
 
 def assert_queue_lines_stop_once_drawing(rec: InteractionRecord) -> None:
-    """The placeholder went Queued… -> Drawing… -> sheet, never back to a queue line."""
+    """The placeholder went Queued… -> (Drawing…, unless the sheet came first) -> sheet,
+    never back to a queue line."""
     assert rec.original is not None
     seen = history(rec.original)
-    started = next(i for i, text in enumerate(seen) if text.startswith("Drawing"))
+    drawing = [i for i, text in enumerate(seen) if text.startswith("Drawing")]
+    started = drawing[0] if drawing else len(seen)
     late = [text for text in seen[started:] if text.startswith("Queued")]
     assert late == [], f"user {rec.user_id}'s placeholder went back to the queue: {seen}"
     assert rec.original.content == "", rec.original.content  # the sheet, not a queue line
@@ -272,7 +274,7 @@ async def test_after_a_crash_queued_sheets_resume_and_the_interrupted_one_is_not
     await at_segmind(harness, 1)
     waiting = await ask_queued(harness, OTHER, "waiting one")
     assert waiting.original is not None and waiting.original.content == "Queued — you're next."
-    await bot.wait_for_log("job 2 placeholder stored")
+    await bot.wait_for_log("job 2 queued")
     await bot.kill()  # SIGKILL: no chance to clean up
 
     await harness.start_bot(**settings)

@@ -168,3 +168,14 @@ def test_a_longer_secret_containing_a_shorter_one_is_replaced_whole() -> None:
     secret_filter = SecretFilter(["abc123", "xxabc123yy"])
 
     assert secret_filter.redact("xxabc123yy abc123") == f"{REDACTED} {REDACTED}"
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        "{'op': 0, 't': 'INTERACTION_CREATE', 'd': {'id': '1', 'token': 'aW50ZXJhY3Rpb246secret'}}",
+        '{"type": 2, "token": "aW50ZXJhY3Rpb246secret", "version": 1}',
+    ],
+)
+def test_interaction_tokens_in_logged_gateway_events_are_masked(event: str) -> None:
+    assert "aW50ZXJhY3Rpb246secret" not in SecretFilter([]).redact(f"WebSocket Event: {event}")

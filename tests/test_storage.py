@@ -89,7 +89,7 @@ async def test_cooldown_survives_reopening_the_database(tmp_path: Path) -> None:
     async with Store.open(tmp_path / "bot.sqlite3") as store:
         with pytest.raises(CoolingDown):
             await store.admit(new(user_id=7), limits)
-        await store.give_back_cooldown(7)
+        await store.give_back_cooldown(7, 2)
         await store.admit(new(user_id=7), limits)
 
 

@@ -1,0 +1,70 @@
+"""Warnings for server staff, in the channel they chose, once per crossing (not on every sheet):
+the account's balance fell below their threshold; their server used 80 % of its budget."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from bot import replies
+from bot.delivery import Courier
+from bot.servers import Servers, ServerSettings
+from bot.storage import DAY, Store
+
+log = logging.getLogger(__name__)
+
+BUDGET_WARNING = 0.8  # of a server's budget
+
+
+class Alerts:
+    """Raises an alert when a value crosses its line, and again only after it crossed back."""
+
+    def __init__(self, *, store: Store, servers: Servers, courier: Courier) -> None:
+        self._store = store
+        self._servers = servers
+        self._courier = courier
+        self._lock = asyncio.Lock()  # one crossing, one alert, however many sheets finish
+
+    async def balance_seen(self, credits: float) -> None:
+        """Segmind reported the account's balance."""
+        async with self._lock:
+            for guild_id, server in (await self._servers.with_alerts()).items():
+                if server.alerts_below is None:
+                    continue
+                if await self._crossed(guild_id, "balance", credits < server.alerts_below):
+                    await self._post(
+                        guild_id, server, replies.balance_alert(credits, server.alerts_below)
+                    )
+
+    async def spend_seen(self, guild_id: int | None) -> None:
+        """A sheet in this server was paid for."""
+        if guild_id is None:
+            return
+        async with self._lock:
+            server = await self._servers.get(guild_id)
+            if not server.budget or server.alerts_channel_id is None:
+                return
+            spent = await self._store.spent(guild_id, time.time() - DAY)
+            if await self._crossed(guild_id, "budget", spent >= BUDGET_WARNING * server.budget):
+                await self._post(guild_id, server, replies.budget_alert(spent, server.budget))
+
+    async def _crossed(self, guild_id: int, kind: str, beyond: bool) -> bool:
+        rows = await self._store.rows(
+            "SELECT raised FROM alert_states WHERE guild_id = ? AND kind = ?", guild_id, kind
+        )
+        was = bool(rows and rows[0]["raised"])
+        if was != beyond:
+            await self._store.write(
+                "INSERT INTO alert_states (guild_id, kind, raised) VALUES (?, ?, ?)"
+                " ON CONFLICT (guild_id, kind) DO UPDATE SET raised = excluded.raised",
+                guild_id,
+                kind,
+                int(beyond),
+            )
+        return beyond and not was
+
+    async def _post(self, guild_id: int, server: ServerSettings, text: str) -> None:
+        assert server.alerts_channel_id is not None
+        log.info("alert for guild %d: %s", guild_id, text)
+        await self._courier.post(server.alerts_channel_id, guild_id, text)

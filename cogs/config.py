@@ -1,0 +1,188 @@
+"""/config: a server's own settings, for its moderators. Every answer is private; every change
+is stored and logged (who, what, old -> new)."""
+
+from __future__ import annotations
+
+import time
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import replies
+from bot.app import SheetBot
+from bot.permissions import is_moderator
+from bot.replies import Refused
+from bot.servers import ListKind
+from bot.storage import DAY
+from bot.words import parse_words
+
+
+@app_commands.default_permissions(manage_guild=True)
+@app_commands.guild_only()
+class Config(
+    commands.GroupCog,
+    group_name="config",
+    group_description="This server's settings: limits, budget, channels, words, roles.",
+):
+    """What moderators can change for their server."""
+
+    channels = app_commands.Group(name="channels", description="Where /character may be used.")
+    blocked_words = app_commands.Group(
+        name="blocked-words", description="Words that prompts may not contain."
+    )
+    moderator_roles = app_commands.Group(
+        name="moderator-roles", description="Roles that count as moderators here."
+    )
+
+    def __init__(self, bot: SheetBot) -> None:
+        self.bot = bot
+        super().__init__()
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        # Manage Server is only the default Discord shows; checked again here, every time.
+        server = await self.bot.servers.get(interaction.guild_id)
+        roles = self.bot.settings.moderator_role_ids | server.moderator_roles
+        if interaction.guild_id is None or not is_moderator(interaction, roles):
+            raise Refused(replies.CONFIG_MODERATORS_ONLY)
+        return True
+
+    # --- reading ----------------------------------------------------------------------------
+
+    @app_commands.command(name="show", description="All of this server's settings.")
+    async def show(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        server = await self.bot.servers.get(interaction.guild_id)
+        spent = await self.bot.store.spent(interaction.guild_id, time.time() - DAY)
+        embed = replies.server_settings(server, self.bot.settings, spent)
+        await interaction.response.send_message(
+            embed=embed, ephemeral=True, allowed_mentions=replies.NOBODY
+        )
+
+    # --- numbers ----------------------------------------------------------------------------
+
+    @app_commands.command(name="cooldown", description="Seconds a member waits between sheets.")
+    @app_commands.describe(seconds="0 to 86400 (0: no cooldown)")
+    async def cooldown(
+        self, interaction: discord.Interaction, seconds: app_commands.Range[int, 0, 86400]
+    ) -> None:
+        await self._set(interaction, "cooldown_seconds", float(seconds))
+
+    @app_commands.command(name="daily-limit", description="Sheets per member in any 24 hours.")
+    @app_commands.describe(sheets="0 to 1000 (0: no limit)")
+    async def daily_limit(
+        self, interaction: discord.Interaction, sheets: app_commands.Range[int, 0, 1000]
+    ) -> None:
+        await self._set(interaction, "daily_limit", sheets)
+
+    @app_commands.command(name="budget", description="Credits this server may spend in 24 hours.")
+    @app_commands.describe(credits="0 to 1000000 (0: no budget)")
+    async def budget(
+        self, interaction: discord.Interaction, credits: app_commands.Range[float, 0, 1_000_000]
+    ) -> None:
+        await self._set(interaction, "budget", float(credits))
+
+    @app_commands.command(name="alerts", description="Where to warn, and below what balance.")
+    @app_commands.describe(
+        channel="The channel for alerts", below="Warn when the balance falls below this"
+    )
+    async def alerts(
+        self,
+        interaction: discord.Interaction,
+        channel: discord.TextChannel,
+        below: app_commands.Range[float, 0, 1_000_000],
+    ) -> None:
+        assert interaction.guild_id is not None
+        servers, guild, user = self.bot.servers, interaction.guild_id, interaction.user.id
+        await servers.change(guild, user, "alerts_channel_id", channel.id)
+        await servers.change(guild, user, "alerts_below", float(below))
+        await self._done(interaction, replies.alerts_set(channel.id, below))
+
+    @app_commands.command(name="reroll", description="Whether anyone may press Re-roll.")
+    @app_commands.describe(open="true: anyone; false: the requester and moderators")
+    async def reroll(self, interaction: discord.Interaction, open: bool) -> None:
+        await self._set(interaction, "open_reroll", open)
+
+    async def _set(self, interaction: discord.Interaction, setting: str, value: object) -> None:
+        assert interaction.guild_id is not None
+        old = await self.bot.servers.change(
+            interaction.guild_id, interaction.user.id, setting, value
+        )
+        defaults = {
+            "cooldown_seconds": self.bot.settings.cooldown_seconds,
+            "open_reroll": self.bot.settings.open_reroll,
+        }
+        text = replies.setting_changed(setting, old, value, defaults.get(setting))
+        await self._done(interaction, text)
+
+    # --- lists ------------------------------------------------------------------------------
+
+    @channels.command(name="add", description="Allow /character in a channel.")
+    async def channels_add(
+        self, interaction: discord.Interaction, channel: discord.TextChannel
+    ) -> None:
+        await self._add(interaction, ListKind.CHANNELS, [str(channel.id)])
+
+    @channels.command(name="remove", description="Stop allowing /character in a channel.")
+    async def channels_remove(
+        self, interaction: discord.Interaction, channel: discord.TextChannel
+    ) -> None:
+        await self._remove(interaction, ListKind.CHANNELS, [str(channel.id)])
+
+    @channels.command(name="clear", description="Allow /character everywhere.")
+    async def channels_clear(self, interaction: discord.Interaction) -> None:
+        await self._remove(interaction, ListKind.CHANNELS, None)
+
+    @blocked_words.command(name="add", description="Refuse prompts with these words.")
+    @app_commands.describe(words="Comma-separated, e.g. gore, red eyes")
+    async def words_add(self, interaction: discord.Interaction, words: str) -> None:
+        await self._add(interaction, ListKind.BLOCKED_WORDS, _words(words))
+
+    @blocked_words.command(name="remove", description="Allow these words again.")
+    @app_commands.describe(words="Comma-separated")
+    async def words_remove(self, interaction: discord.Interaction, words: str) -> None:
+        await self._remove(interaction, ListKind.BLOCKED_WORDS, _words(words))
+
+    @moderator_roles.command(name="add", description="Count a role as moderators here.")
+    async def roles_add(self, interaction: discord.Interaction, role: discord.Role) -> None:
+        await self._add(interaction, ListKind.MODERATOR_ROLES, [str(role.id)])
+
+    @moderator_roles.command(name="remove", description="Stop counting a role as moderators.")
+    async def roles_remove(self, interaction: discord.Interaction, role: discord.Role) -> None:
+        await self._remove(interaction, ListKind.MODERATOR_ROLES, [str(role.id)])
+
+    async def _add(
+        self, interaction: discord.Interaction, kind: ListKind, values: list[str]
+    ) -> None:
+        assert interaction.guild_id is not None
+        added = await self.bot.servers.add(interaction.guild_id, interaction.user.id, kind, values)
+        await self._done(interaction, replies.list_changed(kind, added, added=True))
+
+    async def _remove(
+        self, interaction: discord.Interaction, kind: ListKind, values: list[str] | None
+    ) -> None:
+        assert interaction.guild_id is not None
+        gone = await self.bot.servers.remove(
+            interaction.guild_id, interaction.user.id, kind, values
+        )
+        await self._done(interaction, replies.list_changed(kind, gone, added=False))
+
+    @staticmethod
+    async def _done(interaction: discord.Interaction, text: str) -> None:
+        await interaction.response.send_message(
+            text, ephemeral=True, allowed_mentions=replies.NOBODY
+        )
+
+
+def _words(text: str) -> list[str]:
+    try:
+        words = parse_words(text)
+    except ValueError as exc:
+        raise Refused(str(exc)) from None
+    if not words:
+        raise Refused(replies.NO_WORDS)
+    return words
+
+
+async def setup(bot: SheetBot) -> None:
+    await bot.add_cog(Config(bot))
