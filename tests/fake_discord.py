@@ -8,6 +8,12 @@
   INTERACTION_CREATE dispatches),
 * a CDN route ``/cdn/attachments/{channel}/{id}/{filename}`` serving hosted attachment bytes.
 
+It holds several guilds, each with its own roles and text channels (threads too): the default
+guild and channel are ``guild_id`` / ``channel_id``; ``add_guild``, ``add_channel``,
+``add_thread`` and ``add_role`` add more (in READY + GUILD_CREATE when added before the bot
+connects, as gateway events after), and ``invoke(..., guild_id=, channel_id=)`` chooses where a
+command is used.
+
 It is strict: every broken rule is answered the way Discord answers it *and* recorded in
 ``violations`` (human readable), so a test can ``assert fake.violations == []``.  Every JSON body
 the client sends is validated against Discord's OpenAPI spec (``discord-openapi.json`` next to
@@ -406,6 +412,30 @@ class InteractionRecord:
 
 
 @dataclass
+class _Channel:
+    """A guild channel: a text channel (type 0) or a public thread (type 11) in one."""
+
+    id: int
+    guild_id: int
+    name: str
+    position: int
+    type: int = 0
+    parent_id: int | None = None
+
+
+@dataclass
+class _Guild:
+    """A guild the bot is in: its own roles (id -> name), bot role and channels."""
+
+    id: int
+    name: str
+    bot_role_id: int
+    roles: dict[int, str] = field(default_factory=dict)
+    channel_ids: list[int] = field(default_factory=list)  # text channels, in order
+    thread_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
 class _Hosted:
     data: bytes
     content_type: str | None
@@ -436,7 +466,10 @@ class _Reply(Exception):
 
 
 class _GatewayConn:
-    def __init__(self, ws: web.WebSocketResponse, number: int) -> None:
+    def __init__(
+        self, ws: web.WebSocketResponse, number: int, sent: list[tuple[str, dict[str, Any]]]
+    ) -> None:
+        self.sent = sent
         self.ws = ws
         self.number = number
         self.seq = 0
@@ -453,6 +486,7 @@ class _GatewayConn:
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
         async with self.lock:
             self.seq += 1
+            self.sent.append((event, data))
             await self.ws.send_str(json.dumps({"op": 0, "t": event, "s": self.seq, "d": data}))
 
 
@@ -502,11 +536,18 @@ class FakeDiscord:
         self.application_id = self._snowflake()
         self.bot_user_id = self.application_id  # modern apps: bot user id == application id
         self.owner_id = self._snowflake()
+        # The default guild and its first text channel; add_guild() and add_channel() add more.
         self.guild_id = self._snowflake()
         self.channel_id = self._snowflake()
         self.bot_role_id = self._snowflake()
-        # Plain roles of the guild (id -> name), sent in GUILD_CREATE; see add_role().
-        self.roles: dict[int, str] = {}
+        self._guilds: dict[int, _Guild] = {}
+        self._channels: dict[int, _Channel] = {}  # every guild channel and thread by id
+        self._guilds[self.guild_id] = _Guild(self.guild_id, "Fake Guild", self.bot_role_id)
+        self._new_channel(self.guild_id, self.channel_id, "general")
+        # Plain roles of the default guild (id -> name), sent in GUILD_CREATE; see add_role().
+        self.roles: dict[int, str] = self._guilds[self.guild_id].roles
+        self.denied_channels: set[int] = set()  # channels where sends answer 403 50013
+        self._announcing: set[asyncio.Task[None]] = set()
 
         self.port: int | None = None
         self.api_base = ""
@@ -549,6 +590,7 @@ class FakeDiscord:
         self.identifies: list[dict[str, Any]] = []
         self.heartbeat_log: list[float] = []
         self.ready_count = 0
+        self.gateway_events: list[tuple[str, dict[str, Any]]] = []  # every dispatch (t, d) sent
         self._conns: set[_GatewayConn] = set()
         self._active: _GatewayConn | None = None
 
@@ -665,21 +707,135 @@ class FakeDiscord:
             "locale": "en-US",
         }
 
-    def channel_json(self, member_permissions: int | None = None) -> dict[str, Any]:
+    # ------------------------------------------------------------------ guilds and channels
+
+    def _new_channel(
+        self,
+        guild_id: int,
+        channel_id: int,
+        name: str,
+        *,
+        kind: int = 0,
+        parent_id: int | None = None,
+    ) -> _Channel:
+        guild = self._guilds[guild_id]
+        siblings = guild.thread_ids if kind == 11 else guild.channel_ids
+        channel = _Channel(channel_id, guild_id, name, len(siblings), kind, parent_id)
+        siblings.append(channel_id)
+        self._channels[channel_id] = channel
+        return channel
+
+    def _guild(self, guild_id: int | None) -> _Guild:
+        guild = self._guilds.get(self.guild_id if guild_id is None else guild_id)
+        if guild is None:
+            raise AssertionError(f"guild {guild_id} is unknown (known: {list(self._guilds)})")
+        return guild
+
+    def _channel(self, channel_id: int) -> _Channel:
+        channel = self._channels.get(channel_id)
+        if channel is None:
+            raise AssertionError(f"channel {channel_id} is not a channel of any guild")
+        return channel
+
+    @property
+    def guild_ids(self) -> list[int]:
+        """Every guild the bot is in, the default one first."""
+        return list(self._guilds)
+
+    def add_guild(self, name: str = "Another Guild", *, channel_name: str = "general") -> int:
+        """A guild the bot is in, with its own bot role and first text channel; its id.
+
+        Added before the bot connects, it is in READY and has its GUILD_CREATE; added while a
+        bot is connected, it is sent as GUILD_CREATE then (the bot joined it)."""
+        guild_id = self._snowflake()
+        self._guilds[guild_id] = _Guild(guild_id, name, self._snowflake())
+        self._new_channel(guild_id, self._snowflake(), channel_name)
+        self._announce("GUILD_CREATE", lambda: self.guild_json(guild_id))
+        return guild_id
+
+    def channels_of(self, guild_id: int | None = None) -> list[int]:
+        """The text channels of a guild (default: the default guild), first one first."""
+        return list(self._guild(guild_id).channel_ids)
+
+    def guild_of(self, channel_id: int) -> int:
+        """The guild a channel or thread belongs to."""
+        return self._channel(channel_id).guild_id
+
+    def add_channel(self, guild_id: int | None = None, name: str = "channel") -> int:
+        """A new text channel in a guild (default: the default guild); its id."""
+        guild = self._guild(guild_id)
+        channel = self._new_channel(guild.id, self._snowflake(), name)
+        self._announce("CHANNEL_CREATE", lambda: self.channel_json(channel_id=channel.id))
+        return channel.id
+
+    def add_thread(self, channel_id: int, name: str = "thread") -> int:
+        """A public thread in a text channel; its id. Interactions and sends work in it."""
+        parent = self._channel(channel_id)
+        if parent.type != 0:
+            raise AssertionError(f"channel {channel_id} is not a text channel")
+        thread = self._new_channel(
+            parent.guild_id, self._snowflake(), name, kind=11, parent_id=parent.id
+        )
+        self._announce(
+            "THREAD_CREATE",
+            lambda: {**self.channel_json(channel_id=thread.id), "newly_created": True},
+        )
+        return thread.id
+
+    def messages_in(self, channel_id: int) -> list[Message]:
+        """The messages the bot sent in a channel with its own token (not interaction ones)."""
+        return [m for m in self.channel_messages if m.channel_id == channel_id]
+
+    def _announce(self, event: str, data: Callable[[], dict[str, Any]]) -> None:
+        # A change made while a bot is connected reaches it as Discord sends it: as a gateway
+        # event. The next interaction waits for it, so the bot knows the change first.
+        conn = self._active
+        if conn is None or not conn.ready or conn.ws.closed:
+            return
+        task = asyncio.ensure_future(conn.dispatch(event, data()))
+        self._announcing.add(task)
+        task.add_done_callback(self._announcing.discard)
+
+    async def _announced(self) -> None:
+        if self._announcing:
+            await asyncio.gather(*self._announcing, return_exceptions=True)
+
+    def channel_json(
+        self, member_permissions: int | None = None, *, channel_id: int | None = None
+    ) -> dict[str, Any]:
+        """A guild channel or thread (default: the default channel); with ``permissions``
+        (the member's, as in an interaction) when ``member_permissions`` is given."""
+        channel = self._channel(self.channel_id if channel_id is None else channel_id)
         out: dict[str, Any] = {
-            "id": str(self.channel_id),
-            "type": 0,
-            "guild_id": str(self.guild_id),
-            "name": "general",
-            "position": 0,
+            "id": str(channel.id),
+            "type": channel.type,
+            "guild_id": str(channel.guild_id),
+            "name": channel.name,
+            "position": channel.position,
             "permission_overwrites": [],
             "nsfw": False,
-            "parent_id": None,
+            "parent_id": None if channel.parent_id is None else str(channel.parent_id),
             "topic": None,
             "last_message_id": None,
             "rate_limit_per_user": 0,
             "flags": 0,
         }
+        if channel.type == 11:
+            for key in ("permission_overwrites", "nsfw", "topic", "position"):
+                del out[key]
+            out.update(
+                owner_id=str(self.bot_user_id),
+                message_count=0,
+                member_count=1,
+                total_message_sent=0,
+                thread_metadata={
+                    "archived": False,
+                    "auto_archive_duration": 1440,
+                    "archive_timestamp": "2024-01-01T00:00:00+00:00",
+                    "locked": False,
+                    "create_timestamp": "2024-01-01T00:00:00+00:00",
+                },
+            )
         if member_permissions is not None:
             out["permissions"] = str(member_permissions)
         return out
@@ -697,7 +853,8 @@ class FakeDiscord:
             "recipients": [self.user_json(user_id)],
         }
 
-    def _roles_json(self) -> list[dict[str, Any]]:
+    def _roles_json(self, guild_id: int | None = None) -> list[dict[str, Any]]:
+        guild = self._guild(guild_id)
         base = {
             "color": 0,
             "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
@@ -711,14 +868,14 @@ class FakeDiscord:
         return [
             {
                 **base,
-                "id": str(self.guild_id),
+                "id": str(guild.id),
                 "name": "@everyone",
                 "position": 0,
                 "permissions": str(EVERYONE_PERMISSIONS),
             },
             {
                 **base,
-                "id": str(self.bot_role_id),
+                "id": str(guild.bot_role_id),
                 "name": "FakeBot",
                 "position": 1,
                 "managed": True,
@@ -727,14 +884,22 @@ class FakeDiscord:
             },
             *(
                 {**base, "id": str(rid), "name": name, "position": 2, "permissions": "0"}
-                for rid, name in self.roles.items()
+                for rid, name in guild.roles.items()
             ),
         ]
 
-    def add_role(self, name: str) -> int:
-        """Create a guild role with no permissions (before the bot connects); return its id."""
+    def add_role(self, name: str, guild_id: int | None = None) -> int:
+        """Create a role with no permissions in a guild (default: the default guild); its id."""
+        guild = self._guild(guild_id)
         role_id = self._snowflake()
-        self.roles[role_id] = name
+        guild.roles[role_id] = name
+        self._announce(
+            "GUILD_ROLE_CREATE",
+            lambda: {
+                "guild_id": str(guild.id),
+                "role": next(r for r in self._roles_json(guild.id) if r["id"] == str(role_id)),
+            },
+        )
         return role_id
 
     def member_json(
@@ -757,10 +922,11 @@ class FakeDiscord:
             out["permissions"] = str(permissions)
         return out
 
-    def guild_json(self) -> dict[str, Any]:
+    def guild_json(self, guild_id: int | None = None) -> dict[str, Any]:
+        guild = self._guild(guild_id)
         return {
-            "id": str(self.guild_id),
-            "name": "Fake Guild",
+            "id": str(guild.id),
+            "name": guild.name,
             "icon": None,
             "splash": None,
             "discovery_splash": None,
@@ -770,7 +936,7 @@ class FakeDiscord:
             "verification_level": 0,
             "default_message_notifications": 0,
             "explicit_content_filter": 0,
-            "roles": self._roles_json(),
+            "roles": self._roles_json(guild.id),
             "emojis": [],
             "stickers": [],
             "features": [],
@@ -796,9 +962,9 @@ class FakeDiscord:
             "unavailable": False,
             "member_count": 2,
             "voice_states": [],
-            "members": [self.member_json(self.bot_user_id, [self.bot_role_id])],
-            "channels": [self.channel_json()],
-            "threads": [],
+            "members": [self.member_json(self.bot_user_id, [guild.bot_role_id])],
+            "channels": [self.channel_json(channel_id=c) for c in guild.channel_ids],
+            "threads": [self.channel_json(channel_id=t) for t in guild.thread_ids],
             "presences": [],
             "stage_instances": [],
             "guild_scheduled_events": [],
@@ -822,7 +988,7 @@ class FakeDiscord:
             "tags": [],
             "redirect_uris": [],
             "interactions_endpoint_url": None,
-            "approximate_guild_count": 1,
+            "approximate_guild_count": len(self._guilds),
             "bot": self.bot_user,
             "integration_types_config": {"0": {}, "1": {}},
         }
@@ -1281,32 +1447,33 @@ class FakeDiscord:
     async def _h_user(self, req: _Req) -> tuple[int, Any]:
         return 200, self.user_json(int(req.m["user"]))
 
-    def _check_guild(self, req: _Req) -> None:
-        if int(req.m["guild"]) != self.guild_id:
+    def _check_guild(self, req: _Req) -> _Guild:
+        guild = self._guilds.get(int(req.m["guild"]))
+        if guild is None:
             self.violation(f"{req.method} {req.path}: unknown guild (404 10004)")
             raise _err(404, 10004, "Unknown Guild")
+        return guild
 
     async def _h_guild(self, req: _Req) -> tuple[int, Any]:
-        self._check_guild(req)
-        g = self.guild_json()
+        g = self.guild_json(self._check_guild(req).id)
         for k in ("members", "channels", "threads", "presences", "voice_states", "joined_at"):
             g.pop(k, None)
         return 200, g
 
     async def _h_guild_channels(self, req: _Req) -> tuple[int, Any]:
-        self._check_guild(req)
-        return 200, [self.channel_json()]
+        guild = self._check_guild(req)
+        return 200, [self.channel_json(channel_id=c) for c in guild.channel_ids]
 
     async def _h_guild_member(self, req: _Req) -> tuple[int, Any]:
-        self._check_guild(req)
+        guild = self._check_guild(req)
         uid = int(req.m["user"])
-        roles = [self.bot_role_id] if uid == self.bot_user_id else []
+        roles = [guild.bot_role_id] if uid == self.bot_user_id else []
         return 200, self.member_json(uid, roles)
 
     async def _h_get_channel(self, req: _Req) -> tuple[int, Any]:
         cid = int(req.m["channel"])
-        if cid == self.channel_id:
-            return 200, self.channel_json()
+        if cid in self._channels:
+            return 200, self.channel_json(channel_id=cid)
         if cid in self._dm_channel_users:
             return 200, self.dm_channel_json(self._dm_channel_users[cid])
         self.violation(f"{req.method} {req.path}: unknown channel (404 10003)")
@@ -1332,7 +1499,7 @@ class FakeDiscord:
             channel_id=channel_id,
             kind=kind,
             author=self.bot_user,
-            guild_id=self.guild_id if channel_id == self.channel_id else None,
+            guild_id=channel.guild_id if (channel := self._channels.get(channel_id)) else None,
             interaction_id=interaction_id,
             webhook_id=self.application_id if interaction_id is not None else None,
         )
@@ -1428,8 +1595,8 @@ class FakeDiscord:
 
     async def _h_channel_send(self, req: _Req) -> tuple[int, Any]:
         cid = int(req.m["channel"])
-        if cid == self.channel_id:
-            if self.deny_channel_send:
+        if cid in self._channels:
+            if self.deny_channel_send or cid in self.denied_channels:
                 self.denied_sends.append((cid, 403))
                 raise _err(403, 50013, "Missing Permissions")
             kind = "channel"
@@ -1785,7 +1952,7 @@ class FakeDiscord:
         ws = web.WebSocketResponse(autoping=True, max_msg_size=16 * 1024 * 1024)
         await ws.prepare(request)
         self.gateway_connections += 1
-        conn = _GatewayConn(ws, self.gateway_connections)
+        conn = _GatewayConn(ws, self.gateway_connections, self.gateway_events)
         self._conns.add(conn)
         self._changed()
         q = request.query
@@ -1849,7 +2016,7 @@ class FakeDiscord:
                 {
                     "v": 10,
                     "user": self.bot_user,
-                    "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+                    "guilds": [{"id": str(g), "unavailable": True} for g in self._guilds],
                     "session_id": conn.session_id,
                     "resume_gateway_url": self.gateway_url,
                     "shard": d.get("shard", [0, 1]),
@@ -1863,7 +2030,8 @@ class FakeDiscord:
                     "auth_session_id_hash": "",
                 },
             )
-            await conn.dispatch("GUILD_CREATE", self.guild_json())
+            for guild_id in list(self._guilds):
+                await conn.dispatch("GUILD_CREATE", self.guild_json(guild_id))
             conn.ready = True
             self._active = conn
             self.ready_count += 1
@@ -1883,11 +2051,16 @@ class FakeDiscord:
         if op in (3, 4):  # presence / voice state update
             return
         if op == 8:  # request guild members
+            asked = str((d or {}).get("guild_id", self.guild_id))
+            guild = self._guilds.get(int(asked)) if asked.isdigit() else None
+            if guild is None:
+                self.violation(f"gateway: request guild members of unknown guild {asked}")
+                return
             await conn.dispatch(
                 "GUILD_MEMBERS_CHUNK",
                 {
-                    "guild_id": str(self.guild_id),
-                    "members": [self.member_json(self.bot_user_id, [self.bot_role_id])],
+                    "guild_id": str(guild.id),
+                    "members": [self.member_json(self.bot_user_id, [guild.bot_role_id])],
                     "chunk_index": 0,
                     "chunk_count": 1,
                     "nonce": (d or {}).get("nonce"),
@@ -1919,7 +2092,7 @@ class FakeDiscord:
         name: str,
         *,
         user_id: int,
-        in_guild: bool,
+        where: _Channel | None,  # None: the bot's DM with the user
         permissions: int,
         roles: list[int],
         app_permissions: int,
@@ -1927,6 +2100,13 @@ class FakeDiscord:
         data: dict[str, Any],
         message: Message | None = None,
     ) -> tuple[InteractionRecord, dict[str, Any]]:
+        if where is not None:
+            guild = self._guilds[where.guild_id]
+            strangers = [r for r in roles if r not in guild.roles and r != guild.bot_role_id]
+            if strangers:
+                raise AssertionError(
+                    f"roles {strangers} are not roles of guild {guild.id} (see add_role)"
+                )
         iid = self._snowflake()
         token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48)
         payload: dict[str, Any] = {
@@ -1942,16 +2122,16 @@ class FakeDiscord:
             "entitlements": [],
             "entitlement_sku_ids": [],
         }
-        if in_guild:
-            channel_id = self.channel_id
+        if where is not None:
+            channel_id = where.id
             payload.update(
-                guild_id=str(self.guild_id),
-                guild={"id": str(self.guild_id), "locale": "en-US", "features": []},
+                guild_id=str(where.guild_id),
+                guild={"id": str(where.guild_id), "locale": "en-US", "features": []},
                 guild_locale="en-US",
                 channel_id=str(channel_id),
-                channel=self.channel_json(permissions),
+                channel=self.channel_json(permissions, channel_id=channel_id),
                 member=self.member_json(user_id, roles, permissions),
-                authorizing_integration_owners={"0": str(self.guild_id)},
+                authorizing_integration_owners={"0": str(where.guild_id)},
                 context=0,
             )
         else:
@@ -1977,7 +2157,7 @@ class FakeDiscord:
             sent_at=now,
             expires_at=now + self.token_lifetime,
             channel_id=channel_id,
-            guild_id=self.guild_id if in_guild else None,
+            guild_id=None if where is None else where.guild_id,
             message=message,
             _fake=self,
         )
@@ -1987,6 +2167,7 @@ class FakeDiscord:
         return rec, payload
 
     async def _send_interaction(self, rec: InteractionRecord, payload: dict[str, Any]) -> None:
+        await self._announced()
         conn = self._require_conn()
         rec.sent_at = time.monotonic()
         rec.expires_at = rec.sent_at + self.token_lifetime
@@ -1994,8 +2175,13 @@ class FakeDiscord:
         await conn.dispatch("INTERACTION_CREATE", payload)
         self._changed()
 
-    def find_command(self, name: str, *, in_guild: bool = True) -> dict[str, Any] | None:
-        cands = list(self.guild_commands.get(self.guild_id, [])) if in_guild else []
+    def find_command(
+        self, name: str, *, in_guild: bool = True, guild_id: int | None = None
+    ) -> dict[str, Any] | None:
+        """The chat command a member sees by ``name``: the guild's own (default: the default
+        guild) before the global ones; outside guilds only the global ones."""
+        guild = self.guild_id if guild_id is None else guild_id
+        cands = list(self.guild_commands.get(guild, [])) if in_guild else []
         cands += self.global_commands
         return next((c for c in cands if c["name"] == name and c.get("type", 1) == 1), None)
 
@@ -2012,20 +2198,27 @@ class FakeDiscord:
         in_guild: bool = True,
         locale: str = "en-US",
         bypass_default_permissions: bool = False,
+        guild_id: int | None = None,
+        channel_id: int | None = None,
     ) -> InteractionRecord:
         """Dispatch a slash command (type 2) built from the *registered* command schema.
 
         ``name`` may be "cmd", "cmd sub" or "cmd group sub".  ``attachments`` maps attachment
         option names to objects from :meth:`host_attachment` (they may also be passed in
-        ``options``).  Raises AssertionError when Discord's client would not let a user send it.
+        ``options``).  It is used in ``channel_id`` (a text channel or thread of ``guild_id``;
+        by default the guild's first channel, and the default guild), or in the user's DM with
+        the bot when ``in_guild`` is False.  Raises AssertionError when Discord's client would
+        not let a user send it.
         """
+        where = self._where(in_guild, guild_id, channel_id)
         parts = name.split()
-        cmd = self.find_command(parts[0], in_guild=in_guild)
+        guild = None if where is None else where.guild_id
+        cmd = self.find_command(parts[0], in_guild=in_guild, guild_id=guild)
         if cmd is None:
             raise AssertionError(
                 f"command {parts[0]!r} is not registered "
                 f"(global={[c['name'] for c in self.global_commands]}, "
-                f"guild={[c['name'] for c in self.guild_commands.get(self.guild_id, [])]})"
+                f"guild={[c['name'] for c in self.guild_commands.get(guild or 0, [])]})"
             )
         context = 0 if in_guild else 1
         if context not in (cmd.get("contexts") or [0, 1, 2]) or (
@@ -2058,7 +2251,7 @@ class FakeDiscord:
             schema_opts = opt.get("options") or []
         if any(o["type"] in (1, 2) for o in schema_opts):
             raise AssertionError(f"{name!r} is a group; name a subcommand")
-        leaf = self._build_options(schema_opts, all_values, resolved, in_guild, name)
+        leaf = self._build_options(schema_opts, all_values, resolved, where, permissions, name)
         # wrap in subcommand / group options
         opts_payload: list[dict[str, Any]] = leaf
         schema_walk = cmd.get("options") or []
@@ -2084,7 +2277,7 @@ class FakeDiscord:
             2,
             name,
             user_id=user_id,
-            in_guild=in_guild,
+            where=where,
             permissions=permissions,
             roles=list(roles or []),
             app_permissions=app_permissions,
@@ -2094,14 +2287,32 @@ class FakeDiscord:
         await self._send_interaction(rec, payload)
         return rec
 
+    def _where(
+        self, in_guild: bool, guild_id: int | None, channel_id: int | None
+    ) -> _Channel | None:
+        """The guild channel an interaction is used in (None: a DM)."""
+        if not in_guild:
+            if guild_id is not None or channel_id is not None:
+                raise AssertionError("guild_id/channel_id name a guild channel, not a DM")
+            return None
+        guild = self._guild(guild_id)
+        if channel_id is None:
+            return self._channels[guild.channel_ids[0]]
+        channel = self._channels.get(channel_id)
+        if channel is None or (guild_id is not None and channel.guild_id != guild_id):
+            raise AssertionError(f"channel {channel_id} is not a channel of guild {guild.id}")
+        return channel
+
     def _build_options(
         self,
         schema_opts: list[dict[str, Any]],
         values: dict[str, object],
         resolved: dict[str, dict[str, Any]],
-        in_guild: bool,
+        where: _Channel | None,
+        permissions: int,
         cmd_name: str,
     ) -> list[dict[str, Any]]:
+        in_guild = where is not None
         by_name = {o["name"]: o for o in schema_opts}
         for k in values:
             if k not in by_name:
@@ -2155,15 +2366,22 @@ class FakeDiscord:
                     bad("not a snowflake")
                 sid = int(str(v))
                 value = str(sid)
+                roles = [] if where is None else self._roles_json(where.guild_id)
                 if otype == 7:
-                    if sid != self.channel_id:
-                        bad("unknown channel")
-                    ch = self.channel_json(DEFAULT_APP_PERMISSIONS)
+                    # Discord offers only the channels of the guild it is used in.
+                    channel = self._channels.get(sid)
+                    if where is None or channel is None or channel.guild_id != where.guild_id:
+                        bad("not a channel of this guild")
+                    assert channel is not None
+                    if channel.type not in o.get("channel_types", [channel.type]):
+                        bad(f"a channel of type {channel.type}, not {o['channel_types']}")
+                    ch = self.channel_json(permissions, channel_id=sid)
                     resolved.setdefault("channels", {})[str(sid)] = ch
-                elif otype == 8 or (otype == 9 and sid == self.guild_id):
-                    role = next(r for r in self._roles_json() if r["id"] == str(self.guild_id))
-                    if sid != self.guild_id:
-                        role = {**role, "id": str(sid), "name": f"role{sid}", "position": 1}
+                elif otype == 8 or (otype == 9 and any(r["id"] == str(sid) for r in roles)):
+                    role = next((r for r in roles if r["id"] == str(sid)), None)
+                    if role is None:
+                        bad("not a role of this guild")
+                    assert role is not None
                     resolved.setdefault("roles", {})[str(sid)] = role
                 else:
                     resolved.setdefault("users", {})[str(sid)] = self.user_json(sid)
@@ -2204,7 +2422,8 @@ class FakeDiscord:
             )
         if comp.get("disabled"):
             raise AssertionError(f"component {custom_id!r} is disabled")
-        in_guild = msg.channel_id == self.channel_id
+        where = self._channels.get(msg.channel_id)  # where the message is: a guild or a DM
+        in_guild = where is not None
         if msg.ephemeral and msg.interaction_id is not None:
             owner = self._int_by_id[msg.interaction_id].user_id
             if owner != user_id:
@@ -2220,7 +2439,7 @@ class FakeDiscord:
             3,
             custom_id,
             user_id=user_id,
-            in_guild=in_guild,
+            where=where,
             permissions=permissions,
             roles=list(roles or []),
             app_permissions=app_permissions,
@@ -2284,7 +2503,7 @@ class FakeDiscord:
             5,
             rec.modal["custom_id"],
             user_id=rec.user_id,
-            in_guild=rec.guild_id is not None,
+            where=self._channels.get(rec.channel_id) if rec.guild_id is not None else None,
             permissions=permissions,
             roles=list(roles or []),
             app_permissions=DEFAULT_APP_PERMISSIONS,

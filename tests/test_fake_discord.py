@@ -449,3 +449,217 @@ async def test_wait_for_timeout_is_a_clear_assertion() -> None:
         )
         with pytest.raises(AssertionError, match="events="):
             await rec.wait_for(lambda r: r.ack_type is not None, timeout=0.05)
+
+
+# --- several guilds, several channels -----------------------------------------------------------
+
+
+class WhereView(discord.ui.View):
+    def __init__(self, seen: list[dict[str, Any]]) -> None:
+        super().__init__(timeout=60)
+        self.seen = seen
+
+    @discord.ui.button(label="Here?", custom_id="here")
+    async def here(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        self.seen.append({"guild": interaction.guild_id, "channel": interaction.channel_id})
+        await interaction.response.send_message("clicked", ephemeral=True)
+
+
+def build_where_bot(seen: list[dict[str, Any]]) -> commands.Bot:
+    """A bot whose /where tells where it was used and what its options resolved to."""
+    bot = QuickBot(command_prefix="!", intents=discord.Intents.default(), guild_ready_timeout=0.05)
+
+    @bot.tree.command(name="where", description="Where was this used")
+    async def where(
+        interaction: discord.Interaction,
+        channel: discord.TextChannel | None = None,
+        role: discord.Role | None = None,
+    ) -> None:
+        member = interaction.user
+        seen.append(
+            {
+                "guild": interaction.guild_id,
+                "channel": interaction.channel_id,
+                "kind": type(interaction.channel).__name__,
+                "parent": getattr(interaction.channel, "parent_id", None),
+                "app_permissions": interaction.app_permissions.value,
+                "roles": [r.id for r in getattr(member, "roles", [])[1:]],  # not @everyone
+                "option_channel": channel and (channel.id, channel.guild.id, channel.name),
+                "option_role": role and (role.id, role.guild.id, role.name),
+            }
+        )
+        await interaction.response.send_message("here", ephemeral=True)
+
+    return bot
+
+
+@contextlib.asynccontextmanager
+async def where_session(fake: FakeDiscord, seen: list[dict[str, Any]]) -> AsyncIterator[Any]:
+    bot = build_where_bot(seen)
+    task = asyncio.create_task(bot.start(fake.token))
+    try:
+        await fake.wait_ready(timeout=10)
+        await bot.wait_until_ready()
+        await bot.tree.sync()
+        yield bot
+    finally:
+        await bot.close()
+        await task
+
+
+async def test_several_guilds_arrive_as_discord_sends_them(point_at: Any) -> None:
+    async with FakeDiscord() as fake:
+        point_at(fake)
+        other = fake.add_guild("Other")
+        (first,) = fake.channels_of(other)
+        second = fake.add_channel(other, name="art")
+        extra = fake.add_channel(name="more")  # in the default guild
+        thread = fake.add_thread(second, name="ideas")
+        role = fake.add_role("Artists", guild_id=other)
+        async with where_session(fake, []) as bot:
+            # READY lists every guild as unavailable, then comes one GUILD_CREATE each
+            assert [t for t, _ in fake.gateway_events] == ["READY", "GUILD_CREATE", "GUILD_CREATE"]
+            ready = fake.gateway_events[0][1]
+            assert ready["guilds"] == [
+                {"id": str(g), "unavailable": True} for g in (fake.guild_id, other)
+            ]
+            assert [d["id"] for _, d in fake.gateway_events[1:]] == [str(fake.guild_id), str(other)]
+            assert fake.guild_ids == [fake.guild_id, other]
+            assert {g.id for g in bot.guilds} == {fake.guild_id, other}
+            guild = bot.get_guild(other)
+            assert guild is not None and guild.name == "Other"
+            assert [c.id for c in guild.text_channels] == [first, second]
+            assert [c.name for c in guild.text_channels] == ["general", "art"]
+            home = bot.get_guild(fake.guild_id)
+            assert home is not None
+            assert [c.id for c in home.text_channels] == [fake.channel_id, extra]
+            (t,) = guild.threads
+            assert (t.id, t.parent_id, t.name) == (thread, second, "ideas")
+            artists = guild.get_role(role)
+            assert artists is not None and artists.name == "Artists"
+            assert guild.me is not None and guild.me.top_role.managed  # its own bot role
+            assert fake.guild_of(thread) == other and fake.guild_of(extra) == fake.guild_id
+        fake.assert_no_violations()
+
+
+async def test_interactions_happen_where_they_are_used(point_at: Any) -> None:
+    async with FakeDiscord() as fake:
+        point_at(fake)
+        other = fake.add_guild("Other")
+        art = fake.add_channel(other, name="art")
+        thread = fake.add_thread(art, name="ideas")
+        role = fake.add_role("Artists", guild_id=other)
+        home_role = fake.add_role("Home")
+        seen: list[dict[str, Any]] = []
+        async with where_session(fake, seen):
+
+            async def where(**kw: Any) -> dict[str, Any]:
+                options = kw.pop("options", {})
+                rec = await fake.invoke("where", options, user_id=USER, **kw)
+                await rec.wait_for(lambda r: r.ack_type is not None)
+                return seen[-1]
+
+            assert (await where())["guild"] == fake.guild_id  # the default guild and channel
+            assert (await where())["channel"] == fake.channel_id
+            got = await where(guild_id=other)
+            assert (got["guild"], got["channel"]) == (other, fake.channels_of(other)[0])
+            got = await where(channel_id=art, roles=[role], app_permissions=1024)
+            assert (got["guild"], got["channel"], got["kind"]) == (other, art, "TextChannel")
+            assert got["roles"] == [role] and got["app_permissions"] == 1024
+            got = await where(channel_id=thread)
+            assert (got["guild"], got["kind"], got["parent"]) == (other, "Thread", art)
+            got = await where(channel_id=art, options={"channel": art, "role": role})
+            assert got["option_channel"] == (art, other, "art")
+            assert got["option_role"] == (role, other, "Artists")
+            got = await where(options={"channel": fake.channel_id, "role": home_role})
+            assert got["option_channel"] == (fake.channel_id, fake.guild_id, "general")
+            assert got["option_role"] == (home_role, fake.guild_id, "Home")
+
+            # What Discord's client would never send
+            for kw, why in (
+                ({"guild_id": other, "channel_id": fake.channel_id}, "not a channel of guild"),
+                ({"channel_id": 12345}, "not a channel of guild"),
+                ({"guild_id": 12345}, "unknown"),
+                ({"options": {"channel": art}}, "not a channel of this guild"),
+                ({"options": {"channel": thread}, "channel_id": art}, "type 11"),
+                ({"options": {"role": role}}, "not a role of this guild"),
+                ({"roles": [role]}, "not roles of guild"),
+                ({"in_guild": False, "guild_id": other}, "not a DM"),
+            ):
+                with pytest.raises(AssertionError, match=why):
+                    await fake.invoke("where", kw.pop("options", {}), user_id=USER, **kw)
+        fake.assert_no_violations()
+
+
+async def test_sends_and_clicks_in_any_channel_of_any_guild(point_at: Any) -> None:
+    async with FakeDiscord() as fake:
+        point_at(fake)
+        other = fake.add_guild("Other")
+        art = fake.add_channel(other, name="art")
+        thread = fake.add_thread(art)
+        seen: list[dict[str, Any]] = []
+        async with where_session(fake, seen) as bot:
+            for cid in (art, thread, fake.channel_id):
+                channel = bot.get_channel(cid)
+                assert isinstance(channel, discord.TextChannel | discord.Thread)
+                await channel.send(f"in {cid}", view=WhereView(seen))
+            assert [m.channel_id for m in fake.channel_messages] == [art, thread, fake.channel_id]
+            assert [m.guild_id for m in fake.channel_messages] == [other, other, fake.guild_id]
+            (in_art,) = fake.messages_in(art)
+            assert in_art.content == f"in {art}"
+            click = await fake.click(in_art, "here", user_id=USER)
+            await click.wait_for(lambda r: r.ack_type is not None)
+            assert seen[-1] == {"guild": other, "channel": art}
+            assert click.guild_id == other and click.payload["channel"]["id"] == str(art)
+
+            fake.denied_channels.add(art)
+            denied, allowed = bot.get_channel(art), bot.get_channel(thread)
+            assert isinstance(denied, discord.TextChannel) and isinstance(allowed, discord.Thread)
+            with pytest.raises(discord.Forbidden):
+                await denied.send("nope")
+            await allowed.send("still fine")
+        assert fake.denied_sends == [(art, 403)]
+        fake.assert_no_violations()
+
+        status, body, _ = await raw(fake, "GET", f"/guilds/{other}/channels")
+        assert status == 200 and [c["id"] for c in body] == [
+            str(c) for c in fake.channels_of(other)
+        ]
+        status, body, _ = await raw(fake, "GET", f"/channels/{thread}")
+        assert (status, body["type"], body["parent_id"]) == (200, 11, str(art))
+        status, body, _ = await raw(fake, "GET", "/guilds/42/channels")
+        assert (status, body["code"]) == (404, 10004)
+        status, body, _ = await raw(fake, "POST", "/channels/42/messages", json={"content": "a"})
+        assert (status, body["code"]) == (404, 10003)
+        assert len(fake.violations) == 2
+
+
+async def test_guilds_channels_and_roles_added_while_connected_reach_the_bot(
+    point_at: Any,
+) -> None:
+    async with FakeDiscord() as fake:
+        point_at(fake)
+        seen: list[dict[str, Any]] = []
+        async with where_session(fake, seen) as bot:
+            joined = fake.add_guild("Joined later")
+            art = fake.add_channel(joined, name="art")
+            role = fake.add_role("Late", guild_id=joined)
+            rec = await fake.invoke(
+                "where", {"channel": art, "role": role}, user_id=USER, channel_id=art
+            )
+            await rec.wait_for(lambda r: r.ack_type is not None)
+            assert seen[-1]["guild"] == joined and seen[-1]["kind"] == "TextChannel"
+            assert seen[-1]["option_channel"] == (art, joined, "art")
+            assert seen[-1]["option_role"] == (role, joined, "Late")
+            events = [t for t, _ in fake.gateway_events]
+            assert events[-4:] == [
+                "GUILD_CREATE",
+                "CHANNEL_CREATE",
+                "GUILD_ROLE_CREATE",
+                "INTERACTION_CREATE",
+            ]
+            guild = bot.get_guild(joined)
+            assert guild is not None and [c.id for c in guild.text_channels] == fake.channels_of(
+                joined
+            )
+        fake.assert_no_violations()
