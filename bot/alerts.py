@@ -9,6 +9,7 @@ import time
 
 from bot import replies
 from bot.delivery import Courier
+from bot.ledger import Ledger
 from bot.servers import Servers, ServerSettings
 from bot.storage import DAY, Store
 
@@ -22,6 +23,7 @@ class Alerts:
 
     def __init__(self, *, store: Store, servers: Servers, courier: Courier) -> None:
         self._store = store
+        self._ledger = Ledger(store)
         self._servers = servers
         self._courier = courier
         self._lock = asyncio.Lock()  # one crossing, one alert, however many sheets finish
@@ -45,7 +47,7 @@ class Alerts:
             server = await self._servers.get(guild_id)
             if not server.budget or server.alerts_channel_id is None:
                 return
-            spent = await self._store.spent(guild_id, time.time() - DAY)
+            spent = await self._ledger.spent(guild_id, time.time() - DAY)
             if await self._crossed(guild_id, "budget", spent >= BUDGET_WARNING * server.budget):
                 await self._post(guild_id, server, replies.budget_alert(spent, server.budget))
 

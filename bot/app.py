@@ -19,6 +19,7 @@ from bot.buttons import ButtonRules, SheetActions, SheetButton, sheet_buttons
 from bot.delivery import Courier
 from bot.intake import Intake, PoseRules
 from bot.jobs import JobRules, Jobs
+from bot.ledger import Ledger
 from bot.metrics import Metrics, watch_loop
 from bot.placeholders import Placeholders
 from bot.replies import Refused
@@ -77,6 +78,7 @@ class SheetBot(commands.Bot):
         courier = Courier(self)
         self.placeholders = Placeholders(courier)
         self.servers = Servers(store)
+        self.ledger = Ledger(store)
         self.jobs = Jobs(
             store=store,
             segmind=segmind,

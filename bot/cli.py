@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from bot.app import SheetBot
 from bot.imaging import PoseRejected, default_pose, normalize_pose
+from bot.ledger import Ledger
 from bot.metrics import Metrics
 from bot.redaction import install_secret_filter
 from bot.request import SheetRequest, describe
@@ -286,7 +287,7 @@ async def usage(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     try:
         async with Store.open(settings.database_path) as store:
-            entries = await store.ledger_rows(time.time() - args.days * 86400, args.guild)
+            entries = await Ledger(store).entries(time.time() - args.days * 86400, args.guild)
     except StorageError as exc:
         print(exc, file=sys.stderr)
         return 2

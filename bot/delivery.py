@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import discord
 
 from bot import replies
+from bot.imaging import FittedImage, fit_to_limit
 from bot.storage import Job
 
 log = logging.getLogger(__name__)
@@ -193,3 +194,39 @@ class Courier:
             log.info("job %d: %s delivery failed (%s)", job.id, route, exc.status)
             return False
         return True
+
+
+async def sheet_parcel(job: Job, image: bytes, buttons: discord.ui.View) -> Parcel:
+    """A drawn sheet ready to send: fitted to the upload limit, with its card and buttons."""
+    assert job.outcome is not None
+    outcome = job.outcome
+    try:
+        fitted = await asyncio.to_thread(
+            fit_to_limit, image, outcome.content_type, job.upload_limit
+        )
+    except ValueError:
+        if len(image) > job.upload_limit:
+            raise
+        # Segmind's client checked it is a picture: a re-encoding error of ours must not
+        # cost the member a paid sheet that fits as it is.
+        log.exception("job %d: the sheet could not be checked; sending it as it is", job.id)
+        kind = outcome.content_type.removeprefix("image/").replace("jpeg", "jpg")
+        fitted = FittedImage(image, f"character-sheet.{kind}", outcome.content_type, False)
+    notes = [job.pose_note] if job.pose_note else []
+    if not job.custom_pose:
+        notes.append(replies.DEFAULT_POSE_NOTE)
+    if fitted.scaled:
+        notes.append(replies.RESIZED_NOTE)
+    embed = replies.sheet_embed(
+        prompt=job.request.prompt,
+        seed=outcome.seed,
+        strength=job.request.strength,
+        credits_left=outcome.credits_left,
+        seconds=outcome.seconds,
+        requester_id=job.user_id,
+        filename=fitted.filename,
+        notes=notes,
+    )
+    return Parcel(
+        content="", embed=embed, image=fitted.data, filename=fitted.filename, view=buttons
+    )

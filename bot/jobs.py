@@ -25,8 +25,8 @@ import discord
 from bot import replies
 from bot.alerts import Alerts
 from bot.background import Background
-from bot.delivery import Courier, Parcel, Undelivered
-from bot.imaging import FittedImage, default_pose, fit_to_limit
+from bot.delivery import Courier, Parcel, Undelivered, sheet_parcel
+from bot.imaging import default_pose
 from bot.metrics import Metrics
 from bot.pace import Pace
 from bot.placeholders import Placeholders
@@ -57,6 +57,7 @@ from bot.storage import (
     Store,
     TooManyOfYours,
 )
+from bot.writes import JobWrites
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +116,11 @@ class Jobs:
         self._told: dict[int, int] = {}
         self._running: set[asyncio.Task[None]] = set()
         self._delivering: set[int] = set()
-        self._unsaved: dict[int, dict[str, Any]] = {}
+        self._writes = JobWrites(store)
         self._unstored_sheets: dict[int, tuple[Job, bytes]] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._booted = time.time()
         self._expected_cost: float | None = None
-        self._unrecorded: dict[int, LedgerEntry] = {}
         self._side_tasks: set[asyncio.Task[None]] = set()
         self.accepting = True
 
@@ -199,7 +199,7 @@ class Jobs:
         self._background.every(ANNOUNCE_EVERY, "announce places", self._announce_places)
         retry = min(self._rules.delivery_retry_seconds, 60.0)
         self._background.every(retry, "deliver kept sheets", self._deliver_kept)
-        self._background.every(UNSAVED_RETRY, "save what failed to save", self._save_unsaved)
+        self._background.every(UNSAVED_RETRY, "save what failed to save", self._writes.retry)
 
     async def stop(self, grace: float) -> int:
         """Take no more jobs; let running ones finish within `grace` seconds.
@@ -216,7 +216,10 @@ class Jobs:
         for worker in late:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
-        await self._save_unsaved()
+        try:
+            await self._writes.retry()
+        except Exception as exc:
+            log.error("writes still failing at shutdown (%s): the database lags behind", exc)
         return len(late)
 
     async def _work(self) -> None:
@@ -271,8 +274,8 @@ class Jobs:
 
     async def _submitted(self, job: Job, submission: Submission) -> None:
         # From here a restart resumes the job instead of reporting it interrupted.
-        await self._save(
-            job,
+        await self._writes.save(
+            job.id,
             state=JobState.SUBMITTED,
             request_id=submission.request_id,
             status_url=submission.status_url,
@@ -326,8 +329,8 @@ class Jobs:
         job = dataclasses.replace(
             job, state=JobState.DRAWN, outcome=outcome, finished_at=time.time()
         )
-        saved = await self._save(
-            job,
+        saved = await self._writes.save(
+            job.id,
             state=JobState.DRAWN,
             result=sheet.image,
             outcome=outcome,
@@ -339,13 +342,13 @@ class Jobs:
             self._unstored_sheets[job.id] = (job, sheet.image)
         if sheet.cost is not None:
             self._expected_cost = sheet.cost  # what the next sheet will likely cost
-            await self._save(job, reserved=sheet.cost)
+            await self._writes.save(job.id, reserved=sheet.cost)
             job = dataclasses.replace(job, reserved=sheet.cost)
         self._log(job, "drawn", segmind=f"{seconds:.1f}s", credits_left=sheet.credits_left)
         if sheet.credits_left is not None:
             self._metrics.credits_left.set(sheet.credits_left)
             self._beside(self._alerts.balance_seen(sheet.credits_left))
-        if sheet.credits_left is not None and not self._storage_failing:
+        if sheet.credits_left is not None and not self._writes.failing:
             try:
                 await self._store.set_fact(
                     "last_credits", {"credits": sheet.credits_left, "at": time.time()}
@@ -364,7 +367,7 @@ class Jobs:
         try:
             await self._placeholders.settle(job.id)
             try:
-                parcel = await self._sheet_parcel(job, image)
+                parcel = await sheet_parcel(job, image, self._buttons(job.id))
             except ValueError as exc:  # it cannot be made to fit Discord's upload limit
                 await self._fail(job, exc)
                 return
@@ -381,44 +384,6 @@ class Jobs:
             await self._finish(job, JobState.DONE, via=route, bytes=len(parcel.image or b""))
         finally:
             self._delivering.discard(job.id)
-
-    async def _sheet_parcel(self, job: Job, image: bytes) -> Parcel:
-        assert job.outcome is not None
-        outcome = job.outcome
-        try:
-            fitted = await asyncio.to_thread(
-                fit_to_limit, image, outcome.content_type, job.upload_limit
-            )
-        except ValueError:
-            if len(image) > job.upload_limit:
-                raise
-            # Segmind's client checked it is a picture: a re-encoding error of ours must not
-            # cost the member a paid sheet that fits as it is.
-            log.exception("job %d: the sheet could not be checked; sending it as it is", job.id)
-            kind = outcome.content_type.removeprefix("image/").replace("jpeg", "jpg")
-            fitted = FittedImage(image, f"character-sheet.{kind}", outcome.content_type, False)
-        notes = [job.pose_note] if job.pose_note else []
-        if not job.custom_pose:
-            notes.append(replies.DEFAULT_POSE_NOTE)
-        if fitted.scaled:
-            notes.append(replies.RESIZED_NOTE)
-        embed = replies.sheet_embed(
-            prompt=job.request.prompt,
-            seed=outcome.seed,
-            strength=job.request.strength,
-            credits_left=outcome.credits_left,
-            seconds=outcome.seconds,
-            requester_id=job.user_id,
-            filename=fitted.filename,
-            notes=notes,
-        )
-        return Parcel(
-            content="",
-            embed=embed,
-            image=fitted.data,
-            filename=fitted.filename,
-            view=self._buttons(job.id),
-        )
 
     async def _postpone(self, job: Job) -> None:
         drawn_at = job.finished_at or time.time()
@@ -437,7 +402,7 @@ class Jobs:
         job = dataclasses.replace(job, delivery_attempts=attempts, deliver_after=time.time() + wait)
         if job.id in self._unstored_sheets:
             self._unstored_sheets[job.id] = (job, self._unstored_sheets[job.id][1])
-        await self._save(job, delivery_attempts=attempts, deliver_after=job.deliver_after)
+        await self._writes.save(job.id, delivery_attempts=attempts, deliver_after=job.deliver_after)
         self._metrics.deliveries_postponed.inc()
         log.warning(
             "job %d: no route reached user %d; the sheet is kept, next attempt in %.0fs",
@@ -499,7 +464,7 @@ class Jobs:
             fields["result"] = None
         else:
             fields["error"] = error
-        await self._conclude(job, entry, fields)
+        await self._writes.finish(job.id, entry, **fields)
         self._unstored_sheets.pop(job.id, None)
         self._metrics.jobs.labels(outcome=state.value).inc()
         self._log(job, state.value, **facts, **({"error": error} if error else {}))
@@ -520,40 +485,6 @@ class Jobs:
         except Undelivered:
             log.warning("job %d: could not tell user %d it ended %s", job.id, job.user_id, state)
 
-    # Storage that may fail -----------------------------------------------------------------
-
-    @property
-    def _storage_failing(self) -> bool:
-        # While writes wait to be retried, new ones queue behind them instead of each waiting
-        # out the database's busy timeout: a paid sheet must not wait for a locked disk.
-        return bool(self._unsaved or self._unrecorded)
-
-    async def _save(self, job: Job, **fields: Any) -> bool:
-        """Write a job's fields; if storage fails, keep them to write later (in order)."""
-        pending = {**self._unsaved.pop(job.id, {}), **fields}
-        if self._storage_failing:
-            self._unsaved[job.id] = pending
-            return False
-        try:
-            await self._store.update(job.id, **pending)
-        except Exception as exc:
-            self._unsaved[job.id] = pending
-            log.error("job %d: could not be stored (%s); will retry", job.id, exc)
-            return False
-        return True
-
-    async def _conclude(self, job: Job, entry: LedgerEntry, fields: dict[str, Any]) -> None:
-        """Store a job's end with its ledger entry; if storage fails, both wait to be retried."""
-        pending = {**self._unsaved.pop(job.id, {}), **fields}
-        if not self._storage_failing:
-            try:
-                await self._store.finish(entry, **pending)
-                return
-            except Exception as exc:
-                log.error("job %d: its end could not be stored (%s); will retry", job.id, exc)
-        self._unsaved[job.id] = pending
-        self._unrecorded[job.id] = entry
-
     def _beside(self, work: Coroutine[Any, Any, None]) -> None:
         """Run work (alerts) beside the jobs: a failure is logged, never holds a job back."""
 
@@ -566,18 +497,6 @@ class Jobs:
         task = asyncio.create_task(guarded())
         self._side_tasks.add(task)
         task.add_done_callback(self._side_tasks.discard)
-
-    async def _save_unsaved(self) -> None:
-        for job_id in list(self._unsaved):
-            pending = self._unsaved[job_id]
-            entry = self._unrecorded.get(job_id)
-            if entry is not None:
-                await self._store.finish(entry, **pending)
-            else:
-                await self._store.update(job_id, **pending)
-            self._unsaved.pop(job_id, None)
-            self._unrecorded.pop(job_id, None)
-            log.info("job %d: stored at last", job_id)
 
     # After a restart -----------------------------------------------------------------------
 

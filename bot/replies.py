@@ -10,6 +10,7 @@ import discord
 from discord import app_commands
 from pydantic import ValidationError
 
+from bot.ledger import Usage
 from bot.segmind import (
     AuthError,
     Balance,
@@ -27,7 +28,6 @@ from bot.segmind import (
 )
 from bot.servers import ServerSettings
 from bot.settings import Settings
-from bot.storage import Usage
 
 log = logging.getLogger(__name__)
 

@@ -153,14 +153,6 @@ class StorageError(Exception):
     """The database cannot be used; the message says why and what to do."""
 
 
-@dataclass(frozen=True)
-class Usage:
-    """Sheets drawn and credits spent in a period."""
-
-    sheets: int
-    credits: float
-
-
 # The columns a listing reads: never the pose or sheet bytes.
 _COLUMNS = (
     "id, user_id, guild_id, channel_id, params, pose_note, state, interaction_token,"
@@ -378,35 +370,6 @@ class Store:
                 raise
             await self._db.commit()
 
-    async def spent(self, guild_id: int | None, since: float) -> float:
-        """Credits the ledger records since a moment, in one server (None: everywhere)."""
-        where = "" if guild_id is None else " AND guild_id = ?"
-        args = () if guild_id is None else (guild_id,)
-        row = await self._one(
-            f"SELECT COALESCE(SUM(cost), 0) AS c FROM ledger WHERE at >= ?{where}", since, *args
-        )
-        return float(row["c"]) if row else 0.0
-
-    async def top_spenders(self, guild_id: int, since: float, n: int) -> list[tuple[int, float]]:
-        """The members of a server who spent most since a moment: (user id, credits)."""
-        rows = await self._all(
-            "SELECT user_id, SUM(cost) AS c FROM ledger WHERE guild_id = ? AND at >= ?"
-            " GROUP BY user_id HAVING c > 0 ORDER BY c DESC, user_id LIMIT ?",
-            guild_id,
-            since,
-            n,
-        )
-        return [(int(r["user_id"]), float(r["c"])) for r in rows]
-
-    async def ledger_rows(self, since: float, guild_id: int | None = None) -> list[LedgerEntry]:
-        """The ledger since a moment, oldest first (one server, or all)."""
-        where = "" if guild_id is None else " AND guild_id = ?"
-        args = () if guild_id is None else (guild_id,)
-        rows = await self._all(
-            f"SELECT * FROM ledger WHERE at >= ?{where} ORDER BY at, job_id", since, *args
-        )
-        return [LedgerEntry(**dict(row)) for row in rows]
-
     async def give_back_cooldown(self, user_id: int, guild_id: int | None) -> None:
         """End the member's cooldown in a server now (the failure was not their fault)."""
         await self._write(
@@ -466,18 +429,6 @@ class Store:
             *ACTIVE,
             JobState.DRAWN,
         )
-
-    async def usage(self, guild_id: int | None, since: float) -> Usage:
-        """Sheets delivered and credits spent in a server since a moment (from the ledger)."""
-        row = await self._one(
-            "SELECT COALESCE(SUM(outcome = ?), 0) AS sheets, COALESCE(SUM(cost), 0) AS credits"
-            " FROM ledger WHERE guild_id IS ? AND at >= ?",
-            JobState.DONE,
-            guild_id,
-            since,
-        )
-        assert row is not None
-        return Usage(sheets=int(row["sheets"]), credits=float(row["credits"]))
 
     # Facts -------------------------------------------------------------------------------
 
@@ -601,5 +552,4 @@ __all__ = [
     "StorageError",
     "Store",
     "TooManyOfYours",
-    "Usage",
 ]

@@ -53,7 +53,7 @@ class Config(
     async def show(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None
         server = await self.bot.servers.get(interaction.guild_id)
-        spent = await self.bot.store.spent(interaction.guild_id, time.time() - DAY)
+        spent = await self.bot.ledger.spent(interaction.guild_id, time.time() - DAY)
         embed = replies.server_settings(server, self.bot.settings, spent)
         await interaction.response.send_message(
             embed=embed, ephemeral=True, allowed_mentions=replies.NOBODY

@@ -37,7 +37,7 @@ class Credits(commands.Cog):
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         assert interaction.guild_id is not None
-        store, now = self.bot.store, time.time()
+        ledger, store, now = self.bot.ledger, self.bot.store, time.time()
         try:
             balance: Balance | SegmindError = await self.bot.segmind.credits()
         except SegmindError as exc:
@@ -46,11 +46,11 @@ class Credits(commands.Cog):
         report = replies.CreditsReport(
             balance=balance,
             last_seen=await store.fact("last_credits"),
-            today=await store.usage(interaction.guild_id, midnight.timestamp()),
-            week=await store.usage(interaction.guild_id, now - 7 * DAY),
-            spent_day=await store.spent(interaction.guild_id, now - DAY),
-            top_week=await store.top_spenders(interaction.guild_id, now - 7 * DAY, 5),
-            account_week=await store.spent(None, now - 7 * DAY),
+            today=await ledger.usage(interaction.guild_id, midnight.timestamp()),
+            week=await ledger.usage(interaction.guild_id, now - 7 * DAY),
+            spent_day=await ledger.spent(interaction.guild_id, now - DAY),
+            top_week=await ledger.top_spenders(interaction.guild_id, now - 7 * DAY, 5),
+            account_week=await ledger.spent(None, now - 7 * DAY),
         )
         await interaction.followup.send(
             embed=replies.credits_embed(report), ephemeral=True, allowed_mentions=replies.NOBODY
