@@ -9,12 +9,14 @@ same surface (start, logs, wait_for_log, signal, wait, kill), so a test changes 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import logging
 import os
 import signal
 import socket
+import sqlite3
 import sys
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -390,6 +392,19 @@ class Harness:
     @property
     def logs(self) -> str:
         return "\n".join(bot.logs for bot in self.bots)
+
+    def job_state(self, job_id: int) -> str | None:
+        """A job's state as the bot stored it (read from its SQLite file), if stored."""
+        with contextlib.closing(sqlite3.connect(self.cwd / "bot.sqlite3", timeout=5)) as db:
+            try:
+                row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            except sqlite3.OperationalError:  # no schema yet
+                return None
+        return str(row[0]) if row else None
+
+    async def until_job(self, job_id: int, *states: str, timeout: float = 10) -> None:
+        """Wait until the bot has stored the job in one of `states`."""
+        await self.discord.wait_until(lambda: self.job_state(job_id) in states, timeout=timeout)
 
     async def stop_all(self) -> None:
         for bot in self.bots:

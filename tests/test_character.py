@@ -374,11 +374,11 @@ async def test_a_sheet_that_cannot_fit_any_upload_limit_is_reported_not_lost_sil
     harness: Harness,
 ) -> None:
     harness.discord.attachment_size_limit = 100  # no sheet can be shrunk this far
-    bot = await harness.start_bot(COOLDOWN_SECONDS="600")
+    await harness.start_bot(COOLDOWN_SECONDS="600")
     rec = await harness.discord.invoke("character", {"prompt": "x"}, user_id=USER)
     await rec.wait_for(settled)
     assert "Something went wrong on our side" in rec.original.content  # type: ignore[union-attr]
-    await bot.wait_for_log("job 1 failed")
+    await harness.until_job(1, "failed")
     retry = await harness.discord.invoke("character", {"prompt": "again"}, user_id=USER)
     await retry.wait_for(lambda r: r.acked_at is not None)
     assert retry.ack_type == 5  # the cooldown was given back

@@ -39,7 +39,7 @@ async def test_an_upstream_page_echoing_the_key_never_puts_it_in_the_log(
     bot = await harness.start_bot(LOG_LEVEL="DEBUG")
     rec = await ask(harness, OWNER, "an echoed key")
     await rec.wait_for(placeholder_says("Segmind had a problem"), timeout=10)
-    await bot.wait_for_log("job 1 failed")
+    await harness.until_job(1, "failed")
     assert harness.segmind.api_key not in bot.logs
     assert "[redacted]" in bot.logs  # the page was logged, without the key
 

@@ -158,13 +158,13 @@ async def test_queued_members_see_their_place_move_then_drawing_then_the_sheet(
     harness: Harness,
 ) -> None:
     harness.segmind.delay = 1.2
-    bot = await harness.start_bot(MAX_CONCURRENT_JOBS="1")
+    await harness.start_bot(MAX_CONCURRENT_JOBS="1")
     first = await ask_queued(harness, OWNER, "first")
     await at_segmind(harness, 1)
     second = await ask_queued(harness, OTHER, "second")
-    await bot.wait_for_log("job 2 queued")
+    await harness.until_job(2, "queued", "sending")
     third = await ask_queued(harness, THIRD, "third")
-    await bot.wait_for_log("job 3 queued")
+    await harness.until_job(3, "queued", "sending")
     last = await ask_queued(harness, FOURTH, "fourth")
     assert second.original is not None and third.original is not None
     assert second.original.content == "Queued — you're next."
@@ -197,16 +197,16 @@ async def test_a_slow_place_announcement_never_overwrites_a_finished_sheet(
     # bot waits and retries, as discord.py does); meanwhile later members' sheets are drawn and
     # delivered. The announcer must not then write their old place over their sheet.
     harness.segmind.plan(Planned.hang(0.5), Planned.hang(2.7), Planned.hang(2.7), Planned.hang(2.2))
-    bot = await harness.start_bot(MAX_CONCURRENT_JOBS="3")
+    await harness.start_bot(MAX_CONCURRENT_JOBS="3")
     for n, user in enumerate((6001, 6002, 6003)):
         await ask_queued(harness, user, f"running {n}")
     await at_segmind(harness, 3)
     blocker = await ask_queued(harness, OWNER, "blocker")
-    await bot.wait_for_log("job 4 queued")
+    await harness.until_job(4, "queued", "sending")
     slowed = await ask_queued(harness, OTHER, "slowed")
-    await bot.wait_for_log("job 5 queued")
+    await harness.until_job(5, "queued", "sending")
     victim = await ask_queued(harness, THIRD, "victim")
-    await bot.wait_for_log("job 6 queued")
+    await harness.until_job(6, "queued", "sending")
     assert victim.original is not None and victim.original.content == "Queued — 2 ahead of you."
     # The next edit of `slowed`'s placeholder is the announcer telling it has moved up.
     harness.discord.inject_429("PATCH", re.escape(slowed.token), retry_after=3)
@@ -274,7 +274,7 @@ async def test_after_a_crash_queued_sheets_resume_and_the_interrupted_one_is_not
     await at_segmind(harness, 1)
     waiting = await ask_queued(harness, OTHER, "waiting one")
     assert waiting.original is not None and waiting.original.content == "Queued — you're next."
-    await bot.wait_for_log("job 2 queued")
+    await harness.until_job(2, "queued", "sending")
     await bot.kill()  # SIGKILL: no chance to clean up
 
     await harness.start_bot(**settings)
@@ -303,7 +303,7 @@ async def test_sigterm_finishes_the_running_sheet_refuses_new_ones_and_keeps_the
     running = await ask_queued(harness, OWNER, "almost done")
     await at_segmind(harness, 1)
     waiting = await ask_queued(harness, OTHER, "next in line")
-    await bot.wait_for_log("job 2 queued")
+    await harness.until_job(2, "queued", "sending")
 
     await bot.signal(signal.SIGTERM)
     await bot.wait_for_log("shutting down")
@@ -405,11 +405,11 @@ async def test_a_full_queue_refuses_privately_without_charging_the_cooldown(
     harness: Harness,
 ) -> None:
     harness.segmind.delay = 1.0
-    bot = await harness.start_bot(MAX_QUEUE="1", MAX_CONCURRENT_JOBS="1", COOLDOWN_SECONDS="60")
+    await harness.start_bot(MAX_QUEUE="1", MAX_CONCURRENT_JOBS="1", COOLDOWN_SECONDS="60")
     first = await ask_queued(harness, OWNER, "first")
     await at_segmind(harness, 1)
     second = await ask_queued(harness, OTHER, "second")
-    await bot.wait_for_log("job 2 queued")
+    await harness.until_job(2, "queued", "sending")
 
     refused = await ask(harness, THIRD, "third")
     assert_refused_privately(refused, "queue")
@@ -426,13 +426,13 @@ async def test_a_full_queue_refuses_privately_without_charging_the_cooldown(
 
 async def test_a_member_over_their_own_limit_is_refused_privately(harness: Harness) -> None:
     harness.segmind.delay = 1.0
-    bot = await harness.start_bot(MAX_JOBS_PER_USER="1", COOLDOWN_SECONDS="0")
+    await harness.start_bot(MAX_JOBS_PER_USER="1", COOLDOWN_SECONDS="0")
     first = await ask_queued(harness, OWNER, "mine")
     await at_segmind(harness, 1)
     refused = await ask(harness, OWNER, "mine again")
     assert_refused_privately(refused, "already have")
     await first.wait_for(sheet_delivered, timeout=10)
-    await bot.wait_for_log("job 1 done")
+    await harness.until_job(1, "done")
     # With the first one done, the member may ask again.
     harness.segmind.delay = 0
     again = await ask(harness, OWNER, "mine at last")
@@ -455,7 +455,7 @@ async def test_a_slow_placeholder_edit_neither_holds_the_queue_nor_frees_its_pla
     harness.discord.inject_429("PATCH", r"^/webhooks/\d+/[^/]+/messages/@original$", retry_after=1)
     slow = await ask(harness, OTHER, "slow one")
     assert slow.ack_type == 5, slow.events
-    await bot.wait_for_log("job 2 queued")
+    await harness.until_job(2, "queued", "sending")
     refused = await ask(harness, THIRD, "refused one")
     assert_refused_privately(refused, "queue is full")
     await bot.kill()
@@ -501,13 +501,13 @@ async def test_prompts_stay_out_of_the_log_unless_the_operator_asks(harness: Har
     quiet = await harness.start_bot(LOG_LEVEL="INFO")
     rec = await ask(harness, OWNER, "a very private prompt")
     await rec.wait_for(sheet_delivered, timeout=10)
-    await quiet.wait_for_log("job 1 done")
+    await harness.until_job(1, "done")
     assert "a very private prompt" not in quiet.logs
     await quiet.kill()
     loud = await harness.start_bot(LOG_LEVEL="INFO", LOG_PROMPTS="true", COOLDOWN_SECONDS="0")
     rec = await ask(harness, OTHER, "a shared prompt")
     await rec.wait_for(sheet_delivered, timeout=10)
-    await loud.wait_for_log("job 2 done")
+    await harness.until_job(2, "done")
     assert "a shared prompt" in loud.logs
 
 
@@ -521,7 +521,7 @@ async def test_a_sheet_drawn_but_not_yet_delivered_survives_a_crash_without_a_se
     await rec.wait_for(placeholder_says("Drawing"), timeout=10)
     # Discord stalls the upload (a long rate limit) and the bot dies while it waits.
     harness.discord.inject_429("PATCH", r"^/webhooks/\d+/[^/]+/messages/\d+$", retry_after=60)
-    await bot.wait_for_log("job 1 drawn")
+    await harness.until_job(1, "drawn")
     await harness.discord.wait_until(lambda: bool(harness.discord.rate_limited), timeout=10)
     await bot.kill()
 

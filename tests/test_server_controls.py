@@ -218,7 +218,7 @@ async def test_the_ledger_matches_what_segmind_billed(harness: Harness, tmp_path
     bot = await harness.start_bot(COOLDOWN_SECONDS="0")
     for n in range(4):
         await draw(harness, MEMBER if n % 2 else OTHER, f"l{n}")
-    await bot.wait_for_log("job 4 done")
+    await harness.until_job(4, "done")
     billed = start - harness.segmind.credits
     await bot.kill()
     settings = {k: v for k, v in harness.settings().items() if k != "DISCORD_TOKEN"}
