@@ -31,7 +31,7 @@ from bot.metrics import Metrics
 from bot.redaction import install_secret_filter
 from bot.request import SheetRequest, describe
 from bot.segmind import MAX_SEED, SegmindClient, SegmindError
-from bot.settings import HELP, Settings, SettingsError, _DiscordToken, load_settings
+from bot.settings import HELP, Settings, SettingsError, discord_token, load_settings
 from bot.storage import LedgerEntry, StorageError, Store
 
 log = logging.getLogger(__name__)
@@ -242,7 +242,7 @@ INVITE_PERMISSIONS = {
 
 def invite() -> int:
     """Print the link that adds the bot to a server, then what each permission is for."""
-    token = (_DiscordToken().discord_token or "").strip()
+    token = discord_token()
     if not token:
         print(f"DISCORD_TOKEN is missing — set it to {HELP['DISCORD_TOKEN']}.", file=sys.stderr)
         return 2

@@ -100,11 +100,16 @@ def load_settings(*, need_discord: bool = True, env_file: str | Path | None = ".
         settings = Settings(_env_file=env_file)
     except ValidationError as exc:
         problems = [_problem(error) for error in exc.errors()]
-    if need_discord and not (_DiscordToken(_env_file=env_file).discord_token or "").strip():
+    if need_discord and not discord_token(env_file):
         problems.insert(0, ("DISCORD_TOKEN", "is missing"))
     if problems or settings is None:
         raise SettingsError(describe(problems))
     return settings
+
+
+def discord_token(env_file: str | Path | None = ".env") -> str:
+    """DISCORD_TOKEN alone ("" if unset), for commands that need nothing else (`invite`)."""
+    return (_DiscordToken(_env_file=env_file).discord_token or "").strip()
 
 
 class _DiscordToken(BaseSettings):
