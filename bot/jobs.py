@@ -326,8 +326,14 @@ class Jobs:
             content_type=sheet.content_type,
             cost=sheet.cost,
         )
+        if sheet.cost is not None:
+            self._expected_cost = sheet.cost  # what the next sheet will likely cost
         job = dataclasses.replace(
-            job, state=JobState.DRAWN, outcome=outcome, finished_at=time.time()
+            job,
+            state=JobState.DRAWN,
+            outcome=outcome,
+            finished_at=time.time(),
+            reserved=job.reserved if sheet.cost is None else sheet.cost,
         )
         saved = await self._writes.save(
             job.id,
@@ -337,13 +343,10 @@ class Jobs:
             finished_at=job.finished_at,
             cost=sheet.cost,
             credits_left=sheet.credits_left,
+            reserved=job.reserved,
         )
         if not saved:
             self._unstored_sheets[job.id] = (job, sheet.image)
-        if sheet.cost is not None:
-            self._expected_cost = sheet.cost  # what the next sheet will likely cost
-            await self._writes.save(job.id, reserved=sheet.cost)
-            job = dataclasses.replace(job, reserved=sheet.cost)
         self._log(job, "drawn", segmind=f"{seconds:.1f}s", credits_left=sheet.credits_left)
         if sheet.credits_left is not None:
             self._metrics.credits_left.set(sheet.credits_left)
@@ -414,14 +417,16 @@ class Jobs:
     async def _deliver_kept(self) -> None:
         """Deliver drawn sheets whose next attempt is due (after a restart: all of them)."""
         now = time.time()
-        due = await self._store.jobs_in(JobState.DRAWN)
-        due += [job for job, _ in self._unstored_sheets.values()]
-        for job in due:
+        due = {job.id: job for job in await self._store.jobs_in(JobState.DRAWN)}
+        due.update({job.id: job for job, _ in self._unstored_sheets.values()})  # the newer
+        for job in due.values():
             fresh = not job.delivery_attempts and (job.finished_at or 0) >= self._booted
             if fresh or job.id in self._delivering or (job.deliver_after or 0) > now:
                 continue  # a fresh one is being delivered by its worker
             if job.id in self._unstored_sheets:
                 image: bytes | None = self._unstored_sheets[job.id][1]
+            elif self._writes.waiting(job.id):
+                continue  # stored as drawn, but its end (delivered) waits to be written
             else:
                 image = await self._store.sheet(job.id)
             if image is None:

@@ -29,6 +29,10 @@ class JobWrites:
         """Whether writes are waiting for storage to answer again."""
         return bool(self._pending)
 
+    def waiting(self, job_id: int) -> bool:
+        """Whether some of this job's writes wait (storage lags behind what happened)."""
+        return job_id in self._pending
+
     async def save(self, job_id: int, **fields: Any) -> bool:
         """Write a job's fields now if storage answers; returns whether it did."""
         return await self._write(job_id, fields, None)

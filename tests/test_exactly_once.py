@@ -240,7 +240,7 @@ async def test_paid_sheet_is_delivered_even_when_storage_is_locked(harness: Harn
     # Another program holds the database (a backup, a full disk): storing the sheet fails, and
     # the member gets it anyway, straight from memory.
     harness.segmind.delay = 1.0
-    bot = await harness.start_bot()
+    bot = await harness.start_bot(**QUICK_RETRY)  # the kept-sheets loop runs often, too
     rec = await ask(harness, OWNER, "a sheet paid for")
     await at_segmind(harness, 1)
     blocker = sqlite3.connect(harness.cwd / "bot.sqlite3", timeout=0)
@@ -252,7 +252,36 @@ async def test_paid_sheet_is_delivered_even_when_storage_is_locked(harness: Harn
         blocker.close()
     await bot.wait_for_log("could not be stored")
     await bot.wait_for_log("stored at last", timeout=15)
+    await harness.until_job(1, "done")
+    await asyncio.sleep(1.0)  # several rounds of the kept-sheets loop: none delivers it again
+    assert sheets_posted(harness) == 1
     assert prompts(harness.segmind) == ["a sheet paid for"]
+
+
+async def test_a_kept_sheet_delivered_while_storage_is_locked_is_not_delivered_again(
+    harness: Harness,
+) -> None:
+    # A kept sheet (its first attempt found no route) is delivered on a retry, but writing
+    # "delivered" fails: the kept-sheets loop must not take the stored "drawn" for a debt.
+    harness.segmind.delay = 0.5
+    bot = await harness.start_bot(**QUICK_RETRY)
+    rec = await ask(harness, OWNER, "delivered once")
+    await at_segmind(harness, 1)
+    await close_every_route(harness, rec)
+    await bot.wait_for_log("the sheet is kept")
+    blocker = sqlite3.connect(harness.cwd / "bot.sqlite3", timeout=5)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        harness.discord.deny_channel_send = False  # the next retry reaches the channel
+        await harness.discord.wait_until(lambda: sheets_posted(harness) >= 1, timeout=5)
+        await bot.wait_for_log("could not be stored", timeout=10)
+        await asyncio.sleep(1.0)  # the kept-sheets loop runs every 0.3 s meanwhile
+    finally:
+        blocker.rollback()
+        blocker.close()
+    await harness.until_job(1, "done", timeout=15)
+    await asyncio.sleep(0.6)
+    assert sheets_posted(harness) == 1
 
 
 # --- what Segmind sends must be a picture -------------------------------------------------------
