@@ -31,10 +31,11 @@ log = logging.getLogger(__name__)
 
 # Discord gives 3 s; an acknowledgement later than this is close to failing.
 LATE_ACK = 2.0
-# Poses downloading at once.
-DOWNLOADS_AT_ONCE = 8
-# How long admission may take before the request is acknowledged anyway.
-ADMIT_WITHIN = 1.0
+# A pose download still running after this many seconds finishes outside its CPU slot.
+SLOW_DOWNLOAD = 1.0
+# How long admission may take before the request is acknowledged anyway (a burst of hundreds
+# can queue admissions; a refusal after that is still private, after a brief "thinking").
+ADMIT_WITHIN = 0.02
 POSE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp")
 DEFAULT_UPLOAD_LIMIT = 10 * 2**20
 
@@ -74,11 +75,9 @@ class Intake:
         self._http = http
         self._rules = rules
         self._metrics = metrics
-        # Decode one pose per spare core: more only time-slice the CPU and hold more photos in
-        # memory at once (measured in docs/performance.md). Downloads wait on the network, not
-        # the CPU: they have slots of their own, so one slow upload holds back nobody else's.
-        self._decodes = asyncio.Semaphore(poses_at_once)
-        self._downloads = asyncio.Semaphore(DOWNLOADS_AT_ONCE)
+        # One pose per spare core: more only time-slice the CPU and hold more photos in memory
+        # at once (measured in docs/performance.md).
+        self._poses = asyncio.Semaphore(poses_at_once)
 
     async def take(
         self,
@@ -175,15 +174,32 @@ class Intake:
             )
 
     async def _pose(self, attachment: discord.Attachment) -> PoseImage:
-        async with self._downloads:
-            data = await self._download(attachment)
-        async with self._decodes:
+        # A pose is downloaded and decoded in one of the slots (one per spare core), so at most
+        # that many photos are in memory at once. A download still running after SLOW_DOWNLOAD
+        # gives its slot up and finishes outside it: one slow upload holds back nobody else.
+        async with self._poses:
+            download = asyncio.ensure_future(self._download(attachment))
             try:
-                return await asyncio.to_thread(
-                    normalize_pose, data, max_pixels=self._rules.max_pixels
-                )
-            except PoseRejected as exc:
-                raise Refused(exc.reason) from None
+                await asyncio.wait_for(asyncio.shield(download), SLOW_DOWNLOAD)
+            except TimeoutError:
+                pass
+            except BaseException:
+                download.cancel()
+                raise
+            if download.done():
+                return await self._decode(download.result())
+        try:
+            data = await download
+        finally:
+            download.cancel()  # if this request was cancelled meanwhile
+        async with self._poses:
+            return await self._decode(data)
+
+    async def _decode(self, data: bytes) -> PoseImage:
+        try:
+            return await asyncio.to_thread(normalize_pose, data, max_pixels=self._rules.max_pixels)
+        except PoseRejected as exc:
+            raise Refused(exc.reason) from None
 
     async def _download(self, attachment: discord.Attachment) -> bytes:
         limit = self._rules.max_bytes

@@ -6,6 +6,7 @@ Every change is stored with who made it and the old and new value, and logged.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -57,15 +58,20 @@ class Servers:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._cache: dict[int, ServerSettings] = {}
+        self._cache: dict[int, asyncio.Future[ServerSettings]] = {}
 
     async def get(self, guild_id: int | None) -> ServerSettings:
         """A server's settings (the defaults outside servers)."""
         if guild_id is None:
             return ServerSettings()
         if guild_id not in self._cache:
-            self._cache[guild_id] = await self._load(guild_id)
-        return self._cache[guild_id]
+            # One load however many requests ask at once (a burst starts with an empty cache).
+            self._cache[guild_id] = asyncio.ensure_future(self._load(guild_id))
+        try:
+            return await asyncio.shield(self._cache[guild_id])
+        except Exception:
+            self._cache.pop(guild_id, None)  # not kept: the next request loads again
+            raise
 
     async def with_alerts(self) -> dict[int, ServerSettings]:
         """Every server that has an alerts channel."""

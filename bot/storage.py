@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -191,6 +192,12 @@ class Store:
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
         self._db = db
         self._lock = asyncio.Lock()
+        # Admission's own connection, used in a thread: its transaction is one call.
+        self._admissions = sqlite3.connect(
+            path, timeout=5, isolation_level=None, check_same_thread=False
+        )
+        self._admissions.execute("PRAGMA synchronous=NORMAL")  # as the main connection's
+        self._admissions_lock = threading.Lock()
         self._path = path
         self._identity = _identity(path)
 
@@ -218,7 +225,11 @@ class Store:
                     f"(schema {exc.found}; this version knows up to {exc.known}). "
                     "Run the newer version, or point DATABASE_PATH at another file."
                 ) from exc
-            yield cls(db, path)
+            store = cls(db, path)
+            try:
+                yield store
+            finally:
+                store._admissions.close()
         finally:
             await db.close()
 
@@ -235,114 +246,33 @@ class Store:
     # Admission ---------------------------------------------------------------------------
 
     async def admit(self, new: NewJob, limits: Limits) -> Job:
-        """Check the cooldown and the queue limits and store the job, in one step.
+        """Check the cooldown, the queue limits and the server's limits and store the job, in
+        one transaction (BEGIN IMMEDIATE: atomic in the database itself, not only here).
 
-        Raises a `NotAdmitted` subclass naming the rule that said no.
+        Raises a `NotAdmitted` subclass naming the rule that said no. One call to a thread,
+        so a burst's admissions do not wait on the event loop between their statements.
         """
         now = time.time()
-        async with self._lock:
-            if limits.cooldown_seconds > 0:
-                row = await self._one(
-                    "SELECT MAX(until) AS until FROM member_cooldowns"
-                    " WHERE user_id = ? AND guild_id IN (?, -1)",
-                    new.user_id,
-                    new.guild_id or 0,
-                )
-                if row is not None and row["until"] is not None and row["until"] > now:
-                    raise CoolingDown(float(row["until"]))
-            row = await self._one(
-                "SELECT COALESCE(SUM(state IN (?, ?)), 0) AS waiting,"
-                " COALESCE(SUM(user_id = ?), 0) AS mine FROM jobs WHERE state IN (?, ?, ?, ?)",
-                *WAITING,
-                new.user_id,
-                *ACTIVE,
-            )
-            assert row is not None
-            if row["mine"] >= limits.max_per_user:
-                raise TooManyOfYours(int(row["mine"]))
-            if row["waiting"] >= limits.max_waiting:
-                raise QueueFull(limits.max_waiting)
-            if new.guild_id is not None:
-                await self._check_server_limits(new, limits, now)
-            cursor = await self._db.execute(
-                "INSERT INTO jobs (user_id, guild_id, channel_id, params, state,"
-                " interaction_token, token_expires_at, created_at, reserved)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    new.user_id,
-                    new.guild_id,
-                    new.channel_id,
-                    _params(new),
-                    JobState.ACCEPTED,
-                    new.interaction_token,
-                    new.token_expires_at,
-                    now,
-                    limits.expected_cost,
-                ),
-            )
-            if limits.cooldown_seconds > 0:
-                await self._db.execute(
-                    "INSERT INTO member_cooldowns (user_id, guild_id, until) VALUES (?, ?, ?)"
-                    " ON CONFLICT (user_id, guild_id) DO UPDATE SET until = excluded.until",
-                    (new.user_id, new.guild_id or 0, now + limits.cooldown_seconds),
-                )
-            await self._db.commit()
-        assert cursor.lastrowid is not None
+        job_id = await asyncio.to_thread(self._admit_now, new, limits, now)
         return Job(
             **vars(new),
-            id=cursor.lastrowid,
+            id=job_id,
             state=JobState.ACCEPTED,
             created_at=now,
             reserved=limits.expected_cost,
         )
 
-    async def _check_server_limits(self, new: NewJob, limits: Limits, now: float) -> None:
-        # Called inside admission's lock: what is counted here cannot change before the insert.
-        day_ago = now - DAY
-        if limits.daily_limit:
-            drawn = await self._all(
-                "SELECT at FROM ledger WHERE guild_id = ? AND user_id = ? AND at > ?"
-                " AND outcome = ? ORDER BY at",
-                new.guild_id,
-                new.user_id,
-                day_ago,
-                JobState.DONE,
-            )
-            row = await self._one(
-                f"SELECT COUNT(*) AS n FROM jobs WHERE guild_id = ? AND user_id = ?"
-                f" AND state IN ({_marks(SPENDING)})",
-                new.guild_id,
-                new.user_id,
-                *SPENDING,
-            )
-            count = len(drawn) + (row["n"] if row else 0)
-            if count >= limits.daily_limit:
-                over = count - limits.daily_limit  # how many must leave the window first
-                until = drawn[over]["at"] + DAY if over < len(drawn) else None
-                raise DailyLimitReached(count, limits.daily_limit, until)
-        if limits.budget:
-            spent = await self._all(
-                "SELECT at, cost FROM ledger WHERE guild_id = ? AND at > ? AND cost > 0"
-                " ORDER BY at",
-                new.guild_id,
-                day_ago,
-            )
-            row = await self._one(
-                f"SELECT COALESCE(SUM(reserved), 0) AS r FROM jobs WHERE guild_id = ?"
-                f" AND state IN ({_marks(SPENDING)})",
-                new.guild_id,
-                *SPENDING,
-            )
-            committed = sum(r["cost"] for r in spent) + (row["r"] if row else 0.0)
-            excess = committed + limits.expected_cost - limits.budget
-            if excess > 1e-9:
-                until = None
-                for entry in spent:  # the moment enough of the spend leaves the window
-                    excess -= entry["cost"]
-                    if excess <= 1e-9:
-                        until = entry["at"] + DAY
-                        break
-                raise BudgetSpent(committed, limits.budget, until)
+    def _admit_now(self, new: NewJob, limits: Limits, now: float) -> int:
+        with self._admissions_lock:
+            db = self._admissions
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                job_id = _admit(db, new, limits, now)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return job_id
 
     async def finish(self, entry: LedgerEntry, **fields: Any) -> None:
         """End a job: its ledger entry and its last fields in one transaction, so its cost is
@@ -469,6 +399,93 @@ class Store:
     async def rows(self, sql: str, *args: Any) -> list[aiosqlite.Row]:
         """The rows of one query."""
         return await self._all(sql, *args)
+
+
+def _admit(db: sqlite3.Connection, new: NewJob, limits: Limits, now: float) -> int:
+    if limits.cooldown_seconds > 0:
+        (until,) = db.execute(
+            "SELECT MAX(until) FROM member_cooldowns WHERE user_id = ? AND guild_id IN (?, -1)",
+            (new.user_id, new.guild_id or 0),
+        ).fetchone()
+        if until is not None and until > now:
+            raise CoolingDown(float(until))
+    waiting, mine = db.execute(
+        f"SELECT COALESCE(SUM(state IN ({_marks(WAITING)})), 0), COALESCE(SUM(user_id = ?), 0)"
+        f" FROM jobs WHERE state IN ({_marks(ACTIVE)})",
+        (*WAITING, new.user_id, *ACTIVE),
+    ).fetchone()
+    if mine >= limits.max_per_user:
+        raise TooManyOfYours(int(mine))
+    if waiting >= limits.max_waiting:
+        raise QueueFull(limits.max_waiting)
+    if new.guild_id is not None:
+        _check_server_limits(db, new, limits, now)
+    cursor = db.execute(
+        "INSERT INTO jobs (user_id, guild_id, channel_id, params, state, interaction_token,"
+        " token_expires_at, created_at, reserved) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            new.user_id,
+            new.guild_id,
+            new.channel_id,
+            _params(new),
+            JobState.ACCEPTED,
+            new.interaction_token,
+            new.token_expires_at,
+            now,
+            limits.expected_cost,
+        ),
+    )
+    if limits.cooldown_seconds > 0:
+        db.execute(
+            "INSERT INTO member_cooldowns (user_id, guild_id, until) VALUES (?, ?, ?)"
+            " ON CONFLICT (user_id, guild_id) DO UPDATE SET until = excluded.until",
+            (new.user_id, new.guild_id or 0, now + limits.cooldown_seconds),
+        )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+def _check_server_limits(db: sqlite3.Connection, new: NewJob, limits: Limits, now: float) -> None:
+    # Inside admission's transaction: what is counted here cannot change before the insert.
+    day_ago = now - DAY
+    spending = f"state IN ({_marks(SPENDING)})"
+    if limits.daily_limit:
+        drawn = [
+            at
+            for (at,) in db.execute(
+                "SELECT at FROM ledger WHERE guild_id = ? AND user_id = ? AND at > ?"
+                " AND outcome = ? ORDER BY at",
+                (new.guild_id, new.user_id, day_ago, JobState.DONE),
+            )
+        ]
+        (active,) = db.execute(
+            f"SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND {spending}",
+            (new.guild_id, new.user_id, *SPENDING),
+        ).fetchone()
+        count = len(drawn) + active
+        if count >= limits.daily_limit:
+            over = count - limits.daily_limit  # how many must leave the window first
+            until = drawn[over] + DAY if over < len(drawn) else None
+            raise DailyLimitReached(count, limits.daily_limit, until)
+    if limits.budget:
+        spent = db.execute(
+            "SELECT at, cost FROM ledger WHERE guild_id = ? AND at > ? AND cost > 0 ORDER BY at",
+            (new.guild_id, day_ago),
+        ).fetchall()
+        (reserved,) = db.execute(
+            f"SELECT COALESCE(SUM(reserved), 0) FROM jobs WHERE guild_id = ? AND {spending}",
+            (new.guild_id, *SPENDING),
+        ).fetchone()
+        committed = sum(cost for _, cost in spent) + reserved
+        excess = committed + limits.expected_cost - limits.budget
+        if excess > 1e-9:
+            until = None
+            for at, cost in spent:  # the moment enough of the spend leaves the window
+                excess -= cost
+                if excess <= 1e-9:
+                    until = at + DAY
+                    break
+            raise BudgetSpent(committed, limits.budget, until)
 
 
 def _assignments(fields: dict[str, Any]) -> tuple[str, list[Any]]:
