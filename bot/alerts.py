@@ -9,9 +9,10 @@ import time
 
 from bot import replies
 from bot.delivery import Courier
+from bot.job import DAY
 from bot.ledger import Ledger
 from bot.servers import Servers, ServerSettings
-from bot.storage import DAY, Store
+from bot.storage import Store
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import replies
+from bot.admission import Limits
 from bot.alerts import Alerts
 from bot.background import Background
 from bot.buttons import ButtonRules, SheetActions, SheetButton, sheet_buttons
@@ -26,7 +27,7 @@ from bot.replies import Refused
 from bot.segmind import AuthError, SegmindClient, SegmindError
 from bot.servers import Servers
 from bot.settings import Settings
-from bot.storage import Limits, Store
+from bot.storage import Store
 
 log = logging.getLogger(__name__)
 

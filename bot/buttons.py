@@ -13,10 +13,11 @@ import discord
 
 from bot import replies
 from bot.intake import Intake, StoredPose
+from bot.job import Job
 from bot.permissions import is_moderator
 from bot.replies import Refused
 from bot.servers import Servers
-from bot.storage import Job, Store
+from bot.storage import Store
 
 log = logging.getLogger(__name__)
 

@@ -26,13 +26,14 @@ from pydantic import ValidationError
 
 from bot.app import SheetBot
 from bot.imaging import PoseRejected, default_pose, normalize_pose
+from bot.job import LedgerEntry
 from bot.ledger import Ledger
 from bot.metrics import Metrics
 from bot.redaction import install_secret_filter
 from bot.request import SheetRequest, describe
 from bot.segmind import MAX_SEED, SegmindClient, SegmindError
 from bot.settings import HELP, Settings, SettingsError, discord_token, load_settings
-from bot.storage import LedgerEntry, StorageError, Store
+from bot.storage import StorageError, Store
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import discord
 
 from bot import replies
 from bot.imaging import FittedImage, fit_to_limit
-from bot.storage import Job
+from bot.job import Job
 
 log = logging.getLogger(__name__)
 

@@ -18,13 +18,13 @@ import discord
 
 from bot import replies
 from bot.imaging import PoseImage, PoseRejected, normalize_pose
+from bot.job import Job, NewJob
 from bot.jobs import Jobs
 from bot.metrics import Metrics
 from bot.replies import Refused
 from bot.request import SheetRequest
 from bot.segmind import MAX_SEED
 from bot.servers import Servers, ServerSettings
-from bot.storage import Job, NewJob
 from bot.words import find_blocked
 
 log = logging.getLogger(__name__)

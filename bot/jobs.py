@@ -23,10 +23,19 @@ from typing import Any
 import discord
 
 from bot import replies
+from bot.admission import (
+    BudgetSpent,
+    CoolingDown,
+    DailyLimitReached,
+    Limits,
+    QueueFull,
+    TooManyOfYours,
+)
 from bot.alerts import Alerts
 from bot.background import Background
 from bot.delivery import Courier, Parcel, Undelivered, sheet_parcel
 from bot.imaging import default_pose
+from bot.job import Job, JobState, LedgerEntry, NewJob, Outcome
 from bot.metrics import Metrics
 from bot.pace import Pace
 from bot.placeholders import Placeholders
@@ -43,20 +52,7 @@ from bot.segmind import (
     Submission,
 )
 from bot.servers import Servers
-from bot.storage import (
-    BudgetSpent,
-    CoolingDown,
-    DailyLimitReached,
-    Job,
-    JobState,
-    LedgerEntry,
-    Limits,
-    NewJob,
-    Outcome,
-    QueueFull,
-    Store,
-    TooManyOfYours,
-)
+from bot.storage import Store
 from bot.writes import JobWrites
 
 log = logging.getLogger(__name__)

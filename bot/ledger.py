@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.storage import JobState, LedgerEntry, Store
+from bot.job import JobState, LedgerEntry
+from bot.storage import Store
 
 
 @dataclass(frozen=True)

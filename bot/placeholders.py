@@ -8,7 +8,7 @@ import contextlib
 import logging
 
 from bot.delivery import Courier
-from bot.storage import Job
+from bot.job import Job
 
 log = logging.getLogger(__name__)
 

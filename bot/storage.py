@@ -1,4 +1,4 @@
-"""SQLite storage: jobs (with their pose and sheet bytes), cooldowns, and small facts.
+"""SQLite storage: jobs (with their pose and sheet bytes), cooldowns, the ledger, facts.
 
 Every write holds one lock, so the statements of one step (admission above all) never interleave
 with another's on the shared connection. The schema changes through numbered migrations.
@@ -13,141 +13,15 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
+from bot.admission import Limits, admit
+from bot.job import ACTIVE, Job, JobState, LedgerEntry, NewJob, Outcome
 from bot.migrations import DatabaseTooNew, migrate
 from bot.request import SheetRequest
-
-
-class JobState(StrEnum):
-    """A job's states, in the order of its life. Only `bot.jobs.Jobs` moves a job along."""
-
-    ACCEPTED = "accepted"  # admitted; its pose is being fetched
-    QUEUED = "queued"
-    SENDING = "sending"  # claimed by a worker: the request may have reached Segmind
-    SUBMITTED = "submitted"  # Segmind took it and gave a request id: followed up, even later
-    DRAWN = "drawn"  # paid for: the sheet is stored until it is delivered
-    DONE = "done"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
-    REFUSED = "refused"  # accepted, then refused before it was queued (e.g. a bad pose)
-
-
-WAITING = (JobState.ACCEPTED, JobState.QUEUED)
-ACTIVE = (*WAITING, JobState.SENDING, JobState.SUBMITTED)
-# Jobs whose cost is committed but not yet in the ledger.
-SPENDING = (*ACTIVE, JobState.DRAWN)
-DAY = 86400.0
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What Segmind said about a drawn sheet."""
-
-    seed: int
-    credits_left: float | None
-    seconds: float
-    content_type: str
-    cost: float | None
-
-
-@dataclass(frozen=True)
-class NewJob:
-    """A request about to be admitted."""
-
-    user_id: int
-    guild_id: int | None
-    channel_id: int
-    request: SheetRequest  # with its seed fixed
-    custom_pose: bool
-    upload_limit: int
-    interaction_token: str | None
-    token_expires_at: float | None
-
-
-@dataclass(frozen=True)
-class Job(NewJob):
-    """One accepted request, as stored (without its pose and sheet bytes)."""
-
-    id: int
-    state: JobState
-    created_at: float
-    placeholder_id: int | None = None
-    pose_note: str | None = None
-    started_at: float | None = None
-    finished_at: float | None = None
-    outcome: Outcome | None = None
-    error: str | None = None
-    delivery_attempts: int = 0
-    deliver_after: float | None = None
-    reserved: float = 0.0
-    request_id: str | None = None
-    status_url: str | None = None
-    response_url: str | None = None
-    submitted_at: float | None = None
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What admission checks, in one step (the last three per server; 0 = no limit)."""
-
-    cooldown_seconds: float
-    max_waiting: int
-    max_per_user: int
-    daily_limit: int = 0
-    budget: float = 0.0
-    expected_cost: float = 0.0
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    """One finished job in the ledger: when, where, who, what it cost, how it ended."""
-
-    job_id: int
-    at: float
-    guild_id: int | None
-    user_id: int
-    cost: float
-    outcome: str
-
-
-class NotAdmitted(Exception):
-    """Admission said no; the subclass says which rule."""
-
-
-class CoolingDown(NotAdmitted):
-    def __init__(self, until: float) -> None:
-        super().__init__(f"cooling down until {until}")
-        self.until = until
-
-
-class QueueFull(NotAdmitted):
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"{limit} waiting")
-        self.limit = limit
-
-
-class TooManyOfYours(NotAdmitted):
-    def __init__(self, count: int) -> None:
-        super().__init__(f"{count} of this member's")
-        self.count = count
-
-
-class DailyLimitReached(NotAdmitted):
-    def __init__(self, count: int, limit: int, until: float | None) -> None:
-        super().__init__(f"{count} of {limit} sheets in 24 hours")
-        self.count, self.limit, self.until = count, limit, until
-
-
-class BudgetSpent(NotAdmitted):
-    def __init__(self, spent: float, budget: float, until: float | None) -> None:
-        super().__init__(f"{spent} of {budget} credits in 24 hours")
-        self.spent, self.budget, self.until = spent, budget, until
 
 
 class StorageError(Exception):
@@ -267,7 +141,7 @@ class Store:
             db = self._admissions
             db.execute("BEGIN IMMEDIATE")
             try:
-                job_id = _admit(db, new, limits, now)
+                job_id = admit(db, new, limits, now)
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
@@ -401,109 +275,12 @@ class Store:
         return await self._all(sql, *args)
 
 
-def _admit(db: sqlite3.Connection, new: NewJob, limits: Limits, now: float) -> int:
-    if limits.cooldown_seconds > 0:
-        (until,) = db.execute(
-            "SELECT MAX(until) FROM member_cooldowns WHERE user_id = ? AND guild_id IN (?, -1)",
-            (new.user_id, new.guild_id or 0),
-        ).fetchone()
-        if until is not None and until > now:
-            raise CoolingDown(float(until))
-    waiting, mine = db.execute(
-        f"SELECT COALESCE(SUM(state IN ({_marks(WAITING)})), 0), COALESCE(SUM(user_id = ?), 0)"
-        f" FROM jobs WHERE state IN ({_marks(ACTIVE)})",
-        (*WAITING, new.user_id, *ACTIVE),
-    ).fetchone()
-    if mine >= limits.max_per_user:
-        raise TooManyOfYours(int(mine))
-    if waiting >= limits.max_waiting:
-        raise QueueFull(limits.max_waiting)
-    if new.guild_id is not None:
-        _check_server_limits(db, new, limits, now)
-    cursor = db.execute(
-        "INSERT INTO jobs (user_id, guild_id, channel_id, params, state, interaction_token,"
-        " token_expires_at, created_at, reserved) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            new.user_id,
-            new.guild_id,
-            new.channel_id,
-            _params(new),
-            JobState.ACCEPTED,
-            new.interaction_token,
-            new.token_expires_at,
-            now,
-            limits.expected_cost,
-        ),
-    )
-    if limits.cooldown_seconds > 0:
-        db.execute(
-            "INSERT INTO member_cooldowns (user_id, guild_id, until) VALUES (?, ?, ?)"
-            " ON CONFLICT (user_id, guild_id) DO UPDATE SET until = excluded.until",
-            (new.user_id, new.guild_id or 0, now + limits.cooldown_seconds),
-        )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
-
-
-def _check_server_limits(db: sqlite3.Connection, new: NewJob, limits: Limits, now: float) -> None:
-    # Inside admission's transaction: what is counted here cannot change before the insert.
-    day_ago = now - DAY
-    spending = f"state IN ({_marks(SPENDING)})"
-    if limits.daily_limit:
-        drawn = [
-            at
-            for (at,) in db.execute(
-                "SELECT at FROM ledger WHERE guild_id = ? AND user_id = ? AND at > ?"
-                " AND outcome = ? ORDER BY at",
-                (new.guild_id, new.user_id, day_ago, JobState.DONE),
-            )
-        ]
-        (active,) = db.execute(
-            f"SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND {spending}",
-            (new.guild_id, new.user_id, *SPENDING),
-        ).fetchone()
-        count = len(drawn) + active
-        if count >= limits.daily_limit:
-            over = count - limits.daily_limit  # how many must leave the window first
-            until = drawn[over] + DAY if over < len(drawn) else None
-            raise DailyLimitReached(count, limits.daily_limit, until)
-    if limits.budget:
-        spent = db.execute(
-            "SELECT at, cost FROM ledger WHERE guild_id = ? AND at > ? AND cost > 0 ORDER BY at",
-            (new.guild_id, day_ago),
-        ).fetchall()
-        (reserved,) = db.execute(
-            f"SELECT COALESCE(SUM(reserved), 0) FROM jobs WHERE guild_id = ? AND {spending}",
-            (new.guild_id, *SPENDING),
-        ).fetchone()
-        committed = sum(cost for _, cost in spent) + reserved
-        excess = committed + limits.expected_cost - limits.budget
-        if excess > 1e-9:
-            until = None
-            for at, cost in spent:  # the moment enough of the spend leaves the window
-                excess -= cost
-                if excess <= 1e-9:
-                    until = at + DAY
-                    break
-            raise BudgetSpent(committed, limits.budget, until)
-
-
 def _assignments(fields: dict[str, Any]) -> tuple[str, list[Any]]:
     unknown = set(fields) - _WRITABLE
     assert not unknown, f"not a job column: {unknown}"
     if isinstance(fields.get("outcome"), Outcome):
         fields = {**fields, "outcome": json.dumps(vars(fields["outcome"]))}
     return ", ".join(f"{name} = ?" for name in fields), list(fields.values())
-
-
-def _marks(values: tuple[object, ...]) -> str:
-    return ", ".join("?" for _ in values)
-
-
-def _params(new: NewJob) -> str:
-    # The request's options plus two facts about the job, as schema 1 stored them.
-    fields = new.request.model_dump()
-    return json.dumps({**fields, "upload_limit": new.upload_limit, "custom_pose": new.custom_pose})
 
 
 def _job(row: aiosqlite.Row) -> Job:
@@ -557,16 +334,4 @@ def _unusable(path: Path, error: BaseException) -> str:
     )
 
 
-__all__ = [
-    "CoolingDown",
-    "Job",
-    "JobState",
-    "Limits",
-    "NewJob",
-    "NotAdmitted",
-    "Outcome",
-    "QueueFull",
-    "StorageError",
-    "Store",
-    "TooManyOfYours",
-]
+__all__ = ["StorageError", "Store"]

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bot.storage import LedgerEntry, Store
+from bot.job import LedgerEntry
+from bot.storage import Store
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from discord.ext import commands
 
 from bot import replies
 from bot.app import SheetBot
+from bot.job import DAY
 from bot.permissions import is_moderator
 from bot.replies import Refused
 from bot.servers import ListKind
-from bot.storage import DAY
 from bot.words import parse_words
 
 

@@ -11,9 +11,9 @@ from discord.ext import commands
 
 from bot import replies
 from bot.app import SheetBot
+from bot.job import DAY
 from bot.permissions import is_moderator
 from bot.segmind import Balance, SegmindError
-from bot.storage import DAY
 
 
 class Credits(commands.Cog):

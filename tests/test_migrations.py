@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.admission import CoolingDown, Limits
+from bot.job import JobState, NewJob
 from bot.migrations import MIGRATIONS
 from bot.request import SheetRequest
-from bot.storage import CoolingDown, JobState, Limits, NewJob, Store
+from bot.storage import Store
 from tests.harness import run_cli
 
 SCHEMA_1 = Path(__file__).parent / "data" / "schema1.sqlite3"

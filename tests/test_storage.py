@@ -8,17 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.admission import CoolingDown, Limits, NotAdmitted, QueueFull, TooManyOfYours
+from bot.job import JobState, NewJob
 from bot.request import SheetRequest
-from bot.storage import (
-    CoolingDown,
-    JobState,
-    Limits,
-    NewJob,
-    NotAdmitted,
-    QueueFull,
-    Store,
-    TooManyOfYours,
-)
+from bot.storage import Store
 
 ROOMY = Limits(cooldown_seconds=0, max_waiting=100, max_per_user=100)
 

@@ -1,0 +1,151 @@
+"""Admission: the one step that decides whether a request becomes a job.
+
+Cooldown, queue size, jobs per member, the server's daily limit and budget reservation are
+checked and the job stored in one transaction, so a burst is accepted exactly as far as the
+limits allow. Blocking (sqlite3): the store runs it in a thread on a connection of its own.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from bot.job import ACTIVE, DAY, SPENDING, WAITING, JobState, NewJob, params_json
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What admission checks, in one step (the last three per server; 0 = no limit)."""
+
+    cooldown_seconds: float
+    max_waiting: int
+    max_per_user: int
+    daily_limit: int = 0
+    budget: float = 0.0
+    expected_cost: float = 0.0
+
+
+class NotAdmitted(Exception):
+    """Admission said no; the subclass says which rule."""
+
+
+class CoolingDown(NotAdmitted):
+    def __init__(self, until: float) -> None:
+        super().__init__(f"cooling down until {until}")
+        self.until = until
+
+
+class QueueFull(NotAdmitted):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"{limit} waiting")
+        self.limit = limit
+
+
+class TooManyOfYours(NotAdmitted):
+    def __init__(self, count: int) -> None:
+        super().__init__(f"{count} of this member's")
+        self.count = count
+
+
+class DailyLimitReached(NotAdmitted):
+    def __init__(self, count: int, limit: int, until: float | None) -> None:
+        super().__init__(f"{count} of {limit} sheets in 24 hours")
+        self.count, self.limit, self.until = count, limit, until
+
+
+class BudgetSpent(NotAdmitted):
+    def __init__(self, spent: float, budget: float, until: float | None) -> None:
+        super().__init__(f"{spent} of {budget} credits in 24 hours")
+        self.spent, self.budget, self.until = spent, budget, until
+
+
+def admit(db: sqlite3.Connection, new: NewJob, limits: Limits, now: float) -> int:
+    if limits.cooldown_seconds > 0:
+        (until,) = db.execute(
+            "SELECT MAX(until) FROM member_cooldowns WHERE user_id = ? AND guild_id IN (?, -1)",
+            (new.user_id, new.guild_id or 0),
+        ).fetchone()
+        if until is not None and until > now:
+            raise CoolingDown(float(until))
+    waiting, mine = db.execute(
+        f"SELECT COALESCE(SUM(state IN ({sql_marks(WAITING)})), 0), COALESCE(SUM(user_id = ?), 0)"
+        f" FROM jobs WHERE state IN ({sql_marks(ACTIVE)})",
+        (*WAITING, new.user_id, *ACTIVE),
+    ).fetchone()
+    if mine >= limits.max_per_user:
+        raise TooManyOfYours(int(mine))
+    if waiting >= limits.max_waiting:
+        raise QueueFull(limits.max_waiting)
+    if new.guild_id is not None:
+        _check_server_limits(db, new, limits, now)
+    cursor = db.execute(
+        "INSERT INTO jobs (user_id, guild_id, channel_id, params, state, interaction_token,"
+        " token_expires_at, created_at, reserved) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            new.user_id,
+            new.guild_id,
+            new.channel_id,
+            params_json(new),
+            JobState.ACCEPTED,
+            new.interaction_token,
+            new.token_expires_at,
+            now,
+            limits.expected_cost,
+        ),
+    )
+    if limits.cooldown_seconds > 0:
+        db.execute(
+            "INSERT INTO member_cooldowns (user_id, guild_id, until) VALUES (?, ?, ?)"
+            " ON CONFLICT (user_id, guild_id) DO UPDATE SET until = excluded.until",
+            (new.user_id, new.guild_id or 0, now + limits.cooldown_seconds),
+        )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+def _check_server_limits(db: sqlite3.Connection, new: NewJob, limits: Limits, now: float) -> None:
+    # Inside admission's transaction: what is counted here cannot change before the insert.
+    day_ago = now - DAY
+    spending = f"state IN ({sql_marks(SPENDING)})"
+    if limits.daily_limit:
+        drawn = [
+            at
+            for (at,) in db.execute(
+                "SELECT at FROM ledger WHERE guild_id = ? AND user_id = ? AND at > ?"
+                " AND outcome = ? ORDER BY at",
+                (new.guild_id, new.user_id, day_ago, JobState.DONE),
+            )
+        ]
+        (active,) = db.execute(
+            f"SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND {spending}",
+            (new.guild_id, new.user_id, *SPENDING),
+        ).fetchone()
+        count = len(drawn) + active
+        if count >= limits.daily_limit:
+            over = count - limits.daily_limit  # how many must leave the window first
+            until = drawn[over] + DAY if over < len(drawn) else None
+            raise DailyLimitReached(count, limits.daily_limit, until)
+    if limits.budget:
+        spent = db.execute(
+            "SELECT at, cost FROM ledger WHERE guild_id = ? AND at > ? AND cost > 0 ORDER BY at",
+            (new.guild_id, day_ago),
+        ).fetchall()
+        (reserved,) = db.execute(
+            f"SELECT COALESCE(SUM(reserved), 0) FROM jobs WHERE guild_id = ? AND {spending}",
+            (new.guild_id, *SPENDING),
+        ).fetchone()
+        committed = sum(cost for _, cost in spent) + reserved
+        excess = committed + limits.expected_cost - limits.budget
+        if excess > 1e-9:
+            until = None
+            for at, cost in spent:  # the moment enough of the spend leaves the window
+                excess -= cost
+                if excess <= 1e-9:
+                    until = at + DAY
+                    break
+            raise BudgetSpent(committed, limits.budget, until)
+
+
+def sql_marks(values: tuple[object, ...]) -> str:
+    """One SQL placeholder per value: "?, ?, ?"."""
+    return ", ".join("?" for _ in values)

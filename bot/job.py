@@ -1,0 +1,95 @@
+"""A job as the bot keeps it: typed, the same everywhere (no dicts between modules)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.request import SheetRequest
+
+
+class JobState(StrEnum):
+    """A job's states, in the order of its life. Only `bot.jobs.Jobs` moves a job along."""
+
+    ACCEPTED = "accepted"  # admitted; its pose is being fetched
+    QUEUED = "queued"
+    SENDING = "sending"  # claimed by a worker: the request may have reached Segmind
+    SUBMITTED = "submitted"  # Segmind took it and gave a request id: followed up, even later
+    DRAWN = "drawn"  # paid for: the sheet is stored until it is delivered
+    DONE = "done"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    REFUSED = "refused"  # accepted, then refused before it was queued (e.g. a bad pose)
+
+
+WAITING = (JobState.ACCEPTED, JobState.QUEUED)
+ACTIVE = (*WAITING, JobState.SENDING, JobState.SUBMITTED)
+# Jobs whose cost is committed but not yet in the ledger.
+SPENDING = (*ACTIVE, JobState.DRAWN)
+DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What Segmind said about a drawn sheet."""
+
+    seed: int
+    credits_left: float | None
+    seconds: float
+    content_type: str
+    cost: float | None
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A request about to be admitted."""
+
+    user_id: int
+    guild_id: int | None
+    channel_id: int
+    request: SheetRequest  # with its seed fixed
+    custom_pose: bool
+    upload_limit: int
+    interaction_token: str | None
+    token_expires_at: float | None
+
+
+@dataclass(frozen=True)
+class Job(NewJob):
+    """One accepted request, as stored (without its pose and sheet bytes)."""
+
+    id: int
+    state: JobState
+    created_at: float
+    placeholder_id: int | None = None
+    pose_note: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    outcome: Outcome | None = None
+    error: str | None = None
+    delivery_attempts: int = 0
+    deliver_after: float | None = None
+    reserved: float = 0.0
+    request_id: str | None = None
+    status_url: str | None = None
+    response_url: str | None = None
+    submitted_at: float | None = None
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One finished job in the ledger: when, where, who, what it cost, how it ended."""
+
+    job_id: int
+    at: float
+    guild_id: int | None
+    user_id: int
+    cost: float
+    outcome: str
+
+
+def params_json(new: NewJob) -> str:
+    """The request's options plus two facts about the job, as schema 1 stored them."""
+    fields = new.request.model_dump()
+    return json.dumps({**fields, "upload_limit": new.upload_limit, "custom_pose": new.custom_pose})
