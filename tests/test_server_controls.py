@@ -4,6 +4,7 @@ credit budgets that hold under a burst, the ledger, and alerts once per crossing
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -121,6 +122,45 @@ async def test_cooldown_daily_limit_and_reroll_change_behaviour_and_survive_a_re
     await reroll.wait_for(sheet_delivered, timeout=10)  # anyone may re-roll now
     shown = await config(harness, "show")
     assert "Cooldown: 0 s" in shown and "2 sheet(s)" in shown
+
+
+async def test_every_setting_survives_a_restart_and_each_change_is_recorded(
+    harness: Harness,
+) -> None:
+    role = harness.discord.add_role("Artists")
+    channel = harness.discord.channel_id
+    bot = await harness.start_bot()
+    await config(harness, "budget", credits=5)
+    await config(harness, "alerts", channel=channel, below=3)
+    await config(harness, "blocked-words add", words="ogre")
+    await config(harness, "channels add", channel=channel)
+    await config(harness, "moderator-roles add", role=role)
+    await config(harness, "reroll", open=True)
+    await bot.kill()
+
+    await harness.start_bot()
+    shown = await config(harness, "show")
+    for expected in (
+        "of 5.00",
+        f"<#{channel}> below 3.00",
+        "`ogre`",
+        f"Allowed channels: <#{channel}>",
+        f"<@&{role}>",
+        "Anyone may re-roll: yes",
+    ):
+        assert expected in shown, (expected, shown)
+    with sqlite3.connect(harness.cwd / "bot.sqlite3") as db:
+        changes = db.execute("SELECT user_id, setting, new FROM config_changes").fetchall()
+    assert {setting for _, setting, _ in changes} >= {
+        "budget",
+        "alerts_channel_id",
+        "alerts_below",
+        "blocked_word",
+        "channel",
+        "moderator_role",
+        "open_reroll",
+    }
+    assert {user for user, _, _ in changes} == {MOD}
 
 
 async def test_blocked_words_are_refused_naming_the_word(harness: Harness) -> None:
