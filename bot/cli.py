@@ -211,12 +211,10 @@ async def check(settings: Settings) -> int:
             balance = await _segmind(settings, http).credits()
             print(f"Segmind: key accepted, {balance.credits:,.2f} credits left", end="")
             print(f" (+ {balance.free_credits:,.4f} free)")
-            print(
-                f"Segmind: {API_MODES[settings.segmind_api]} (SEGMIND_API={settings.segmind_api})"
-            )
         except SegmindError as exc:
             print(f"Segmind: {exc}", file=sys.stderr)
             ok = False
+    print(f"Segmind: {API_MODES[settings.segmind_api]} (SEGMIND_API={settings.segmind_api})")
     client = discord.Client(intents=discord.Intents.none())
     try:
         async with client:
