@@ -181,7 +181,9 @@ class Jobs:
         await self._finish(job, JobState.REFUSED, error="refused after acceptance")
 
     def _enter_line(self, job: Job, how: str) -> None:
-        ahead = self._line.add(job) or 0
+        ahead = self._line.add(job)
+        if ahead is None:
+            return  # a worker has it already
         self._told[job.id] = ahead
         self._log(job, how, ahead=ahead, pose="custom" if job.custom_pose else "default")
         self._placeholders.show(job, replies.queued(ahead))
@@ -233,6 +235,7 @@ class Jobs:
                 log.exception("job %d failed unexpectedly", job.id)
             finally:
                 self._running.discard(task)
+                self._line.done(job.id)
 
     async def _send(self, job: Job) -> None:
         wait = self._pace.next_turn()

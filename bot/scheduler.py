@@ -21,18 +21,23 @@ T = TypeVar("T", bound=Waiting)
 
 
 class Scheduler(Generic[T]):
-    """Round-robin by member, first-in-first-out within a member; each job id at most once."""
+    """Round-robin by member, first-in-first-out within a member; each job id at most once,
+    waiting or taken, so a job put in line twice (a retried recovery) is worked on once."""
 
     def __init__(self) -> None:
         self._lines: OrderedDict[int, OrderedDict[int, T]] = OrderedDict()
         self._wake = asyncio.Event()
+        self._taken: set[int] = set()
         self._closed = False
 
     def add(self, job: T, *, first: bool = False) -> int | None:
-        """Put a job in line unless it is already there; return how many are ahead of it.
+        """Put a job in line unless it is there or taken; return how many are ahead of it
+        (None: not put in line, a worker has it).
 
         `first`: at the very front (work already under way, such as a request to follow up).
         """
+        if job.id in self._taken:
+            return None
         line = self._lines.setdefault(job.user_id, OrderedDict())
         line.setdefault(job.id, job)
         if first:
@@ -68,11 +73,16 @@ class Scheduler(Generic[T]):
             return None
         user_id, line = next(iter(self._lines.items()))
         _, job = line.popitem(last=False)
+        self._taken.add(job.id)
         if line:
             self._lines.move_to_end(user_id)
         else:
             del self._lines[user_id]
         return job
+
+    def done(self, job_id: int) -> None:
+        """The worker that took this job is through with it; it may be put in line again."""
+        self._taken.discard(job_id)
 
     def close(self) -> None:
         """Hand out nothing more; waiting takers get None."""

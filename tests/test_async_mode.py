@@ -56,6 +56,34 @@ async def test_a_crash_after_segmind_took_the_request_resumes_it_without_a_secon
 
 
 @pytest.mark.process
+async def test_a_followed_up_request_is_followed_once_even_when_settling_is_retried(
+    harness: Harness,
+) -> None:
+    # After the restart, settling leftovers puts the submitted job in line, then fails on a
+    # damaged row and is retried (5 s later) while a worker still follows the request.
+    harness.segmind.async_script = AsyncScript(queued=0.5, processing=7.0)
+    bot = await harness.start_bot(**V2)
+    rec = await ask(harness, OWNER, "followed once")
+    await until_stored(harness, "submitted")
+    await bot.kill()
+    with sqlite3.connect(harness.cwd / "bot.sqlite3") as db:
+        db.execute(
+            "INSERT INTO jobs (user_id, channel_id, params, state, created_at)"
+            " VALUES (1, 1, 'not json', 'queued', 0)"
+        )
+
+    bot = await harness.start_bot(MAX_CONCURRENT_JOBS="2", **V2)
+    await rec.wait_for(sheet_delivered, timeout=20)
+    await bot.wait_for_log("background task 'settle leftovers' failed")
+    await asyncio.sleep(1.5)
+    assert len(harness.segmind.result_fetches) == 1  # one follower fetched the result
+    assert stored_state(harness) == "done"
+    assert len(harness.segmind.submits) == 1
+    assert sum(bool(m.attachments) for m in rec.all_messages) == 1
+    assert harness.discord.channel_messages == []
+
+
+@pytest.mark.process
 async def test_a_crash_before_segmind_answered_the_submit_is_interrupted_not_resent(
     harness: Harness,
 ) -> None:

@@ -57,3 +57,13 @@ async def test_a_taker_waits_until_a_job_arrives() -> None:
     assert not taker.done()
     line.add(Waiting(7, 3))
     assert await asyncio.wait_for(taker, 1) == Waiting(7, 3)
+
+
+async def test_a_job_a_worker_has_taken_is_not_put_in_line_again_until_it_is_done() -> None:
+    line: Scheduler[Waiting] = Scheduler()
+    line.add(Waiting(1, 1))
+    assert await line.take() == Waiting(1, 1)
+    assert line.add(Waiting(1, 1)) is None  # a retried recovery finds it again
+    assert line.waiting == 0
+    line.done(1)
+    assert line.add(Waiting(1, 1)) == 0
