@@ -19,7 +19,7 @@ import socket
 import sqlite3
 import sys
 import weakref
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -401,6 +401,18 @@ class Harness:
             except sqlite3.OperationalError:  # no schema yet
                 return None
         return str(row[0]) if row else None
+
+    @contextlib.contextmanager
+    def database_locked(self) -> Iterator[None]:
+        """Another program (a backup, a full disk) holds the bot's database: writes fail."""
+        blocker = sqlite3.connect(self.cwd / "bot.sqlite3", timeout=5, isolation_level=None)
+        try:
+            blocker.execute("BEGIN EXCLUSIVE")
+            yield
+        finally:
+            if blocker.in_transaction:
+                blocker.execute("ROLLBACK")
+            blocker.close()
 
     async def until_job(self, job_id: int, *states: str, timeout: float = 10) -> None:
         """Wait until the bot has stored the job in one of `states`."""

@@ -6,7 +6,6 @@ import asyncio
 import base64
 import io
 import re
-import sqlite3
 
 import pytest
 from PIL import Image
@@ -356,16 +355,11 @@ async def test_an_unexpected_failure_replaces_the_spinner_with_an_apology(
     # Another program (a backup, say) holds the database: storing the job fails after the
     # request was acknowledged. The member must not be left with "thinking…" forever.
     bot = await harness.start_bot(COOLDOWN_SECONDS="0")
-    blocker = sqlite3.connect(harness.cwd / "bot.sqlite3", isolation_level=None)
-    try:
-        blocker.execute("BEGIN EXCLUSIVE")
+    with harness.database_locked():
         rec = await harness.discord.invoke("character", {"prompt": "x"}, user_id=USER)
         await rec.wait_for(lambda r: r.original is not None and "wrong" in r.original.content)
         assert rec.ack_type == 5
         assert "Something went wrong on our side" in rec.original.content  # type: ignore[union-attr]
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
     await bot.wait_for_log("/character failed")
     assert harness.segmind.requests == []
 

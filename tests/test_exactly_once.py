@@ -243,13 +243,8 @@ async def test_paid_sheet_is_delivered_even_when_storage_is_locked(harness: Harn
     bot = await harness.start_bot(**QUICK_RETRY)  # the kept-sheets loop runs often, too
     rec = await ask(harness, OWNER, "a sheet paid for")
     await at_segmind(harness, 1)
-    blocker = sqlite3.connect(harness.cwd / "bot.sqlite3", timeout=0)
-    blocker.execute("BEGIN EXCLUSIVE")
-    try:
+    with harness.database_locked():
         await rec.wait_for(sheet_delivered, timeout=20)
-    finally:
-        blocker.rollback()
-        blocker.close()
     await bot.wait_for_log("could not be stored")
     await bot.wait_for_log("stored at last", timeout=15)
     await harness.until_job(1, "done")
@@ -269,16 +264,11 @@ async def test_a_kept_sheet_delivered_while_storage_is_locked_is_not_delivered_a
     await at_segmind(harness, 1)
     await close_every_route(harness, rec)
     await bot.wait_for_log("the sheet is kept")
-    blocker = sqlite3.connect(harness.cwd / "bot.sqlite3", timeout=5)
-    blocker.execute("BEGIN EXCLUSIVE")
-    try:
+    with harness.database_locked():
         harness.discord.deny_channel_send = False  # the next retry reaches the channel
         await harness.discord.wait_until(lambda: sheets_posted(harness) >= 1, timeout=5)
         await bot.wait_for_log("could not be stored", timeout=10)
         await asyncio.sleep(1.0)  # the kept-sheets loop runs every 0.3 s meanwhile
-    finally:
-        blocker.rollback()
-        blocker.close()
     await harness.until_job(1, "done", timeout=15)
     await asyncio.sleep(0.6)
     assert sheets_posted(harness) == 1
