@@ -17,7 +17,7 @@ from PIL import Image
 
 from tests.fake_discord import InteractionRecord
 from tests.fake_segmind import Planned
-from tests.harness import Harness
+from tests.harness import Harness, free_port
 from tests.test_job_engine import (
     OTHER,
     OWNER,
@@ -29,6 +29,7 @@ from tests.test_job_engine import (
     refused_in_private,
     sheet_delivered,
 )
+from tests.test_metrics import scrape_when
 
 # A short retry schedule for sheets no route reaches, so the tests stay quick.
 QUICK_RETRY = {"DELIVERY_RETRY_SECONDS": "0.3"}
@@ -102,10 +103,16 @@ async def test_a_leftover_that_cannot_be_settled_does_not_keep_the_queue_from_ru
             "INSERT INTO jobs (user_id, channel_id, params, state, created_at)"
             " VALUES (1, 1, 'not json', 'queued', 0)"
         )
-    bot = await harness.start_bot()
+    port = free_port()
+    bot = await harness.start_bot(METRICS_PORT=str(port))
     rec = await ask(harness, OWNER, "drawn all the same")
     await rec.wait_for(sheet_delivered, timeout=10)
     await bot.wait_for_log("background task 'settle leftovers' failed")
+    # Counted for the operator's dashboards, not only logged.
+    await scrape_when(
+        f"http://127.0.0.1:{port}/metrics",
+        'sheetbot_background_failures_total{task="settle leftovers"} 1.0',
+    )
 
 
 # --- limits under a burst -----------------------------------------------------------------------
