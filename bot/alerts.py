@@ -11,8 +11,8 @@ from bot import replies
 from bot.delivery import Courier
 from bot.job import DAY
 from bot.ledger import Ledger
+from bot.records import Records
 from bot.servers import Servers, ServerSettings
-from bot.storage import Store
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ BUDGET_WARNING = 0.8  # of a server's budget
 class Alerts:
     """Raises an alert when a value crosses its line, and again only after it crossed back."""
 
-    def __init__(self, *, store: Store, servers: Servers, courier: Courier) -> None:
+    def __init__(self, *, store: Records, servers: Servers, courier: Courier) -> None:
         self._store = store
         self._ledger = Ledger(store)
         self._servers = servers
@@ -53,18 +53,9 @@ class Alerts:
                 await self._post(guild_id, server, replies.budget_alert(spent, server.budget))
 
     async def _crossed(self, guild_id: int, kind: str, beyond: bool) -> bool:
-        rows = await self._store.rows(
-            "SELECT raised FROM alert_states WHERE guild_id = ? AND kind = ?", guild_id, kind
-        )
-        was = bool(rows and rows[0]["raised"])
+        was = await self._store.alert_raised(guild_id, kind)
         if was != beyond:
-            await self._store.write(
-                "INSERT INTO alert_states (guild_id, kind, raised) VALUES (?, ?, ?)"
-                " ON CONFLICT (guild_id, kind) DO UPDATE SET raised = excluded.raised",
-                guild_id,
-                kind,
-                int(beyond),
-            )
+            await self._store.set_alert_raised(guild_id, kind, beyond)
         return beyond and not was
 
     async def _post(self, guild_id: int, server: ServerSettings, text: str) -> None:

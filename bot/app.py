@@ -23,11 +23,11 @@ from bot.jobs import JobRules, Jobs
 from bot.ledger import Ledger
 from bot.metrics import Metrics, watch_loop
 from bot.placeholders import Placeholders
+from bot.records import Records
 from bot.replies import Refused
 from bot.segmind import AuthError, SegmindClient, SegmindError
 from bot.servers import Servers
 from bot.settings import Settings
-from bot.storage import Store
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class SheetBot(commands.Bot):
         self,
         settings: Settings,
         *,
-        store: Store,
+        store: Records,
         segmind: SegmindClient,
         http: aiohttp.ClientSession,
         metrics: Metrics,

@@ -15,9 +15,9 @@ from bot import replies
 from bot.intake import Intake, StoredPose
 from bot.job import Job
 from bot.permissions import is_moderator
+from bot.records import Records
 from bot.replies import Refused
 from bot.servers import Servers
-from bot.storage import Store
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class SheetActions:
     """What the buttons do, and who may press them."""
 
     def __init__(
-        self, *, store: Store, servers: Servers, intake: Intake, rules: ButtonRules
+        self, *, store: Records, servers: Servers, intake: Intake, rules: ButtonRules
     ) -> None:
         self._store = store
         self._servers = servers

@@ -39,6 +39,7 @@ from bot.job import Job, JobState, LedgerEntry, NewJob, Outcome
 from bot.metrics import Metrics
 from bot.pace import Pace
 from bot.placeholders import Placeholders
+from bot.records import Records
 from bot.replies import Refused
 from bot.scheduler import Scheduler
 from bot.segmind import (
@@ -52,7 +53,6 @@ from bot.segmind import (
     Submission,
 )
 from bot.servers import Servers
-from bot.storage import Store
 from bot.writes import JobWrites
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class Jobs:
     def __init__(
         self,
         *,
-        store: Store,
+        store: Records,
         segmind: SegmindClient,
         courier: Courier,
         placeholders: Placeholders,

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.storage import Store
+from bot.records import Records
 
 log = logging.getLogger(__name__)
 
@@ -56,17 +56,26 @@ _SCALARS = (
 class Servers:
     """Reads (cached) and changes servers' settings."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Records, *, fresh_for: float | None = None) -> None:
         self._store = store
         self._cache: dict[int, asyncio.Future[ServerSettings]] = {}
+        # Several processes: another may change a setting, so a cached one is read again after
+        # this many seconds. One process: None, it changes them all itself.
+        self._fresh_for = fresh_for
+        self._loaded_at: dict[int, float] = {}
 
     async def get(self, guild_id: int | None) -> ServerSettings:
         """A server's settings (the defaults outside servers)."""
         if guild_id is None:
             return ServerSettings()
-        if guild_id not in self._cache:
+        stale = (
+            self._fresh_for is not None
+            and time.monotonic() - self._loaded_at.get(guild_id, 0.0) > self._fresh_for
+        )
+        if guild_id not in self._cache or stale:
             # One load however many requests ask at once (a burst starts with an empty cache).
             self._cache[guild_id] = asyncio.ensure_future(self._load(guild_id))
+            self._loaded_at[guild_id] = time.monotonic()
         try:
             return await asyncio.shield(self._cache[guild_id])
         except Exception:
@@ -75,21 +84,13 @@ class Servers:
 
     async def with_alerts(self) -> dict[int, ServerSettings]:
         """Every server that has an alerts channel."""
-        rows = await self._store.rows(
-            "SELECT guild_id FROM server_settings WHERE alerts_channel_id IS NOT NULL"
-        )
-        return {int(r["guild_id"]): await self.get(int(r["guild_id"])) for r in rows}
+        return {guild: await self.get(guild) for guild in await self._store.guilds_with_alerts()}
 
     async def change(self, guild_id: int, user_id: int, setting: str, value: object) -> object:
         """Set one of a server's settings; returns the old value."""
         assert setting in _SCALARS, setting
         old = getattr(await self.get(guild_id), setting)
-        await self._store.write(
-            "INSERT INTO server_settings (guild_id) VALUES (?) ON CONFLICT DO NOTHING", guild_id
-        )
-        await self._store.write(
-            f"UPDATE server_settings SET {setting} = ? WHERE guild_id = ?", value, guild_id
-        )
+        await self._store.set_server_setting(guild_id, setting, value)
         await self._changed(guild_id, user_id, setting, old, value)
         return old
 
@@ -100,12 +101,7 @@ class Servers:
         current = await self._list(guild_id, kind)
         added = [v for v in values if v not in current]
         for value in added:
-            await self._store.write(
-                "INSERT OR IGNORE INTO server_lists (guild_id, kind, value) VALUES (?, ?, ?)",
-                guild_id,
-                kind,
-                value,
-            )
+            await self._store.add_to_server_list(guild_id, kind, value)
         if added:
             await self._changed(guild_id, user_id, kind, sorted(current), sorted(current + added))
         return added
@@ -117,12 +113,7 @@ class Servers:
         current = await self._list(guild_id, kind)
         gone = current if values is None else [v for v in values if v in current]
         for value in gone:
-            await self._store.write(
-                "DELETE FROM server_lists WHERE guild_id = ? AND kind = ? AND value = ?",
-                guild_id,
-                kind,
-                value,
-            )
+            await self._store.remove_from_server_list(guild_id, kind, value)
         if gone:
             after = sorted(v for v in current if v not in gone)
             await self._changed(guild_id, user_id, kind, sorted(current), after)
@@ -132,15 +123,8 @@ class Servers:
         self, guild_id: int, user_id: int, setting: str, old: object, new: object
     ) -> None:
         self._cache.pop(guild_id, None)
-        await self._store.write(
-            "INSERT INTO config_changes (at, guild_id, user_id, setting, old, new)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            time.time(),
-            guild_id,
-            user_id,
-            setting,
-            json.dumps(old),
-            json.dumps(new),
+        await self._store.record_config_change(
+            time.time(), guild_id, user_id, setting, json.dumps(old), json.dumps(new)
         )
         log.info(
             "config: guild=%d user=%d %s: %s -> %s",
@@ -152,28 +136,20 @@ class Servers:
         )
 
     async def _list(self, guild_id: int, kind: ListKind) -> list[str]:
-        rows = await self._store.rows(
-            "SELECT value FROM server_lists WHERE guild_id = ? AND kind = ? ORDER BY rowid",
-            guild_id,
-            kind,
-        )
-        return [str(r["value"]) for r in rows]
+        return await self._store.server_list(guild_id, kind)
 
     async def _load(self, guild_id: int) -> ServerSettings:
-        rows = await self._store.rows(
-            f"SELECT {', '.join(_SCALARS)} FROM server_settings WHERE guild_id = ?", guild_id
-        )
+        row = await self._store.server_settings(guild_id)
         settings = ServerSettings()
-        if rows:
-            row = rows[0]
+        if row:
             settings = dataclasses.replace(
                 settings,
-                cooldown_seconds=row["cooldown_seconds"],
-                daily_limit=int(row["daily_limit"]),
-                budget=float(row["budget"]),
-                alerts_channel_id=row["alerts_channel_id"],
-                alerts_below=row["alerts_below"],
-                open_reroll=None if row["open_reroll"] is None else bool(row["open_reroll"]),
+                cooldown_seconds=row.get("cooldown_seconds"),
+                daily_limit=int(row.get("daily_limit") or 0),
+                budget=float(row.get("budget") or 0),
+                alerts_channel_id=row.get("alerts_channel_id"),
+                alerts_below=row.get("alerts_below"),
+                open_reroll=None if row.get("open_reroll") is None else bool(row["open_reroll"]),
             )
         return dataclasses.replace(
             settings,

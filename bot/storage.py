@@ -35,6 +35,16 @@ _COLUMNS = (
     " delivery_attempts, deliver_after, reserved, request_id, status_url, response_url,"
     " submitted_at"
 )
+_SERVER_SETTINGS = frozenset(
+    {
+        "cooldown_seconds",
+        "daily_limit",
+        "budget",
+        "alerts_channel_id",
+        "alerts_below",
+        "open_reroll",
+    }
+)
 _WRITABLE = frozenset(
     {
         "state",
@@ -61,7 +71,9 @@ _WRITABLE = frozenset(
 
 
 class Store:
-    """The bot's one SQLite database."""
+    """The bot's one SQLite database (one process: it holds every job)."""
+
+    backend = "sqlite"
 
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
         self._db = db
@@ -234,6 +246,108 @@ class Store:
             JobState.DRAWN,
         )
 
+    # Leases: one process works on every job ----------------------------------------------
+
+    async def hold(self, job_id: int) -> bool:
+        """Whether this process may work on the job: always, with one process."""
+        return True
+
+    async def release(self, job_id: int) -> None:
+        """Nothing to give back with one process."""
+
+    # The ledger and server settings ------------------------------------------------------
+
+    async def ledger(self, since: float, guild_id: int | None = None) -> list[LedgerEntry]:
+        """The ledger since a moment, oldest first (one server, or all)."""
+        where, args = ("", ()) if guild_id is None else (" AND guild_id = ?", (guild_id,))
+        rows = await self._all(
+            f"SELECT * FROM ledger WHERE at >= ?{where} ORDER BY at, job_id", since, *args
+        )
+        return [LedgerEntry(**dict(row)) for row in rows]
+
+    async def server_settings(self, guild_id: int) -> dict[str, Any] | None:
+        """A server's stored settings row, if it has one."""
+        row = await self._one("SELECT * FROM server_settings WHERE guild_id = ?", guild_id)
+        if row is None:
+            return None
+        settings = dict(row)
+        del settings["guild_id"]
+        return settings
+
+    async def set_server_setting(self, guild_id: int, setting: str, value: Any) -> None:
+        """Set one of a server's settings (a column of server_settings)."""
+        assert setting in _SERVER_SETTINGS, setting
+        async with self._lock:
+            await self._db.execute(
+                "INSERT INTO server_settings (guild_id) VALUES (?) ON CONFLICT DO NOTHING",
+                (guild_id,),
+            )
+            await self._db.execute(
+                f"UPDATE server_settings SET {setting} = ? WHERE guild_id = ?", (value, guild_id)
+            )
+            await self._db.commit()
+
+    async def server_list(self, guild_id: int, kind: str) -> list[str]:
+        """One of a server's lists, in the order its entries were added."""
+        rows = await self._all(
+            "SELECT value FROM server_lists WHERE guild_id = ? AND kind = ? ORDER BY rowid",
+            guild_id,
+            kind,
+        )
+        return [str(r["value"]) for r in rows]
+
+    async def add_to_server_list(self, guild_id: int, kind: str, value: str) -> None:
+        await self._write(
+            "INSERT OR IGNORE INTO server_lists (guild_id, kind, value) VALUES (?, ?, ?)",
+            guild_id,
+            kind,
+            value,
+        )
+
+    async def remove_from_server_list(self, guild_id: int, kind: str, value: str) -> None:
+        await self._write(
+            "DELETE FROM server_lists WHERE guild_id = ? AND kind = ? AND value = ?",
+            guild_id,
+            kind,
+            value,
+        )
+
+    async def record_config_change(
+        self, at: float, guild_id: int, user_id: int, setting: str, old: str, new: str
+    ) -> None:
+        """One line of the change log: who changed what, from what, to what (JSON)."""
+        await self._write(
+            "INSERT INTO config_changes (at, guild_id, user_id, setting, old, new)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            at,
+            guild_id,
+            user_id,
+            setting,
+            old,
+            new,
+        )
+
+    async def guilds_with_alerts(self) -> list[int]:
+        rows = await self._all(
+            "SELECT guild_id FROM server_settings WHERE alerts_channel_id IS NOT NULL"
+        )
+        return [int(r["guild_id"]) for r in rows]
+
+    async def alert_raised(self, guild_id: int, kind: str) -> bool:
+        row = await self._one(
+            "SELECT raised FROM alert_states WHERE guild_id = ? AND kind = ?", guild_id, kind
+        )
+        return bool(row and row["raised"])
+
+    async def set_alert_raised(self, guild_id: int, kind: str, raised: bool) -> None:
+        await self._write(
+            "INSERT INTO alert_states (guild_id, kind, raised) VALUES (?, ?, ?)"
+            " ON CONFLICT (guild_id, kind) DO UPDATE SET raised = excluded.raised",
+            guild_id,
+            kind,
+            int(raised),
+        )
+
     # Facts -------------------------------------------------------------------------------
 
     async def fact(self, key: str) -> Any:
@@ -264,14 +378,8 @@ class Store:
         async with self._db.execute(sql, args) as cursor:
             return list(await cursor.fetchall())
 
-    # For the modules that keep their own tables here (server settings, alerts).
-
-    async def write(self, sql: str, *args: Any) -> int:
-        """One writing statement, committed; returns the rows it changed."""
-        return await self._write(sql, *args)
-
     async def rows(self, sql: str, *args: Any) -> list[aiosqlite.Row]:
-        """The rows of one query."""
+        """The rows of one query (for tests and the operator's reports)."""
         return await self._all(sql, *args)
 
 

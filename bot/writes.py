@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from bot.job import LedgerEntry
-from bot.storage import Store
+from bot.records import Records
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 class JobWrites:
     """Writes of jobs' fields (and their ledger entries), retried in order when storage fails."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Records) -> None:
         self._store = store
         self._pending: dict[int, dict[str, Any]] = {}
         self._entries: dict[int, LedgerEntry] = {}
