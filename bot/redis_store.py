@@ -1,0 +1,403 @@
+"""The bot's records in Redis, shared by several processes (`REDIS_URL`).
+
+The same interface as the SQLite store (`bot.records.Records`). Every step that checks and
+changes (admission, a job's move, its end, a lease) is one Lua script, so it is atomic across
+processes. A job is a hash `job:ID` (its pose and sheet in keys of their own); indexes keep the
+jobs of each state, each member's active jobs and each server's jobs that may still cost.
+
+A lease says which process works on a job: `hold` takes it (when free or expired), the process
+renews it while working, and every write of a job checks that no other process holds it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import fields as dataclass_fields
+from typing import Any
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from bot.admission import (
+    BudgetSpent,
+    CoolingDown,
+    DailyLimitReached,
+    Limits,
+    QueueFull,
+    TooManyOfYours,
+)
+from bot.job import ACTIVE, DAY, Job, JobState, LedgerEntry, NewJob, Outcome, params_json
+from bot.redis_scripts import ADMIT, FINISH, HOLD, MOVE, RELEASE, RENEW
+from bot.request import SheetRequest
+from bot.storage import StorageError
+
+log = logging.getLogger(__name__)
+
+PREFIX = "sheetbot:"
+# Blobs (a pose, a sheet) above this are refused: Redis keeps everything in memory.
+MAX_BLOB_BYTES = 32 * 2**20
+# Finished jobs are kept this long (for re-rolls and deletes), then Redis forgets them.
+KEEP_FINISHED = 30 * DAY
+_BLOBS = {"pose": "pose", "result": "sheet"}
+_FINISHED = (JobState.DONE, JobState.FAILED, JobState.INTERRUPTED, JobState.REFUSED)
+_INTS = {"id", "user_id", "guild_id", "channel_id", "placeholder_id", "delivery_attempts"}
+_FLOATS = {
+    "created_at",
+    "token_expires_at",
+    "started_at",
+    "finished_at",
+    "deliver_after",
+    "reserved",
+    "submitted_at",
+}
+
+
+class RedisStore:
+    """The bot's records in one Redis server, shared by every process of the bot."""
+
+    backend = "redis"
+
+    def __init__(self, client: redis.Redis, *, lease_seconds: float, url: str) -> None:
+        self._redis = client
+        self.lease_seconds = lease_seconds
+        self.holder = f"{uuid.uuid4().hex[:12]}"  # this process, as leases name it
+        self.url = url
+        self._scripts = {
+            name: client.register_script(text)
+            for name, text in {
+                "admit": ADMIT,
+                "move": MOVE,
+                "finish": FINISH,
+                "hold": HOLD,
+                "release": RELEASE,
+                "renew": RENEW,
+            }.items()
+        }
+        self.held: set[int] = set()
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, url: str, *, lease_seconds: float = 120) -> AsyncIterator[RedisStore]:
+        """Connect to Redis at `url` (checked with a PING)."""
+        client = redis.Redis.from_url(url, decode_responses=False)
+        try:
+            try:
+                await client.ping()
+            except (RedisError, OSError, ValueError) as exc:
+                raise StorageError(_unreachable(url, exc)) from exc
+            yield cls(client, lease_seconds=lease_seconds, url=url)
+        finally:
+            await client.aclose()
+
+    @property
+    def client(self) -> redis.Redis:
+        """The connection, for the shared queue and limits (`bot.redis_line`)."""
+        return self._redis
+
+    def file_problem(self) -> str | None:
+        return None  # no file: Redis's own persistence is checked by `python -m bot check`
+
+    async def persistence(self) -> dict[str, str]:
+        """Redis's persistence settings (appendonly, appendfsync, save)."""
+        found: dict[str, str] = {}
+        for name in ("appendonly", "appendfsync", "save"):
+            value = await self._redis.config_get(name)
+            found.update({_text(k): _text(v) for k, v in value.items()})
+        return found
+
+    # Admission ---------------------------------------------------------------------------
+
+    async def admit(self, new: NewJob, limits: Limits) -> Job:
+        now = time.time()
+        record = {
+            "user_id": new.user_id,
+            "guild_id": new.guild_id,
+            "channel_id": new.channel_id,
+            "params": params_json(new),
+            "state": JobState.ACCEPTED,
+            "interaction_token": new.interaction_token,
+            "token_expires_at": new.token_expires_at,
+            "created_at": now,
+            "reserved": limits.expected_cost,
+        }
+        answer = await self._run(
+            "admit",
+            now,
+            new.user_id,
+            "" if new.guild_id is None else new.guild_id,
+            limits.cooldown_seconds,
+            limits.max_waiting,
+            limits.max_per_user,
+            limits.daily_limit,
+            limits.budget,
+            limits.expected_cost,
+            json.dumps(_encoded(record)),
+        )
+        kind, *values = [_text(v) for v in answer]
+        if kind == "ok":
+            return Job(
+                **vars(new),
+                id=int(values[0]),
+                state=JobState.ACCEPTED,
+                created_at=now,
+                reserved=limits.expected_cost,
+            )
+        raise _refusal(kind, values, limits)
+
+    # Jobs --------------------------------------------------------------------------------
+
+    async def move(self, job_id: int, expected: JobState | None, **fields: Any) -> bool:
+        return bool(await self._change("move", job_id, [expected or ""], fields, []))
+
+    async def update(self, job_id: int, **fields: Any) -> None:
+        await self.move(job_id, None, **fields)
+
+    async def finish(self, entry: LedgerEntry, **fields: Any) -> None:
+        guild = "" if entry.guild_id is None else str(entry.guild_id)
+        # Ids as text: Lua reads JSON numbers as doubles, too small for Discord's ids.
+        ledger = json.dumps({**vars(entry), "user_id": str(entry.user_id), "guild_id": guild})
+        trailing = [entry.at, guild, KEEP_FINISHED]
+        await self._change("finish", entry.job_id, [ledger], fields, trailing)
+
+    async def job(self, job_id: int) -> Job | None:
+        stored = await self._redis.hgetall(f"{PREFIX}job:{job_id}")
+        return _job(stored) if stored else None
+
+    async def jobs_in(self, *states: JobState) -> list[Job]:
+        ids: set[int] = set()
+        for state in states:
+            ids.update(
+                int(_text(i)) for i in await self._redis.zrange(f"{PREFIX}state:{state}", 0, -1)
+            )
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for job_id in sorted(ids):
+                pipe.hgetall(f"{PREFIX}job:{job_id}")
+            stored = await pipe.execute()
+        jobs = [_job(s) for s in stored if s]
+        return [job for job in jobs if job.state in states]  # it may have moved meanwhile
+
+    async def pose(self, job_id: int) -> bytes | None:
+        return _blob(await self._redis.get(f"{PREFIX}job:{job_id}:pose"))
+
+    async def sheet(self, job_id: int) -> bytes | None:
+        return _blob(await self._redis.get(f"{PREFIX}job:{job_id}:sheet"))
+
+    async def forget_old_poses(self, older_than: float) -> int:
+        forgotten = 0
+        for raw in await self._redis.zrangebyscore(f"{PREFIX}poses", "-inf", f"({older_than}"):
+            job_id = int(_text(raw))
+            state = await self._redis.hget(f"{PREFIX}job:{job_id}", "state")
+            if state is not None and JobState(_text(state)) in (*ACTIVE, JobState.DRAWN):
+                continue
+            forgotten += await self._redis.delete(f"{PREFIX}job:{job_id}:pose")
+            await self._redis.zrem(f"{PREFIX}poses", job_id)
+        return forgotten
+
+    async def give_back_cooldown(self, user_id: int, guild_id: int | None) -> None:
+        await self._redis.delete(f"{PREFIX}cooldown:{user_id}:{guild_id or 0}")
+
+    # Leases ------------------------------------------------------------------------------
+
+    async def hold(self, job_id: int) -> bool:
+        """Take the job's lease if no other process holds it (or its lease ran out)."""
+        held = bool(await self._run("hold", job_id, self.holder, time.time(), self.lease_seconds))
+        if held:
+            self.held.add(job_id)
+        return held
+
+    async def release(self, job_id: int) -> None:
+        self.held.discard(job_id)
+        await self._run("release", job_id, self.holder)
+
+    async def renew(self) -> None:
+        """Extend the leases of every job this process holds."""
+        if self.held:
+            await self._run("renew", self.holder, time.time(), self.lease_seconds, *self.held)
+
+    # The ledger and server settings ------------------------------------------------------
+
+    async def ledger(self, since: float, guild_id: int | None = None) -> list[LedgerEntry]:
+        key = f"{PREFIX}ledger:all" if guild_id is None else f"{PREFIX}ledger:guild:{guild_id}"
+        raw = await self._redis.zrangebyscore(key, since, "+inf")
+        entries = [_ledger_entry(json.loads(_text(item))) for item in raw]
+        return sorted(entries, key=lambda e: (e.at, e.job_id))
+
+    async def server_settings(self, guild_id: int) -> dict[str, Any] | None:
+        stored = await self._redis.hgetall(f"{PREFIX}server:{guild_id}")
+        return {_text(k): json.loads(_text(v)) for k, v in stored.items()} if stored else None
+
+    async def set_server_setting(self, guild_id: int, setting: str, value: Any) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(f"{PREFIX}server:{guild_id}", setting, json.dumps(value))
+            if setting == "alerts_channel_id":
+                if value is None:
+                    pipe.srem(f"{PREFIX}servers_with_alerts", guild_id)
+                else:
+                    pipe.sadd(f"{PREFIX}servers_with_alerts", guild_id)
+            await pipe.execute()
+
+    async def server_list(self, guild_id: int, kind: str) -> list[str]:
+        return [_text(v) for v in await self._redis.zrange(_list_key(guild_id, kind), 0, -1)]
+
+    async def add_to_server_list(self, guild_id: int, kind: str, value: str) -> None:
+        await self._redis.zadd(_list_key(guild_id, kind), {value: time.time()}, nx=True)
+
+    async def remove_from_server_list(self, guild_id: int, kind: str, value: str) -> None:
+        await self._redis.zrem(_list_key(guild_id, kind), value)
+
+    async def record_config_change(
+        self, at: float, guild_id: int, user_id: int, setting: str, old: str, new: str
+    ) -> None:
+        change: dict[str | bytes, str | float | int] = {
+            "at": at,
+            "guild_id": guild_id,
+            "user_id": user_id,
+            "setting": setting,
+            "old": old,
+            "new": new,
+        }
+        await self._redis.xadd(f"{PREFIX}config_changes", change)  # type: ignore[arg-type]
+
+    async def guilds_with_alerts(self) -> list[int]:
+        return sorted(
+            int(_text(g)) for g in await self._redis.smembers(f"{PREFIX}servers_with_alerts")
+        )
+
+    async def alert_raised(self, guild_id: int, kind: str) -> bool:
+        return bool(await self._redis.hget(f"{PREFIX}alerts_raised", f"{guild_id}:{kind}"))
+
+    async def set_alert_raised(self, guild_id: int, kind: str, raised: bool) -> None:
+        await self._redis.hset(f"{PREFIX}alerts_raised", f"{guild_id}:{kind}", int(raised))
+
+    # Facts -------------------------------------------------------------------------------
+
+    async def fact(self, key: str) -> Any:
+        value = await self._redis.hget(f"{PREFIX}facts", key)
+        return None if value is None else json.loads(value)
+
+    async def set_fact(self, key: str, value: Any) -> None:
+        await self._redis.hset(f"{PREFIX}facts", key, json.dumps(value))
+
+    # -------------------------------------------------------------------------------------
+
+    async def _change(
+        self,
+        script: str,
+        job_id: int,
+        leading: list[Any],
+        fields: dict[str, Any],
+        trailing: list[Any],
+    ) -> int:
+        """Run a job-writing script: ARGV = P, id, holder, now, *leading, fields, *trailing,
+        then the blobs among the fields as (name, bytes) pairs."""
+        blobs: list[Any] = []
+        for name, key in _BLOBS.items():
+            if name in fields:
+                blob = fields[name]
+                if blob is not None and len(blob) > MAX_BLOB_BYTES:
+                    raise StorageError(f"a {key} of {len(blob)} bytes is too large to keep")
+                blobs += [key, blob or b""]
+        record = {k: v for k, v in fields.items() if k not in _BLOBS}
+        changed = await self._run(
+            script,
+            job_id,
+            self.holder,
+            time.time(),
+            *leading,
+            json.dumps(_encoded(record)),
+            *trailing,
+            *blobs,
+        )
+        if int(changed) < 0:
+            log.warning("job %d is held by another process: this one's write is dropped", job_id)
+            return 0
+        return int(changed)
+
+    async def _run(self, script: str, *args: Any) -> Any:
+        return await self._scripts[script](args=[PREFIX, *args])
+
+
+def _encoded(record: dict[str, Any]) -> dict[str, Any]:
+    """A job's fields as the hash keeps them: text, or None for "no value"."""
+    encoded: dict[str, Any] = {}
+    for name, value in record.items():
+        if isinstance(value, Outcome):
+            value = json.dumps(vars(value))
+        elif isinstance(value, bool):
+            value = int(value)
+        encoded[name] = None if value is None else str(value)
+    return encoded
+
+
+def _job(stored: dict[Any, Any]) -> Job:
+    data = {_text(k): _text(v) for k, v in stored.items()}
+    params = json.loads(data["params"])
+    outcome = json.loads(data["outcome"]) if data.get("outcome") else None
+    known = {f.name for f in dataclass_fields(Job)} - {"request", "upload_limit", "custom_pose"}
+    values: dict[str, Any] = {}
+    for name in known - {"state", "outcome"}:
+        raw = data.get(name)
+        if raw is None:
+            continue
+        values[name] = int(raw) if name in _INTS else float(raw) if name in _FLOATS else raw
+    for name in ("guild_id", "interaction_token", "token_expires_at"):  # required, may be None
+        values.setdefault(name, None)
+    return Job(
+        **values,
+        state=JobState(data["state"]),
+        request=SheetRequest.model_validate(
+            {name: params[name] for name in SheetRequest.model_fields if name in params}
+        ),
+        upload_limit=int(params.get("upload_limit") or 10 * 2**20),
+        custom_pose=bool(params.get("custom_pose")),
+        outcome=Outcome(**outcome) if outcome else None,
+    )
+
+
+def _ledger_entry(stored: dict[str, Any]) -> LedgerEntry:
+    guild = stored["guild_id"]
+    return LedgerEntry(
+        **{**stored, "user_id": int(stored["user_id"]), "guild_id": int(guild) if guild else None}
+    )
+
+
+def _refusal(kind: str, values: list[str], limits: Limits) -> Exception:
+    numbers = [float(v) if v not in ("", "nil") else None for v in values]
+    if kind == "cooldown":
+        return CoolingDown(numbers[0] or 0.0)
+    if kind == "mine":
+        return TooManyOfYours(int(numbers[0] or 0))
+    if kind == "queue":
+        return QueueFull(limits.max_waiting)
+    if kind == "daily":
+        return DailyLimitReached(int(numbers[0] or 0), limits.daily_limit, numbers[1])
+    assert kind == "budget", kind
+    return BudgetSpent(numbers[0] or 0.0, limits.budget, numbers[1])
+
+
+def _list_key(guild_id: int, kind: str) -> str:
+    return f"{PREFIX}server:{guild_id}:list:{kind}"
+
+
+def _blob(value: Any) -> bytes | None:
+    return None if value is None else bytes(value)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _unreachable(url: str, error: BaseException) -> str:
+    where = url.split("@")[-1]  # never the password of redis://:password@host
+    return (
+        f"REDIS_URL ({where}) cannot be reached: {type(error).__name__}: {error}. Start Redis "
+        "there, or fix REDIS_URL (unset it to keep everything in DATABASE_PATH's SQLite file)."
+    )
+
+
+__all__ = ["MAX_BLOB_BYTES", "RedisStore"]
