@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import time
+from typing import Any
 
 import aiohttp
 import discord
@@ -15,6 +16,7 @@ from discord.ext import commands
 from bot import replies
 from bot.admission import Limits
 from bot.alerts import Alerts
+from bot.backend import Backend
 from bot.background import Background
 from bot.buttons import ButtonRules, SheetActions, SheetButton, sheet_buttons
 from bot.delivery import Courier
@@ -23,7 +25,6 @@ from bot.jobs import JobRules, Jobs
 from bot.ledger import Ledger
 from bot.metrics import Metrics, watch_loop
 from bot.placeholders import Placeholders
-from bot.records import Records
 from bot.replies import Refused
 from bot.segmind import AuthError, SegmindClient, SegmindError
 from bot.servers import Servers
@@ -50,14 +51,14 @@ class SheetTree(app_commands.CommandTree[discord.Client]):
         await replies.apologize(interaction)
 
 
-class SheetBot(commands.Bot):
+class SheetBot(commands.AutoShardedBot):
     """A bot that draws character sheets for the members of its servers."""
 
     def __init__(
         self,
         settings: Settings,
         *,
-        store: Records,
+        backend: Backend,
         segmind: SegmindClient,
         http: aiohttp.ClientSession,
         metrics: Metrics,
@@ -69,7 +70,9 @@ class SheetBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
             tree_cls=SheetTree,
+            **_sharding(settings),
         )
+        store = backend.records
         self.settings = settings
         self.store = store
         self.segmind = segmind
@@ -78,10 +81,12 @@ class SheetBot(commands.Bot):
         self.background = Background(metrics)
         courier = Courier(self)
         self.placeholders = Placeholders(courier)
-        self.servers = Servers(store)
+        # With several processes another may change a server's settings: read them again soon.
+        self.servers = Servers(store, fresh_for=None if backend.lease_seconds is None else 2.0)
         self.ledger = Ledger(store)
         self.jobs = Jobs(
             store=store,
+            line=backend.line,
             segmind=segmind,
             courier=courier,
             placeholders=self.placeholders,
@@ -102,6 +107,7 @@ class SheetBot(commands.Bot):
                 delivery_retry_seconds=settings.delivery_retry_seconds,
                 delivery_retry_hours=settings.delivery_retry_hours,
                 log_prompts=settings.log_prompts,
+                lease_seconds=backend.lease_seconds,
             ),
         )
         self.intake = Intake(
@@ -208,3 +214,10 @@ class SheetBot(commands.Bot):
                 log.warning("%d job(s) cut short by the shutdown; reported on restart", cut)
             await self.background.close()
         await super().close()
+
+
+def _sharding(settings: Settings) -> dict[str, Any]:
+    # Without SHARD_COUNT one shard; with it, this process's shards (SHARD_IDS; all if unset).
+    if settings.shard_count is None:
+        return {"shard_count": 1}
+    return {"shard_count": settings.shard_count, "shard_ids": list(settings.shard_ids) or None}

@@ -25,6 +25,7 @@ import yarl
 from pydantic import ValidationError
 
 from bot.app import SheetBot
+from bot.backend import open_backend
 from bot.imaging import PoseRejected, default_pose, normalize_pose
 from bot.job import LedgerEntry
 from bot.ledger import Ledger
@@ -33,13 +34,18 @@ from bot.redaction import install_secret_filter
 from bot.request import SheetRequest, describe
 from bot.segmind import MAX_SEED, SegmindClient, SegmindError
 from bot.settings import HELP, Settings, SettingsError, discord_token, load_settings
-from bot.storage import StorageError, Store
+from bot.storage import StorageError
 
 log = logging.getLogger(__name__)
 
 BAD_TOKEN = (
     "Discord refused DISCORD_TOKEN. Copy a fresh token from "
     "https://discord.com/developers/applications (your application > Bot > Reset Token)."
+)
+
+NO_SHARED_STATE = (
+    "A worker-only process shares the jobs of the gateway processes through Redis: set "
+    "REDIS_URL (see docs/scaling.md), or use `python -m bot run` for a single process."
 )
 
 # What each SEGMIND_API mode does, as `check` tells the operator.
@@ -80,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(check(settings))
         if command == "usage":
             return asyncio.run(usage(settings, args))
-        return asyncio.run(run(settings, sync_only=command == "sync"))
+        if command == "worker" and settings.redis_url is None:
+            print(NO_SHARED_STATE, file=sys.stderr)
+            return 2
+        return asyncio.run(run(settings, sync_only=command == "sync", role=command))
     except KeyboardInterrupt:
         return 130
 
@@ -94,7 +103,8 @@ def quiet_libraries() -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("run", help="run the bot (the default)")
+    sub.add_parser("run", help="run the bot (the default): its gateway shards and workers")
+    sub.add_parser("worker", help="run workers only (no gateway); needs REDIS_URL")
     sub.add_parser("check", help="check the settings, the Discord token and the Segmind key")
     sub.add_parser("sync", help="register the slash commands now, then exit")
     sub.add_parser("invite", help="print the link that adds the bot to a server")
@@ -136,18 +146,21 @@ def _segmind(settings: Settings, http: aiohttp.ClientSession) -> SegmindClient:
     )
 
 
-async def run(settings: Settings, *, sync_only: bool = False) -> int:
+async def run(settings: Settings, *, sync_only: bool = False, role: str = "run") -> int:
     """Run the bot until SIGTERM/SIGINT, then finish running jobs and exit 0."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    return await serve(settings, stop, sync_only=sync_only)
+    return await serve(settings, stop, sync_only=sync_only, gateway=role != "worker")
 
 
-async def serve(settings: Settings, stop: asyncio.Event, *, sync_only: bool = False) -> int:
+async def serve(
+    settings: Settings, stop: asyncio.Event, *, sync_only: bool = False, gateway: bool = True
+) -> int:
     """Run the bot in this event loop until `stop` is set, then finish running jobs; the exit
-    code. No signal handling here, so tests can run the bot in their own loop."""
+    code. No signal handling here, so tests can run the bot in their own loop. Without the
+    gateway (a worker), the bot only logs in: its workers deliver over REST."""
     point_discord_at(settings)
     assert settings.discord_token is not None
     token = settings.discord_token.get_secret_value()
@@ -155,10 +168,11 @@ async def serve(settings: Settings, stop: asyncio.Event, *, sync_only: bool = Fa
     if settings.metrics_port and not sync_only:
         metrics.serve(settings.metrics_host, settings.metrics_port)
     try:
-        async with aiohttp.ClientSession() as http, Store.open(settings.database_path) as store:
+        async with aiohttp.ClientSession() as http, open_backend(settings) as backend:
+            log.info("state kept in %s", _where(settings))
             bot = SheetBot(
                 settings,
-                store=store,
+                backend=backend,
                 segmind=_segmind(settings, http),
                 http=http,
                 metrics=metrics,
@@ -168,7 +182,7 @@ async def serve(settings: Settings, stop: asyncio.Event, *, sync_only: bool = Fa
                 if sync_only:
                     await bot.login(token)
                     return 0
-                await _until_stopped(bot, token, stop)
+                await _until_stopped(bot, token, stop, gateway=gateway)
     except StorageError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -188,8 +202,13 @@ async def serve(settings: Settings, stop: asyncio.Event, *, sync_only: bool = Fa
     return 0
 
 
-async def _until_stopped(bot: SheetBot, token: str, stop: asyncio.Event) -> None:
+async def _until_stopped(bot: SheetBot, token: str, stop: asyncio.Event, *, gateway: bool) -> None:
     if stop.is_set():  # stopped while starting up: nothing is running yet
+        return
+    if not gateway:
+        await bot.login(token)  # starts the workers (setup_hook)
+        await stop.wait()
+        await bot.close()
         return
     running = asyncio.create_task(bot.start(token))
     stopping = asyncio.create_task(stop.wait())
@@ -201,11 +220,41 @@ async def _until_stopped(bot: SheetBot, token: str, stop: asyncio.Event) -> None
     await running
 
 
+def _where(settings: Settings) -> str:
+    """Where the state is kept, in words (never a Redis password)."""
+    if settings.redis_url is None:
+        return f"the SQLite file {settings.database_path} (one process)"
+    url = yarl.URL(settings.redis_url.get_secret_value())
+    return f"Redis at {url.host}:{url.port or 6379}{url.path} (shared by every process)"
+
+
+async def _check_state(settings: Settings) -> bool:
+    """Open the state; for Redis, say whether it keeps what it is told across a restart."""
+    try:
+        async with open_backend(settings) as backend:
+            print(f"State: {_where(settings)}")
+            persistence = await backend.records.persistence()
+    except StorageError as exc:
+        print(f"State: {exc}", file=sys.stderr)
+        return False
+    said = ", ".join(f"{k} {v!r}" for k, v in sorted(persistence.items()))
+    print(f"State persistence: {said}")
+    if settings.redis_url is not None and persistence.get("appendonly") != "yes":
+        print(
+            "Redis persistence: appendonly is off, so queued jobs, paid sheets and the "
+            "ledger are lost if Redis restarts: set `appendonly yes` (docs/scaling.md).",
+            file=sys.stderr,
+        )
+        return False
+    return True
+
+
 async def check(settings: Settings) -> int:
-    """Check that both services accept the bot's credentials; print the balance."""
+    """Check that both services accept the bot's credentials and the state can be opened;
+    print the balance and where the state is kept."""
     point_discord_at(settings)
     assert settings.discord_token is not None
-    ok = True
+    ok = await _check_state(settings)
     async with aiohttp.ClientSession() as http:
         try:
             balance = await _segmind(settings, http).credits()
@@ -285,8 +334,10 @@ async def usage(settings: Settings, args: argparse.Namespace) -> int:
         print("error: --days must be at least 1", file=sys.stderr)
         return 2
     try:
-        async with Store.open(settings.database_path) as store:
-            entries = await Ledger(store).entries(time.time() - args.days * 86400, args.guild)
+        async with open_backend(settings) as backend:
+            entries = await Ledger(backend.records).entries(
+                time.time() - args.days * 86400, args.guild
+            )
     except StorageError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -36,12 +36,11 @@ from bot.background import Background
 from bot.delivery import Courier, Parcel, Undelivered, sheet_parcel
 from bot.imaging import default_pose
 from bot.job import Job, JobState, LedgerEntry, NewJob, Outcome
+from bot.line import Line
 from bot.metrics import Metrics
-from bot.pace import Pace
 from bot.placeholders import Placeholders
 from bot.records import Records
 from bot.replies import Refused
-from bot.scheduler import Scheduler
 from bot.segmind import (
     AuthError,
     Progress,
@@ -78,6 +77,8 @@ class JobRules:
     delivery_retry_seconds: float
     delivery_retry_hours: float
     log_prompts: bool = False
+    # Several processes share the jobs (Redis): a job nobody renewed for this long is orphaned.
+    lease_seconds: float | None = None
 
 
 class Jobs:
@@ -87,6 +88,7 @@ class Jobs:
         self,
         *,
         store: Records,
+        line: Line,
         segmind: SegmindClient,
         courier: Courier,
         placeholders: Placeholders,
@@ -107,8 +109,7 @@ class Jobs:
         self._buttons = buttons
         self._metrics = metrics
         self._rules = rules
-        self._line: Scheduler[Job] = Scheduler()
-        self._pace = Pace(rules.requests_per_minute)
+        self._line = line
         self._told: dict[int, int] = {}
         self._running: set[asyncio.Task[None]] = set()
         self._delivering: set[int] = set()
@@ -174,14 +175,14 @@ class Jobs:
             pose=pose,
             pose_note=pose_note,
         )
-        self._enter_line(dataclasses.replace(job, state=JobState.QUEUED), "queued")
+        await self._enter_line(dataclasses.replace(job, state=JobState.QUEUED), "queued")
 
     async def refuse(self, job: Job) -> None:
         """An accepted job was refused before it was queued (its member is told by the caller)."""
         await self._finish(job, JobState.REFUSED, error="refused after acceptance")
 
-    def _enter_line(self, job: Job, how: str) -> None:
-        ahead = self._line.add(job)
+    async def _enter_line(self, job: Job, how: str) -> None:
+        ahead = await self._line.add(job)
         if ahead is None:
             return  # a worker has it already
         self._told[job.id] = ahead
@@ -193,7 +194,13 @@ class Jobs:
     def start(self) -> None:
         """Start the workers and the background work; settle what a previous run left."""
         self._workers = [asyncio.create_task(self._work()) for _ in range(self._rules.concurrency)]
-        self._background.once("settle leftovers", self._settle_leftovers)
+        if self._rules.lease_seconds is None:
+            self._background.once("settle leftovers", self._settle_leftovers)
+        else:  # other processes go on: only what nobody renewed is left over
+            every = self._rules.lease_seconds / 2
+            self._background.every(every, "settle orphaned jobs", self._settle_orphans)
+        if self._line.renew_every is not None:
+            self._background.every(self._line.renew_every, "renew leases", self._line.renew)
         self._background.every(ANNOUNCE_EVERY, "announce places", self._announce_places)
         retry = min(self._rules.delivery_retry_seconds, 60.0)
         self._background.every(retry, "deliver kept sheets", self._deliver_kept)
@@ -227,21 +234,32 @@ class Jobs:
             assert task is not None
             self._running.add(task)
             try:
-                if job.state is JobState.SUBMITTED:
-                    await self._follow(job)
-                else:
-                    await self._send(job)
+                await self._go_on(job)
             except Exception:
                 log.exception("job %d failed unexpectedly", job.id)
             finally:
                 self._running.discard(task)
-                self._line.done(job.id)
+                await self._line.done(job)
+
+    async def _go_on(self, job: Job) -> None:
+        """Go on with a job from its state (another process's, when that one stopped)."""
+        if job.state is JobState.QUEUED:
+            await self._send(job)
+        elif job.state is JobState.SUBMITTED:
+            await self._follow(job)
+        elif job.state is JobState.DRAWN:
+            image = await self._store.sheet(job.id)
+            if image is not None:
+                self._log(job, "delivering for a stopped process")
+                await self._deliver(job, image)
+        else:  # sending, with no request id: Segmind may have billed it, never send it again
+            await self._finish(job, JobState.INTERRUPTED)
 
     async def _send(self, job: Job) -> None:
-        wait = self._pace.next_turn()
-        if wait > 0:  # Segmind's plan allows only so many requests a minute
-            self._placeholders.show(job, replies.paced(time.time() + wait))
-        await self._pace.turn()
+        # Segmind's plan allows only so many requests a minute.
+        await self._line.turn(
+            lambda wait: self._placeholders.show(job, replies.paced(time.time() + wait))
+        )
         started = time.time()
         # The claim: only one worker, once, ever moves this job from queued to sending.
         if not await self._store.move(
@@ -430,9 +448,14 @@ class Jobs:
                 image = await self._store.sheet(job.id)
             if image is None:
                 continue
+            if not await self._store.hold(job.id):
+                continue  # another process delivers it
             if not job.delivery_attempts:
                 self._log(job, "delivering after restart")
-            await self._deliver(job, image)
+            try:
+                await self._deliver(job, image)
+            finally:
+                await self._store.release(job.id)
 
     # Finishing -----------------------------------------------------------------------------
 
@@ -517,9 +540,18 @@ class Jobs:
                 await self._finish(job, JobState.INTERRUPTED)
         for job in await self._store.jobs_in(JobState.SUBMITTED):
             if (job.submitted_at or 0) < self._booted:  # Segmind has it: follow it up first
-                self._line.add(job, first=True)
+                await self._line.add(job, first=True)
         for job in await self._store.jobs_in(JobState.QUEUED):
-            self._enter_line(job, "resumed")
+            await self._enter_line(job, "resumed")
+
+    async def _settle_orphans(self) -> None:
+        """With several processes: report accepted jobs whose process stopped before queueing
+        them (the others' leftovers come back through the shared line)."""
+        assert self._rules.lease_seconds is not None
+        before = time.time() - self._rules.lease_seconds
+        for job in await self._store.jobs_in(JobState.ACCEPTED):
+            if job.created_at < before and await self._store.hold(job.id):
+                await self._finish(job, JobState.INTERRUPTED)
 
     async def _announce_places(self) -> None:
         # Tell waiting members when their place changed; the edits run beside the jobs.

@@ -269,7 +269,8 @@ class RedisStore:
         )
 
     async def alert_raised(self, guild_id: int, kind: str) -> bool:
-        return bool(await self._redis.hget(f"{PREFIX}alerts_raised", f"{guild_id}:{kind}"))
+        raised = await self._redis.hget(f"{PREFIX}alerts_raised", f"{guild_id}:{kind}")
+        return raised is not None and _text(raised) == "1"
 
     async def set_alert_raised(self, guild_id: int, kind: str, raised: bool) -> None:
         await self._redis.hset(f"{PREFIX}alerts_raised", f"{guild_id}:{kind}", int(raised))

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -53,22 +53,49 @@ class Settings(BaseSettings):
     delivery_retry_seconds: float = Field(default=30, gt=0)
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     metrics_host: str = "127.0.0.1"
+    redis_url: SecretStr | None = None  # may carry a password
+    shard_count: int | None = Field(default=None, ge=1)
+    shard_ids: Annotated[tuple[int, ...], NoDecode] = ()
+    job_lease_seconds: float = Field(default=120, ge=1)
+
+    @model_validator(mode="after")
+    def _shards_fit(self) -> Settings:
+        if self.shard_ids and self.shard_count is None:
+            raise ValueError("SHARD_IDS needs SHARD_COUNT (how many shards the bot has in all)")
+        if self.shard_count is not None and any(i >= self.shard_count for i in self.shard_ids):
+            raise ValueError(
+                f"SHARD_IDS must be shard numbers from 0 to {self.shard_count - 1} "
+                f"(SHARD_COUNT is {self.shard_count})"
+            )
+        if (
+            self.redis_url is None
+            and len(self.shard_ids) < (self.shard_count or 1)
+            and (self.shard_ids)
+        ):
+            raise ValueError(
+                "running only some shards (SHARD_IDS) means other processes run the rest: "
+                "they share jobs and limits through Redis, so set REDIS_URL too"
+            )
+        return self
 
     @field_validator("discord_token", "segmind_api_key", mode="before")
     @classmethod
     def _strip(cls, value: object) -> object:
         return (value.strip() or None) if isinstance(value, str) else value
 
-    @field_validator("dev_guild_id", "metrics_port", mode="before")
+    @field_validator("dev_guild_id", "metrics_port", "shard_count", "redis_url", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("moderator_role_ids", mode="before")
+    @field_validator("moderator_role_ids", "shard_ids", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
-            return frozenset(int(part) for part in value.replace(" ", ",").split(",") if part)
+            parts = [part for part in value.replace(" ", ",").split(",") if part]
+            if not all(part.isdigit() for part in parts):
+                raise ValueError("must be numbers separated by commas")
+            return sorted({int(part) for part in parts})
         return value
 
     @field_validator("segmind_api", mode="before")
@@ -119,7 +146,9 @@ class _DiscordToken(BaseSettings):
 
 
 def _problem(error: ErrorDetails) -> tuple[str, str]:
-    name = str(error["loc"][0]).upper() if error["loc"] else "?"
+    if not error["loc"]:  # a rule between settings: its message names them
+        return "", error["msg"].removeprefix("Value error, ")
+    name = str(error["loc"][0]).upper()
     if name in HELP:  # a secret can only be missing or empty
         return name, "is missing"
     return name, f"is not valid: {error['msg']}"
@@ -130,6 +159,6 @@ def describe(problems: list[tuple[str, str]]) -> str:
     lines = ["The bot cannot start; fix these settings in .env or the environment:"]
     for name, problem in problems:
         hint = f" — set it to {HELP[name]}" if name in HELP else ""
-        lines.append(f"  {name} {problem}{hint}")
+        lines.append(f"  {name} {problem}{hint}" if name else f"  {problem}")
     lines.append("See .env.example for every setting.")
     return "\n".join(lines)

@@ -129,6 +129,14 @@ class Store:
             "Restore the file from a backup, or restart the bot to start a new one."
         )
 
+    async def persistence(self) -> dict[str, str]:
+        """SQLite's journal mode and sync level."""
+        found = {}
+        for name in ("journal_mode", "synchronous"):
+            row = await self._one(f"PRAGMA {name}")
+            found[name] = str(row[0]) if row else "?"
+        return found
+
     # Admission ---------------------------------------------------------------------------
 
     async def admit(self, new: NewJob, limits: Limits) -> Job:

@@ -3,11 +3,14 @@
 `harness` runs the bot in the test's own event loop, or, for a test marked
 `@pytest.mark.process`, as its own process (`python -m bot`): the tier for what only a process
 shows (SIGKILL, real signals, restarts across processes).
+
+`redis_server` is a real redis-server, one per test process (each xdist worker has its own);
+`redis_url` empties it before the test and gives its URL.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,7 @@ import pytest
 from tests.fake_discord import FakeDiscord
 from tests.fake_segmind import FakeSegmind
 from tests.harness import BotInLoop, BotProcess, Harness
+from tests.redis_server import RedisServer
 
 
 @pytest.fixture
@@ -44,3 +48,17 @@ async def harness(
     finally:
         await h.stop_all()
     h.assert_nothing_leaked()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server for this test process, started when a test first asks for it."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The URL of an empty Redis (flushed before the test)."""
+    redis_server.flushall()
+    return redis_server.url

@@ -1,0 +1,44 @@
+"""Where the bot keeps its state: one SQLite file (one process), or Redis (several processes).
+
+Opened at the entry point and passed in: the records and the line of jobs that go with them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from bot.line import Line, LocalLine
+from bot.records import Records
+from bot.settings import Settings
+from bot.storage import Store
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The records and the line; `lease_seconds` is None when one process owns everything."""
+
+    records: Records
+    line: Line
+    lease_seconds: float | None
+
+
+@asynccontextmanager
+async def open_backend(settings: Settings) -> AsyncIterator[Backend]:
+    """Open Redis when REDIS_URL is set, else the SQLite file at DATABASE_PATH."""
+    if settings.redis_url is None:
+        async with Store.open(settings.database_path) as store:
+            yield Backend(store, LocalLine(settings.segmind_rpm), None)
+        return
+    from bot.redis_line import SharedLine  # redis is imported only when it is used
+    from bot.redis_store import RedisStore
+
+    url = settings.redis_url.get_secret_value()
+    async with RedisStore.open(url, lease_seconds=settings.job_lease_seconds) as shared:
+        line = SharedLine(
+            shared,
+            concurrency=settings.max_concurrent_jobs,
+            requests_per_minute=settings.segmind_rpm,
+        )
+        yield Backend(shared, line, settings.job_lease_seconds)

@@ -1,0 +1,89 @@
+"""The line of jobs waiting for a worker, and Segmind's pace: in this process (`LocalLine`, with
+SQLite) or shared by every process of the bot (`bot.redis_line.SharedLine`, with Redis)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from bot.job import Job
+from bot.pace import Pace
+from bot.scheduler import Scheduler
+
+
+class Line(Protocol):
+    """Where queued jobs wait for a worker; `take` also holds one of the Segmind slots."""
+
+    # How often `renew` must run while jobs are taken (None: never, nothing expires).
+    renew_every: float | None
+
+    @property
+    def waiting(self) -> int:
+        """How many jobs wait (as last seen)."""
+        ...
+
+    async def add(self, job: Job, *, first: bool = False) -> int | None:
+        """Put a job in line; how many wait before it (None: a worker has it already)."""
+        ...
+
+    async def take(self) -> Job | None:
+        """The next job for a worker (None once the line is closed)."""
+        ...
+
+    async def done(self, job: Job) -> None:
+        """A worker is done with a job it took."""
+        ...
+
+    def order(self) -> list[Job]:
+        """The jobs waiting here, first first (empty where the line cannot tell)."""
+        ...
+
+    async def turn(self, on_wait: Callable[[float], None]) -> None:
+        """Wait for Segmind's pace (requests a minute); `on_wait(seconds)` first if it must."""
+        ...
+
+    def close(self) -> None:
+        """Give workers no more jobs."""
+        ...
+
+    async def renew(self) -> None:
+        """Keep the leases of what this process took."""
+        ...
+
+
+class LocalLine:
+    """One process's line: round-robin between members, paced in this process."""
+
+    renew_every: float | None = None
+
+    def __init__(self, requests_per_minute: int) -> None:
+        self._line: Scheduler[Job] = Scheduler()
+        self._pace = Pace(requests_per_minute)
+
+    @property
+    def waiting(self) -> int:
+        return self._line.waiting
+
+    async def add(self, job: Job, *, first: bool = False) -> int | None:
+        return self._line.add(job, first=first)
+
+    async def take(self) -> Job | None:
+        return await self._line.take()
+
+    async def done(self, job: Job) -> None:
+        self._line.done(job.id)
+
+    def order(self) -> list[Job]:
+        return self._line.order()
+
+    async def turn(self, on_wait: Callable[[float], None]) -> None:
+        wait = self._pace.next_turn()
+        if wait > 0:
+            on_wait(wait)
+        await self._pace.turn()
+
+    def close(self) -> None:
+        self._line.close()
+
+    async def renew(self) -> None:
+        """Nothing expires in one process."""

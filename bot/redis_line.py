@@ -1,0 +1,192 @@
+"""The line shared by every process of the bot, in Redis.
+
+Queued jobs are entries of a Stream read through one consumer group, so each goes to one worker
+of one process. A worker first takes one of `MAX_CONCURRENT_JOBS` slots (leases in a sorted set,
+shared by all processes), and starts a request only when the rolling minute, counted for all
+processes in another sorted set, has room under `SEGMIND_RPM`.
+
+A process renews its slots, its jobs' leases and its stream entries while it works. When it dies
+they run out: after `JOB_LEASE_SECONDS` another process claims its entries (XAUTOCLAIM) and goes
+on with each job from the state it was left in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from redis.exceptions import ResponseError
+
+from bot.job import Job, JobState
+from bot.redis_store import PREFIX, RedisStore
+
+log = logging.getLogger(__name__)
+
+STREAM = f"{PREFIX}line"
+GROUP = "workers"
+# How long a worker's read waits for a new entry before it looks again (slots, closing).
+READ_BLOCK_MS = 1000
+# How often a worker waiting for a free slot looks again.
+SLOT_POLL = 0.05
+_ALIVE = (JobState.QUEUED, JobState.SENDING, JobState.SUBMITTED, JobState.DRAWN)
+
+# ARGV: P, slot, now, lease, limit. 1 if the slot is (now) this holder's.
+_TAKE_SLOT = """
+local key = ARGV[1]..'slots'
+local now = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+if redis.call('ZSCORE', key, ARGV[2]) or redis.call('ZCARD', key) < tonumber(ARGV[5]) then
+  redis.call('ZADD', key, now + tonumber(ARGV[4]), ARGV[2])
+  return 1
+end
+return 0
+"""
+
+# ARGV: P, now, per minute, start id. '0' if a request may start now (counted), else seconds to
+# wait until the oldest start of the last minute leaves it.
+_START = """
+local key = ARGV[1]..'starts'
+local now = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - 60)
+if redis.call('ZCARD', key) < tonumber(ARGV[3]) then
+  redis.call('ZADD', key, now, ARGV[4])
+  return '0'
+end
+local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+return tostring(tonumber(oldest[2]) + 60 - now)
+"""
+
+
+class SharedLine:
+    """The line, slots and pace of every process of the bot, in Redis."""
+
+    def __init__(self, store: RedisStore, *, concurrency: int, requests_per_minute: int) -> None:
+        self._store = store
+        self._redis = store.client
+        self._concurrency = concurrency
+        self._per_minute = requests_per_minute
+        self._lease = store.lease_seconds
+        self._consumer = store.holder
+        self._take_slot = self._redis.register_script(_TAKE_SLOT)
+        self._start = self._redis.register_script(_START)
+        self._taken: dict[int, tuple[bytes, str]] = {}  # job id -> (stream entry, slot)
+        self._waiting = 0
+        self._closed = False
+        self._group_ready = False
+        self.renew_every: float | None = max(self._lease / 4, 0.2)
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
+    async def add(self, job: Job, *, first: bool = False) -> int | None:
+        await self._ensure_group()
+        await self._redis.xadd(STREAM, {"job": job.id})
+        self._waiting = int(await self._redis.zcard(f"{PREFIX}state:{JobState.QUEUED}"))
+        return max(self._waiting - 1, 0)
+
+    async def take(self) -> Job | None:
+        await self._ensure_group()
+        while not self._closed:
+            slot = f"{self._consumer}:{uuid.uuid4().hex[:8]}"
+            if not await self._slot(slot):
+                await asyncio.sleep(SLOT_POLL)
+                continue
+            entry = await self._next_entry()
+            job = await self._job_of(entry, slot) if entry is not None else None
+            if job is not None:
+                return job
+            await self._redis.zrem(f"{PREFIX}slots", slot)
+        return None
+
+    async def done(self, job: Job) -> None:
+        entry, slot = self._taken.pop(job.id)
+        await self._redis.xack(STREAM, GROUP, entry)
+        await self._redis.xdel(STREAM, entry)
+        await self._store.release(job.id)
+        await self._redis.zrem(f"{PREFIX}slots", slot)
+
+    def order(self) -> list[Job]:
+        return []  # the line is in Redis: members are told their place when they join it
+
+    async def turn(self, on_wait: Callable[[float], None]) -> None:
+        told = False
+        while True:
+            wait = float(
+                await self._start(args=[PREFIX, time.time(), self._per_minute, uuid.uuid4().hex])
+            )
+            if wait <= 0:
+                return
+            if not told:
+                on_wait(wait)
+                told = True
+            await asyncio.sleep(min(wait, 1.0))  # another process may have taken the turn
+
+    def close(self) -> None:
+        self._closed = True
+
+    async def renew(self) -> None:
+        """Keep what this process holds: slots, job leases, stream entries (in that order, so
+        an entry never looks abandoned before its job's lease runs out)."""
+        if self._taken:
+            expiry = time.time() + self._lease
+            slots = {slot: expiry for _, slot in self._taken.values()}
+            await self._redis.zadd(f"{PREFIX}slots", slots, xx=True)
+        await self._store.renew()
+        entries: list[bytes | str | int | memoryview] = [e for e, _ in self._taken.values()]
+        if entries:
+            await self._redis.xclaim(STREAM, GROUP, self._consumer, 0, entries, justid=True)
+        self._waiting = int(await self._redis.zcard(f"{PREFIX}state:{JobState.QUEUED}"))
+
+    # -------------------------------------------------------------------------------------
+
+    async def _ensure_group(self) -> None:
+        if self._group_ready:
+            return
+        try:
+            await self._redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+
+    async def _slot(self, slot: str) -> bool:
+        args: list[str | float] = [PREFIX, slot, time.time(), self._lease, self._concurrency]
+        return bool(await self._take_slot(args=args))
+
+    async def _next_entry(self) -> tuple[bytes, int] | None:
+        """An entry whose process died (idle past the lease), else a new one."""
+        claimed: Any = await self._redis.xautoclaim(
+            STREAM, GROUP, self._consumer, int(self._lease * 1000), "0-0", count=1
+        )
+        for entry_id, fields in claimed[1]:
+            if fields:  # an entry deleted meanwhile comes back empty
+                log.info("claimed job %s from a process that stopped", fields[b"job"].decode())
+                return entry_id, int(fields[b"job"])
+        read: Any = await self._redis.xreadgroup(
+            GROUP, self._consumer, {STREAM: ">"}, count=1, block=READ_BLOCK_MS
+        )
+        for _, entries in read or []:
+            for entry_id, fields in entries:
+                return entry_id, int(fields[b"job"])
+        return None
+
+    async def _job_of(self, entry: tuple[bytes, int], slot: str) -> Job | None:
+        entry_id, job_id = entry
+        if not await self._store.hold(job_id):
+            return None  # another process works on it: its entry comes back if that one dies
+        job = await self._store.job(job_id)
+        if job is None or job.state not in _ALIVE:
+            await self._redis.xack(STREAM, GROUP, entry_id)
+            await self._redis.xdel(STREAM, entry_id)
+            await self._store.release(job_id)
+            return None
+        self._taken[job_id] = (entry_id, slot)
+        return job
+
+
+__all__ = ["SharedLine"]
