@@ -14,6 +14,15 @@ guild and channel are ``guild_id`` / ``channel_id``; ``add_guild``, ``add_channe
 connects, as gateway events after), and ``invoke(..., guild_id=, channel_id=)`` chooses where a
 command is used.
 
+Gateway sharding works as on Discord: IDENTIFY carries ``shard: [shard_id, shard_count]``
+(absent = ``[0, 1]``); guild ``g`` belongs to shard ``(g >> 22) % shard_count`` (``shard_of``);
+each shard's connection gets READY + GUILD_CREATE for its own guilds only and every dispatch of
+its guilds (DM interactions go to shard 0).  Several connections (processes) may be live at
+once, one per shard, all with the same shard_count; the newest IDENTIFY of a shard supersedes
+the older one.  Bad shards close 4010, too few shards (``required_shards``) close 4011.  The
+default guild is on shard 0 for every shard_count dividing 840 (1-8, 10, 12, 14, 15, ...);
+``add_guild(shard=, shard_count=)`` / ``guild_id_on_shard`` place other guilds.
+
 It is strict: every broken rule is answered the way Discord answers it *and* recorded in
 ``violations`` (human readable), so a test can ``assert fake.violations == []``.  Every JSON body
 the client sends is validated against Discord's OpenAPI spec (``discord-openapi.json`` next to
@@ -57,6 +66,9 @@ __all__ = [
 
 SPEC_PATH = Path(__file__).with_name("discord-openapi.json")
 DISCORD_EPOCH_MS = 1_420_070_400_000
+# The default guild's (id >> 22) is a multiple of this: it is on shard 0 for every shard_count
+# that divides it (1-8, 10, 12, 14, 15, 20, ...), like the DMs.
+DEFAULT_GUILD_SHARD_MODULUS = 840
 
 
 class Permissions:
@@ -389,6 +401,7 @@ class InteractionRecord:
     # True when the first followup after a deferral replaced the thinking message (Discord's
     # behaviour): that followup's Message is then the same object as ``original``.
     first_followup_edited_original: bool = False
+    shard: int | None = None  # the gateway shard it was dispatched on
     _fake: FakeDiscord | None = field(default=None, repr=False)
 
     @property
@@ -467,9 +480,14 @@ class _Reply(Exception):
 
 class _GatewayConn:
     def __init__(
-        self, ws: web.WebSocketResponse, number: int, sent: list[tuple[str, dict[str, Any]]]
+        self,
+        ws: web.WebSocketResponse,
+        number: int,
+        sent: list[tuple[str, dict[str, Any]]],
+        by_shard: list[tuple[int, str, dict[str, Any]]],
     ) -> None:
         self.sent = sent
+        self.by_shard = by_shard
         self.ws = ws
         self.number = number
         self.seq = 0
@@ -478,6 +496,11 @@ class _GatewayConn:
         self.ready = False
         self.lock = asyncio.Lock()
         self.identify: dict[str, Any] | None = None
+        self.shard: tuple[int, int] = (0, 1)  # (shard_id, shard_count) it IDENTIFYed with
+
+    @property
+    def live(self) -> bool:
+        return self.identified and not self.ws.closed
 
     async def send(self, payload: dict[str, Any]) -> None:
         async with self.lock:
@@ -487,6 +510,7 @@ class _GatewayConn:
         async with self.lock:
             self.seq += 1
             self.sent.append((event, data))
+            self.by_shard.append((self.shard[0], event, data))
             await self.ws.send_str(json.dumps({"op": 0, "t": event, "s": self.seq, "d": data}))
 
 
@@ -537,7 +561,7 @@ class FakeDiscord:
         self.bot_user_id = self.application_id  # modern apps: bot user id == application id
         self.owner_id = self._snowflake()
         # The default guild and its first text channel; add_guild() and add_channel() add more.
-        self.guild_id = self._snowflake()
+        self.guild_id = self.guild_id_on_shard(0, DEFAULT_GUILD_SHARD_MODULUS)
         self.channel_id = self._snowflake()
         self.bot_role_id = self._snowflake()
         self._guilds: dict[int, _Guild] = {}
@@ -591,8 +615,16 @@ class FakeDiscord:
         self.heartbeat_log: list[float] = []
         self.ready_count = 0
         self.gateway_events: list[tuple[str, dict[str, Any]]] = []  # every dispatch (t, d) sent
+        self._dispatch_log: list[tuple[int, str, dict[str, Any]]] = []  # (shard, t, d)
         self._conns: set[_GatewayConn] = set()
-        self._active: _GatewayConn | None = None
+        # shard_id -> the newest READY connection of that shard (it gets the shard's dispatches)
+        self._shard_conns: dict[int, _GatewayConn] = {}
+        self._last_shard_count = 1
+        # The shard count Discord requires (GET /gateway/bot "shards"); an IDENTIFY with fewer
+        # shards is closed 4011 and recorded in sharding_refusals (not a violation: a test sets
+        # required_shards to see what the bot does about it).
+        self.required_shards = 1
+        self.sharding_refusals: list[dict[str, Any]] = []  # {"shard": [id, count], "required"}
 
         self._change = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -642,6 +674,43 @@ class FakeDiscord:
         self._last_snowflake = value
         return value
 
+    def guild_id_on_shard(self, shard: int, shard_count: int) -> int:
+        """A fresh snowflake (later than every id the fake made) with
+        ``(id >> 22) % shard_count == shard``: a guild id on that shard.  It is at most
+        ``shard_count`` ms ahead of the clock."""
+        if shard_count < 1 or not 0 <= shard < shard_count:
+            raise AssertionError(f"shard {shard} of {shard_count} is not a valid shard")
+        ms = max(int(time.time() * 1000) - DISCORD_EPOCH_MS, (self._last_snowflake >> 22) + 1)
+        ms += (shard - ms) % shard_count
+        self._last_snowflake = ms << 22
+        return self._last_snowflake
+
+    @property
+    def shard_count(self) -> int:
+        """The shard count in use: that of the live (IDENTIFYed, open) connections, else of the
+        last IDENTIFY; 1 when the bot never sharded."""
+        live = [c for c in self._conns if c.live]
+        return live[0].shard[1] if live else self._last_shard_count
+
+    def shard_of(self, guild_id: int) -> int:
+        """The shard a guild's events go to: ``(guild_id >> 22) % shard_count``."""
+        return (guild_id >> 22) % self.shard_count
+
+    @property
+    def connected_shards(self) -> list[int]:
+        """The shards that have a READY, open connection (the one getting their dispatches)."""
+        return sorted(s for s, c in self._shard_conns.items() if c.ready and not c.ws.closed)
+
+    def events_on_shard(self, shard: int) -> list[tuple[str, dict[str, Any]]]:
+        """Every dispatch (t, d) sent on connections IDENTIFYed as ``shard``, in order."""
+        return [(t, d) for s, t, d in self._dispatch_log if s == shard]
+
+    @property
+    def _active(self) -> _GatewayConn | None:
+        # The connection of shard 0 (the only one when unsharded); kept for older tests.
+        conn = self._shard_conns.get(0)
+        return conn if conn is not None and conn.ready and not conn.ws.closed else None
+
     def _changed(self) -> None:
         ev, self._change = self._change, asyncio.Event()
         ev.set()
@@ -672,12 +741,30 @@ class FakeDiscord:
             ),
         )
 
-    async def wait_ready(self, timeout: float = 15) -> None:
-        """A bot is connected, has IDENTIFYed and got READY + GUILD_CREATE."""
+    async def wait_ready(self, timeout: float = 15, shards: int | None = None) -> None:
+        """A bot is connected, has IDENTIFYed and got READY + GUILD_CREATE (on some shard).
+
+        With ``shards=N``: every shard 0..N-1 has such a connection, IDENTIFYed with
+        shard_count N (be it one process or several)."""
+
+        def ready() -> bool:
+            if shards is None:
+                return bool(self.connected_shards)
+            return all(
+                (c := self._shard_conns.get(i)) is not None
+                and c.ready
+                and not c.ws.closed
+                and c.shard == (i, shards)
+                for i in range(shards)
+            )
+
         await self._wait(
-            lambda: self._active is not None and self._active.ready and not self._active.ws.closed,
+            ready,
             timeout,
-            lambda: f"gateway ready (connections={self.gateway_connections})",
+            lambda: (
+                f"gateway ready (shards={shards}, connections={self.gateway_connections}, "
+                f"ready shards={self.connected_shards} of {self.shard_count})"
+            ),
         )
 
     def violation(self, text: str) -> None:
@@ -742,15 +829,29 @@ class FakeDiscord:
         """Every guild the bot is in, the default one first."""
         return list(self._guilds)
 
-    def add_guild(self, name: str = "Another Guild", *, channel_name: str = "general") -> int:
+    def add_guild(
+        self,
+        name: str = "Another Guild",
+        *,
+        channel_name: str = "general",
+        shard: int | None = None,
+        shard_count: int | None = None,
+    ) -> int:
         """A guild the bot is in, with its own bot role and first text channel; its id.
 
         Added before the bot connects, it is in READY and has its GUILD_CREATE; added while a
-        bot is connected, it is sent as GUILD_CREATE then (the bot joined it)."""
-        guild_id = self._snowflake()
+        bot is connected, it is sent as GUILD_CREATE then (the bot joined it), on its shard's
+        connection.  With ``shard`` and ``shard_count`` its id falls on that shard
+        (``(id >> 22) % shard_count == shard``); otherwise it lands wherever its id says."""
+        if (shard is None) != (shard_count is None):
+            raise AssertionError("add_guild: pass both shard= and shard_count=, or neither")
+        if shard is not None and shard_count is not None:
+            guild_id = self.guild_id_on_shard(shard, shard_count)
+        else:
+            guild_id = self._snowflake()
         self._guilds[guild_id] = _Guild(guild_id, name, self._snowflake())
         self._new_channel(guild_id, self._snowflake(), channel_name)
-        self._announce("GUILD_CREATE", lambda: self.guild_json(guild_id))
+        self._announce("GUILD_CREATE", lambda: self.guild_json(guild_id), guild_id)
         return guild_id
 
     def channels_of(self, guild_id: int | None = None) -> list[int]:
@@ -765,7 +866,7 @@ class FakeDiscord:
         """A new text channel in a guild (default: the default guild); its id."""
         guild = self._guild(guild_id)
         channel = self._new_channel(guild.id, self._snowflake(), name)
-        self._announce("CHANNEL_CREATE", lambda: self.channel_json(channel_id=channel.id))
+        self._announce("CHANNEL_CREATE", lambda: self.channel_json(channel_id=channel.id), guild.id)
         return channel.id
 
     def add_thread(self, channel_id: int, name: str = "thread") -> int:
@@ -779,6 +880,7 @@ class FakeDiscord:
         self._announce(
             "THREAD_CREATE",
             lambda: {**self.channel_json(channel_id=thread.id), "newly_created": True},
+            parent.guild_id,
         )
         return thread.id
 
@@ -786,10 +888,12 @@ class FakeDiscord:
         """The messages the bot sent in a channel with its own token (not interaction ones)."""
         return [m for m in self.channel_messages if m.channel_id == channel_id]
 
-    def _announce(self, event: str, data: Callable[[], dict[str, Any]]) -> None:
+    def _announce(self, event: str, data: Callable[[], dict[str, Any]], guild_id: int) -> None:
         # A change made while a bot is connected reaches it as Discord sends it: as a gateway
-        # event. The next interaction waits for it, so the bot knows the change first.
-        conn = self._active
+        # event, on the connection of the guild's shard (none connected: it gets the change in
+        # its GUILD_CREATE when it connects). The next interaction waits for it, so the bot
+        # knows the change first.
+        conn = self._shard_conns.get(self.shard_of(guild_id))
         if conn is None or not conn.ready or conn.ws.closed:
             return
         task = asyncio.ensure_future(conn.dispatch(event, data()))
@@ -899,6 +1003,7 @@ class FakeDiscord:
                 "guild_id": str(guild.id),
                 "role": next(r for r in self._roles_json(guild.id) if r["id"] == str(role_id)),
             },
+            guild.id,
         )
         return role_id
 
@@ -1435,7 +1540,7 @@ class FakeDiscord:
     async def _h_gateway_bot(self, req: _Req) -> tuple[int, Any]:
         return 200, {
             "url": self.gateway_url,
-            "shards": 1,
+            "shards": max(self.required_shards, 1),
             "session_start_limit": {
                 "total": 1000,
                 "remaining": 999,
@@ -1952,7 +2057,7 @@ class FakeDiscord:
         ws = web.WebSocketResponse(autoping=True, max_msg_size=16 * 1024 * 1024)
         await ws.prepare(request)
         self.gateway_connections += 1
-        conn = _GatewayConn(ws, self.gateway_connections, self.gateway_events)
+        conn = _GatewayConn(ws, self.gateway_connections, self.gateway_events, self._dispatch_log)
         self._conns.add(conn)
         self._changed()
         q = request.query
@@ -1982,8 +2087,8 @@ class FakeDiscord:
             pass
         finally:
             self._conns.discard(conn)
-            if self._active is conn:
-                self._active = None
+            if self._shard_conns.get(conn.shard[0]) is conn:
+                del self._shard_conns[conn.shard[0]]
             self._changed()
         return ws
 
@@ -2007,33 +2112,39 @@ class FakeDiscord:
                 self.violation("gateway: IDENTIFY without intents (4013)")
                 await conn.ws.close(code=4013, message=b"Invalid intent(s).")
                 return
+            shard = await self._check_shard(conn, d)
+            if shard is None:
+                return
             self.identifies.append(d)
             conn.identify = d
+            conn.shard = shard
             conn.identified = True
             conn.session_id = uuid.uuid4().hex
-            await conn.dispatch(
-                "READY",
-                {
-                    "v": 10,
-                    "user": self.bot_user,
-                    "guilds": [{"id": str(g), "unavailable": True} for g in self._guilds],
-                    "session_id": conn.session_id,
-                    "resume_gateway_url": self.gateway_url,
-                    "shard": d.get("shard", [0, 1]),
-                    "application": {"id": str(self.application_id), "flags": 0},
-                    "private_channels": [],
-                    "relationships": [],
-                    "user_settings": {},
-                    "presences": [],
-                    "guild_join_requests": [],
-                    "geo_ordered_rtc_regions": [],
-                    "auth_session_id_hash": "",
-                },
-            )
-            for guild_id in list(self._guilds):
+            self._last_shard_count = shard[1]
+            mine = [g for g in self._guilds if (g >> 22) % shard[1] == shard[0]]
+            ready: dict[str, Any] = {
+                "v": 10,
+                "user": self.bot_user,
+                "guilds": [{"id": str(g), "unavailable": True} for g in mine],
+                "session_id": conn.session_id,
+                "resume_gateway_url": self.gateway_url,
+                "application": {"id": str(self.application_id), "flags": 0},
+                "private_channels": [],
+                "relationships": [],
+                "user_settings": {},
+                "presences": [],
+                "guild_join_requests": [],
+                "geo_ordered_rtc_regions": [],
+                "auth_session_id_hash": "",
+            }
+            if "shard" in d:  # READY echoes the shard only when IDENTIFY sent one
+                ready["shard"] = list(shard)
+            await conn.dispatch("READY", ready)
+            for guild_id in mine:
                 await conn.dispatch("GUILD_CREATE", self.guild_json(guild_id))
             conn.ready = True
-            self._active = conn
+            # The newest session of a shard supersedes the older one: it gets the dispatches.
+            self._shard_conns[shard[0]] = conn
             self.ready_count += 1
             self._changed()
             return
@@ -2056,6 +2167,12 @@ class FakeDiscord:
             if guild is None:
                 self.violation(f"gateway: request guild members of unknown guild {asked}")
                 return
+            if self.shard_of(guild.id) != conn.shard[0]:
+                self.violation(
+                    f"gateway: request guild members of guild {guild.id} (shard "
+                    f"{self.shard_of(guild.id)}) on the connection of shard {conn.shard[0]}"
+                )
+                return
             await conn.dispatch(
                 "GUILD_MEMBERS_CHUNK",
                 {
@@ -2070,19 +2187,64 @@ class FakeDiscord:
         self.violation(f"gateway: unknown opcode {op} (4001)")
         await conn.ws.close(code=4001, message=b"Unknown opcode.")
 
-    async def disconnect_gateway(self, code: int = 4000) -> None:
-        """Close the active gateway connection (the client should reconnect)."""
-        conn = self._active
-        if conn is not None:
-            self._active = None
-            await conn.ws.close(code=code, message=b"fake disconnect")
+    async def _check_shard(self, conn: _GatewayConn, d: dict[str, Any]) -> tuple[int, int] | None:
+        """The (shard_id, shard_count) of an IDENTIFY, or None after closing it as Discord
+        does: 4010 for an invalid shard or a shard_count other than the live sessions' one,
+        4011 when fewer shards than ``required_shards``."""
+        raw = d.get("shard", [0, 1])
+        ok = (
+            isinstance(raw, list)
+            and len(raw) == 2
+            and all(isinstance(x, int) and not isinstance(x, bool) for x in raw)
+        )
+        if not ok or raw[1] < 1 or not 0 <= raw[0] < raw[1]:
+            self.violation(f"gateway: IDENTIFY with invalid shard {raw!r} (4010)")
+            await conn.ws.close(code=4010, message=b"Invalid shard.")
+            return None
+        shard = (raw[0], raw[1])
+        if shard[1] < self.required_shards:
+            self.sharding_refusals.append({"shard": list(shard), "required": self.required_shards})
             self._changed()
+            await conn.ws.close(code=4011, message=b"Sharding required.")
+            return None
+        others = {c.shard[1] for c in self._conns if c is not conn and c.live}
+        if others and others != {shard[1]}:
+            self.violation(
+                f"gateway: IDENTIFY with shard {list(shard)} while live sessions use "
+                f"shard_count {sorted(others)} (4010)"
+            )
+            await conn.ws.close(code=4010, message=b"Invalid shard.")
+            return None
+        return shard
 
-    def _require_conn(self) -> _GatewayConn:
-        conn = self._active
+    async def disconnect_gateway(self, code: int = 4000, shard: int | None = None) -> None:
+        """Close a shard's gateway connection (the client should reconnect); with
+        ``shard=None`` every shard's (unsharded: the one connection)."""
+        shards = list(self._shard_conns) if shard is None else [shard]
+        for s in shards:
+            conn = self._shard_conns.pop(s, None)
+            if conn is not None:
+                await conn.ws.close(code=code, message=b"fake disconnect")
+        self._changed()
+
+    def _require_conn(self, guild_id: int | None) -> tuple[int, _GatewayConn]:
+        """The shard and connection that Discord delivers a guild's (None: a DM's) events on.
+
+        When that shard has no READY connection Discord would not deliver the event; a test
+        sending one is mistaken (it forgot wait_ready(shards=N), or its guild is on a shard no
+        process runs), so this raises AssertionError rather than queueing it: an interaction
+        that reaches no bot is never answered, and a queued one would hide the mistake."""
+        shard = 0 if guild_id is None else self.shard_of(guild_id)
+        conn = self._shard_conns.get(shard)
         if conn is None or not conn.ready or conn.ws.closed:
-            raise AssertionError("no bot is connected to the fake gateway (call wait_ready())")
-        return conn
+            if not self.connected_shards:
+                raise AssertionError("no bot is connected to the fake gateway (call wait_ready())")
+            where = "DMs" if guild_id is None else f"guild {guild_id}"
+            raise AssertionError(
+                f"{where} belong to shard {shard} of {self.shard_count}, which no bot connection "
+                f"runs (connected shards: {self.connected_shards}); Discord would not deliver it"
+            )
+        return shard, conn
 
     # ------------------------------------------------------------------ interactions
 
@@ -2168,7 +2330,7 @@ class FakeDiscord:
 
     async def _send_interaction(self, rec: InteractionRecord, payload: dict[str, Any]) -> None:
         await self._announced()
-        conn = self._require_conn()
+        rec.shard, conn = self._require_conn(rec.guild_id)
         rec.sent_at = time.monotonic()
         rec.expires_at = rec.sent_at + self.token_lifetime
         rec.events.append("dispatched")

@@ -7,7 +7,7 @@ import contextlib
 import io
 import warnings
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import pytest
@@ -403,7 +403,7 @@ async def test_channel_and_dm_sends_and_reconnect_keeps_state(point_at: Any) -> 
         assert fake.requests.count(("POST", "/users/@me/channels")) == 2  # retried after 429
         (dm,) = fake.dm_messages
         assert dm.attachments[0].data == PNG and fake.dm_channels[USER] == dm.channel_id
-        assert fake._active is None  # bot closed its gateway connection
+        assert fake.connected_shards == []  # bot closed its gateway connection
 
         # A new client process (here: a new Client) connects; the commands are kept.
         async with session(fake, sc, sync=False):
@@ -468,8 +468,12 @@ class WhereView(discord.ui.View):
 def build_where_bot(seen: list[dict[str, Any]]) -> commands.Bot:
     """A bot whose /where tells where it was used and what its options resolved to."""
     bot = QuickBot(command_prefix="!", intents=discord.Intents.default(), guild_ready_timeout=0.05)
+    add_where_command(bot.tree, seen)
+    return bot
 
-    @bot.tree.command(name="where", description="Where was this used")
+
+def add_where_command(tree: app_commands.CommandTree[Any], seen: list[dict[str, Any]]) -> None:
+    @tree.command(name="where", description="Where was this used")
     async def where(
         interaction: discord.Interaction,
         channel: discord.TextChannel | None = None,
@@ -489,8 +493,6 @@ def build_where_bot(seen: list[dict[str, Any]]) -> commands.Bot:
             }
         )
         await interaction.response.send_message("here", ephemeral=True)
-
-    return bot
 
 
 @contextlib.asynccontextmanager
@@ -663,3 +665,206 @@ async def test_guilds_channels_and_roles_added_while_connected_reach_the_bot(
                 joined
             )
         fake.assert_no_violations()
+
+
+# --- gateway sharding ---------------------------------------------------------------------------
+
+
+BotT = TypeVar("BotT", commands.Bot, commands.AutoShardedBot)
+
+
+class QuickShardedBot(commands.AutoShardedBot):
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        return None  # no 5 s wait between the shards' IDENTIFYs in the self-test
+
+
+@contextlib.asynccontextmanager
+async def started(fake: FakeDiscord, bot: BotT) -> AsyncIterator[BotT]:
+    """Run ``bot`` (one bot process) until it is ready (every shard it runs got its guilds)."""
+    task = asyncio.create_task(bot.start(fake.token))
+    try:
+        await fake.wait_until(lambda: task.done() or bot.is_ready(), timeout=10)
+        if task.done():
+            task.result()  # re-raise a startup failure
+        yield bot
+    finally:
+        await bot.close()
+        with contextlib.suppress(discord.ConnectionClosed):
+            await task
+
+
+def sharded_where_bot(seen: list[dict[str, Any]], **kw: Any) -> commands.AutoShardedBot:
+    """The /where bot as one process of a sharded bot (``shard_ids``, ``shard_count``)."""
+    bot = QuickShardedBot(
+        command_prefix="!", intents=discord.Intents.default(), guild_ready_timeout=0.05, **kw
+    )
+    add_where_command(bot.tree, seen)
+    return bot
+
+
+async def raw_identify(fake: FakeDiscord, shard: object) -> int | None:
+    """IDENTIFY on a bare websocket with ``shard``; the close code the fake answers with."""
+    async with (
+        aiohttp.ClientSession() as s,
+        s.ws_connect(fake.gateway_url + "?v=10&encoding=json") as ws,
+    ):
+        hello = await ws.receive_json()
+        assert hello["op"] == 10
+        await ws.send_json(
+            {"op": 2, "d": {"token": fake.token, "intents": 1, "properties": {}, "shard": shard}}
+        )
+        msg = await ws.receive(timeout=5)
+        return ws.close_code if msg.type is aiohttp.WSMsgType.CLOSE else None
+
+
+async def test_two_processes_each_get_only_their_shards_guilds_and_interactions(
+    point_at: Any,
+) -> None:
+    async with FakeDiscord() as fake:
+        point_at(fake)
+        a = fake.add_guild("A", shard=0, shard_count=2)
+        b1 = fake.add_guild("B1", shard=1, shard_count=2)
+        b2 = fake.add_guild("B2", shard=1, shard_count=2)
+        assert fake.shard_count == 1 and fake.shard_of(b1) == 0  # unsharded: all on shard 0
+        seen0: list[dict[str, Any]] = []
+        seen1: list[dict[str, Any]] = []
+        async with (
+            started(fake, sharded_where_bot(seen0, shard_ids=[0], shard_count=2)) as p0,
+            started(fake, sharded_where_bot(seen1, shard_ids=[1], shard_count=2)) as p1,
+        ):
+            await fake.wait_ready(shards=2)
+            await p0.tree.sync()
+            assert fake.connected_shards == [0, 1] and fake.shard_count == 2
+            assert [fake.shard_of(g) for g in (fake.guild_id, a, b1, b2)] == [0, 0, 1, 1]
+            assert {g.id for g in p0.guilds} == {fake.guild_id, a}
+            assert {g.id for g in p1.guilds} == {b1, b2}
+            for shard, mine in ((0, [fake.guild_id, a]), (1, [b1, b2])):
+                events = fake.events_on_shard(shard)
+                assert [t for t, _ in events[:3]] == ["READY", "GUILD_CREATE", "GUILD_CREATE"]
+                ready = events[0][1]
+                assert ready["shard"] == [shard, 2]
+                assert ready["guilds"] == [{"id": str(g), "unavailable": True} for g in mine]
+                assert [d["id"] for _, d in events[1:3]] == [str(g) for g in mine]
+
+            async def where(seen: list[dict[str, Any]], **kw: Any) -> InteractionRecord:
+                n0, n1 = len(seen0), len(seen1)
+                rec = await fake.invoke("where", user_id=USER, **kw)
+                await rec.wait_for(lambda r: r.ack_type is not None)
+                assert (len(seen0) - n0, len(seen1) - n1) == ((1, 0) if seen is seen0 else (0, 1))
+                return rec
+
+            assert (await where(seen1, guild_id=b2)).shard == 1
+            assert seen1[-1]["guild"] == b2
+            assert (await where(seen0, guild_id=a)).shard == 0
+            assert (await where(seen0)).guild_id == fake.guild_id
+            assert (await where(seen0, in_guild=False)).shard == 0  # DMs go to shard 0
+            assert (await where(seen1, guild_id=b1)).shard == 1
+
+            # A guild joined while connected reaches only its shard's process, so do its changes.
+            late = fake.add_guild("Late", shard=1, shard_count=2)
+            art = fake.add_channel(late, name="art")
+            await where(seen1, channel_id=art)
+            assert seen1[-1]["guild"] == late and seen1[-1]["channel"] == art
+            assert [t for t, _ in fake.events_on_shard(1)[-3:]] == [
+                "GUILD_CREATE",
+                "CHANNEL_CREATE",
+                "INTERACTION_CREATE",
+            ]
+            assert p1.get_guild(late) is not None and p0.get_guild(late) is None
+            assert all(d.get("id") != str(late) for _, d in fake.events_on_shard(0))
+
+            # Process 1 goes away: Discord delivers nothing for its guilds; sending one is a
+            # mistake of the test.
+            await p1.close()
+            await fake.wait_until(lambda: fake.connected_shards == [0])
+            with pytest.raises(AssertionError, match="shard 1 of 2, which no bot connection"):
+                await fake.invoke("where", user_id=USER, guild_id=b1)
+            await where(seen0, guild_id=a)  # shard 0 carries on
+        fake.assert_no_violations()
+
+
+async def test_one_process_runs_both_shards_and_a_newer_session_supersedes_one(
+    point_at: Any,
+) -> None:
+    async with FakeDiscord() as fake:
+        point_at(fake)
+        fake.required_shards = 2
+        status, body, _ = await raw(fake, "GET", "/gateway/bot")
+        assert status == 200 and body["shards"] == 2
+        assert body["session_start_limit"]["max_concurrency"] == 1
+        b = fake.add_guild("B", shard=1, shard_count=2)
+        both: list[dict[str, Any]] = []
+        # No shard_count: discord.py asks GET /gateway/bot how many shards to run.
+        async with started(fake, sharded_where_bot(both)) as bot:
+            await fake.wait_ready(shards=2)
+            assert bot.shard_count == 2 and sorted(bot.shards) == [0, 1]
+            assert {g.id for g in bot.guilds} == {fake.guild_id, b}
+            await bot.tree.sync()
+            rec = await fake.invoke("where", user_id=USER, guild_id=b)
+            await rec.wait_for(lambda r: r.ack_type is not None)
+            assert rec.shard == 1 and both[-1]["guild"] == b
+
+            # Shard 1's connection drops: the client reconnects that shard only.
+            await fake.disconnect_gateway(4000, shard=1)
+            assert fake.connected_shards == [0]
+            await fake.wait_ready(shards=2)
+            assert [i["shard"] for i in fake.identifies] == [[0, 2], [1, 2], [1, 2]]
+            rec = await fake.invoke("where", user_id=USER, guild_id=b)
+            await rec.wait_for(lambda r: r.ack_type is not None)
+            assert both[-1]["guild"] == b and len(both) == 2
+
+            # A second process IDENTIFYs shard 1 too: its session now gets shard 1's events.
+            newer: list[dict[str, Any]] = []
+            identified = fake.ready_count
+            async with started(fake, sharded_where_bot(newer, shard_ids=[1], shard_count=2)):
+                await fake.wait_until(lambda: fake.ready_count == identified + 1)
+                rec = await fake.invoke("where", user_id=USER, guild_id=b)
+                await rec.wait_for(lambda r: r.ack_type is not None)
+                assert newer[-1]["guild"] == b and len(both) == 2
+                rec = await fake.invoke("where", user_id=USER)  # shard 0: still the first one
+                await rec.wait_for(lambda r: r.ack_type is not None)
+                assert both[-1]["guild"] == fake.guild_id and len(newer) == 1
+        assert fake.sharding_refusals == []
+        fake.assert_no_violations()
+
+
+async def test_too_few_shards_is_4011_sharding_required(point_at: Any) -> None:
+    async with FakeDiscord() as fake:
+        point_at(fake)
+        fake.required_shards = 2
+        unsharded = build_where_bot([])  # IDENTIFY without "shard" means [0, 1]
+        with pytest.raises(discord.ConnectionClosed) as ei:
+            await asyncio.wait_for(unsharded.start(fake.token), timeout=10)
+        assert ei.value.code == 4011
+        one_shard = sharded_where_bot([], shard_ids=[0], shard_count=1)
+        with pytest.raises(discord.ConnectionClosed) as ei:
+            await asyncio.wait_for(one_shard.start(fake.token), timeout=10)
+        assert ei.value.code == 4011
+        assert fake.sharding_refusals == [
+            {"shard": [0, 1], "required": 2},
+            {"shard": [0, 1], "required": 2},
+        ]
+        assert fake.identifies == [] and fake.connected_shards == []
+        fake.assert_no_violations()  # Discord's answer, not the bot's mistake
+
+
+async def test_invalid_shards_are_4010(point_at: Any) -> None:
+    async with FakeDiscord() as fake:
+        point_at(fake)
+        bot = sharded_where_bot([], shard_ids=[2], shard_count=2)
+        with pytest.raises(discord.ConnectionClosed) as ei:
+            await asyncio.wait_for(bot.start(fake.token), timeout=10)
+        assert ei.value.code == 4010
+        assert len(fake.violations) == 1 and "invalid shard [2, 2]" in fake.violations[0]
+        for shard in ([-1, 2], [0, 0], [1, 1], [0], "0,1", [0, True]):
+            assert await raw_identify(fake, shard) == 4010, shard
+        assert len(fake.violations) == 7
+
+        # A shard_count other than the live sessions' one is an invalid shard too.
+        async with started(fake, sharded_where_bot([], shard_ids=[0], shard_count=2)):
+            assert await raw_identify(fake, [1, 3]) == 4010
+            assert "while live sessions use shard_count [2]" in fake.violations[-1]
+            assert await raw_identify(fake, [0, 1]) == 4010  # unsharded next to shard 0 of 2
+            assert fake.connected_shards == [0] and fake.shard_count == 2
+        assert len(fake.violations) == 9
+        assert fake.identifies[0]["shard"] == [0, 2] and len(fake.identifies) == 1
