@@ -90,17 +90,23 @@ class SharedLine:
         return max(self._waiting - 1, 0)
 
     async def take(self) -> Job | None:
+        # The entry first, then a slot: Redis hands new entries to blocked readers in turn, so
+        # every process's workers get their share (polling for slots first favours the one
+        # that just finished).
         await self._ensure_group()
         while not self._closed:
-            slot = f"{self._consumer}:{uuid.uuid4().hex[:8]}"
-            if not await self._slot(slot):
-                await asyncio.sleep(SLOT_POLL)
-                continue
             entry = await self._next_entry()
-            job = await self._job_of(entry, slot) if entry is not None else None
-            if job is not None:
-                return job
-            await self._redis.zrem(f"{PREFIX}slots", slot)
+            job = await self._job_of(entry) if entry is not None else None
+            if job is None:
+                continue
+            slot = f"{self._consumer}:{uuid.uuid4().hex[:8]}"
+            while not await self._slot(slot):
+                if self._closed:
+                    await self._give_back(job)
+                    return None
+                await asyncio.sleep(SLOT_POLL)
+            self._taken[job.id] = (self._taken[job.id][0], slot)
+            return job
         return None
 
     async def done(self, job: Job) -> None:
@@ -132,9 +138,8 @@ class SharedLine:
     async def renew(self) -> None:
         """Keep what this process holds: slots, job leases, stream entries (in that order, so
         an entry never looks abandoned before its job's lease runs out)."""
-        if self._taken:
-            expiry = time.time() + self._lease
-            slots = {slot: expiry for _, slot in self._taken.values()}
+        slots = {slot: time.time() + self._lease for _, slot in self._taken.values() if slot}
+        if slots:
             await self._redis.zadd(f"{PREFIX}slots", slots, xx=True)
         await self._store.renew()
         entries: list[bytes | str | int | memoryview] = [e for e, _ in self._taken.values()]
@@ -175,7 +180,15 @@ class SharedLine:
                 return entry_id, int(fields[b"job"])
         return None
 
-    async def _job_of(self, entry: tuple[bytes, int], slot: str) -> Job | None:
+    async def _give_back(self, job: Job) -> None:
+        """Closing while waiting for a slot: the job goes back in line (at its end)."""
+        entry, _ = self._taken.pop(job.id)
+        await self._redis.xadd(STREAM, {"job": job.id})
+        await self._redis.xack(STREAM, GROUP, entry)
+        await self._redis.xdel(STREAM, entry)
+        await self._store.release(job.id)
+
+    async def _job_of(self, entry: tuple[bytes, int]) -> Job | None:
         entry_id, job_id = entry
         if not await self._store.hold(job_id):
             return None  # another process works on it: its entry comes back if that one dies
@@ -185,7 +198,7 @@ class SharedLine:
             await self._redis.xdel(STREAM, entry_id)
             await self._store.release(job_id)
             return None
-        self._taken[job_id] = (entry_id, slot)
+        self._taken[job_id] = (entry_id, "")  # its slot is still to come
         return job
 
 

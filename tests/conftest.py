@@ -50,6 +50,24 @@ async def harness(
     h.assert_nothing_leaked()
 
 
+@pytest.fixture
+async def shared_harness(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    discord_fake: FakeDiscord,
+    segmind: FakeSegmind,
+    redis_url: str,
+) -> AsyncIterator[Harness]:
+    """As `harness`, with every bot it starts sharing its state in a real Redis."""
+    runner = BotProcess if request.node.get_closest_marker("process") else BotInLoop
+    h = Harness(tmp_path, discord_fake, segmind, runner, redis_url=redis_url)
+    try:
+        yield h
+    finally:
+        await h.stop_all()
+    h.assert_nothing_leaked()
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     """A real redis-server for this test process, started when a test first asks for it."""

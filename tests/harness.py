@@ -26,16 +26,29 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import discord
+import redis
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from bot.cli import quiet_libraries, serve
 from bot.redaction import SecretFilter
+from bot.redis_store import PREFIX
 from bot.settings import Settings
 from tests.fake_discord import FakeDiscord
 from tests.fake_segmind import FakeSegmind
 
 # Prefixes of the bot's settings: a bot under test sees only the ones a test gives it.
-SETTING_PREFIXES = ("DISCORD_", "SEGMIND_", "DATABASE_", "COOLDOWN_", "MAX_", "LOG_", "METRICS_")
+SETTING_PREFIXES = (
+    "DISCORD_",
+    "SEGMIND_",
+    "DATABASE_",
+    "COOLDOWN_",
+    "MAX_",
+    "LOG_",
+    "METRICS_",
+    "REDIS_",
+    "SHARD_",
+    "JOB_",
+)
 
 
 def clean_env(**settings: str) -> dict[str, str]:
@@ -111,9 +124,10 @@ async def _wait_for_text(bot: RunningBot, text: str, timeout: float) -> None:
 class BotProcess:
     """The unmodified bot (`python -m bot`) as its own process, pointed at the fakes."""
 
-    def __init__(self, cwd: Path, settings: dict[str, str]) -> None:
+    def __init__(self, cwd: Path, settings: dict[str, str], command: str = "run") -> None:
         self.cwd = cwd
         self.settings = settings
+        self.command = command
         self.log_path = cwd / f"bot-{id(self)}.log"
         self.process: asyncio.subprocess.Process | None = None
 
@@ -123,6 +137,7 @@ class BotProcess:
             sys.executable,
             "-m",
             "bot",
+            self.command,
             cwd=self.cwd,
             env=clean_env(**self.settings),
             stdin=asyncio.subprocess.DEVNULL,
@@ -222,9 +237,10 @@ class BotInLoop:
     so a crash (nothing more runs, not even cleanup) needs `BotProcess`.
     """
 
-    def __init__(self, cwd: Path, settings: dict[str, str]) -> None:
+    def __init__(self, cwd: Path, settings: dict[str, str], command: str = "run") -> None:
         self.cwd = cwd
         self.settings = settings
+        self.gateway = command != "worker"
         self.config = given_settings(settings)
         self.tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
         self._stop = asyncio.Event()
@@ -251,7 +267,7 @@ class BotInLoop:
         quiet_libraries()
         try:
             async with _discord_globals_restored():
-                return await serve(self.config, self._stop)
+                return await serve(self.config, self._stop, gateway=self.gateway)
         finally:
             root.removeHandler(self._lines)
             root.setLevel(level)
@@ -335,7 +351,7 @@ def _track_tasks(loop: asyncio.AbstractEventLoop) -> None:
 
 # --- the harness --------------------------------------------------------------------------------
 
-BotRunner = Callable[[Path, dict[str, str]], RunningBot]
+BotRunner = Callable[[Path, dict[str, str], str], RunningBot]
 
 
 class Harness:
@@ -347,11 +363,13 @@ class Harness:
         discord: FakeDiscord,
         segmind: FakeSegmind,
         runner: BotRunner = BotInLoop,
+        redis_url: str | None = None,
     ) -> None:
         self.cwd = cwd
         self.discord = discord
         self.segmind = segmind
         self.runner = runner
+        self.redis_url = redis_url  # set: every bot shares its state there
         self.bots: list[RunningBot] = []
 
     def settings(self, **more: str) -> dict[str, str]:
@@ -367,16 +385,17 @@ class Harness:
             "SEGMIND_API": "v1",
             # Pacing is tested where it is named; elsewhere it would only slow bursts down.
             "SEGMIND_RPM": "10000",
+            **({"REDIS_URL": self.redis_url} if self.redis_url else {}),
             **more,
         }
 
     async def start_bot(self, **more: str) -> RunningBot:
-        """Start the bot; return once its gateway session is READY.
+        """Start the bot; return once its gateway session is READY (one shard's, if sharded).
 
         Not once discord.py calls on_ready (2 s later, its guild_ready_timeout): Discord sends
         interactions as soon as a session is READY, and so do the tests.
         """
-        bot = self.runner(self.cwd, self.settings(**more))
+        bot = self.runner(self.cwd, self.settings(**more), "run")
         self.bots.append(bot)
         readies = self.discord.ready_count
         await bot.start()
@@ -389,12 +408,24 @@ class Harness:
         await self.discord.wait_ready()
         return bot
 
+    async def start_worker(self, **more: str) -> RunningBot:
+        """Start a worker-only process (`python -m bot worker`: no gateway, nothing to wait
+        for: it takes jobs from the shared line as soon as it is up)."""
+        bot = self.runner(self.cwd, self.settings(**more), "worker")
+        self.bots.append(bot)
+        await bot.start()
+        return bot
+
     @property
     def logs(self) -> str:
         return "\n".join(bot.logs for bot in self.bots)
 
     def job_state(self, job_id: int) -> str | None:
-        """A job's state as the bot stored it (read from its SQLite file), if stored."""
+        """A job's state as the bot stored it (in Redis or its SQLite file), if stored."""
+        if self.redis_url:
+            with redis.Redis.from_url(self.redis_url) as client:
+                state = client.hget(f"{PREFIX}job:{job_id}", "state")
+            return None if state is None else bytes(state).decode()
         with contextlib.closing(sqlite3.connect(self.cwd / "bot.sqlite3", timeout=5)) as db:
             try:
                 row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()

@@ -1,0 +1,171 @@
+"""Several processes on one shared state (REDIS_URL): sharded gateway processes and workers.
+
+Real processes (`python -m bot run|worker`), a real redis-server, the wire-level fakes. What
+matters is counted at the fakes: requests Segmind received (at once, and in all), sheets posted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections import Counter
+
+import pytest
+
+from tests.fake_discord import InteractionRecord, Permissions
+from tests.harness import Harness, RunningBot
+from tests.test_exactly_once import sheets_posted
+from tests.test_job_engine import acked, placeholder_says, prompts, refused_in_private
+from tests.test_job_engine import sheet_delivered as delivered
+
+MANAGE = Permissions.MANAGE_GUILD
+# Short leases, so a dead process's jobs are taken over within the test's patience.
+LEASE = "2"
+
+
+async def two_shards_and_a_worker(harness: Harness, **settings: str) -> list[RunningBot]:
+    """Gateway processes for shards 0 and 1 of 2, plus a worker-only process."""
+    both = {"SHARD_COUNT": "2", "JOB_LEASE_SECONDS": LEASE, **settings}
+    bots = [
+        await harness.start_bot(SHARD_IDS="0", **both),
+        await harness.start_bot(SHARD_IDS="1", **both),
+        await harness.start_worker(**both),
+    ]
+    await harness.discord.wait_ready(shards=2)
+    return bots
+
+
+def guilds_on_both_shards(harness: Harness) -> list[int]:
+    """Two servers on each shard of 2 (added before the bots connect, as Discord has them)."""
+    return [harness.discord.add_guild(shard=n % 2, shard_count=2) for n in range(4)]
+
+
+async def ask_in(harness: Harness, guild_id: int, user_id: int, prompt: str) -> InteractionRecord:
+    return await harness.discord.invoke(
+        "character", {"prompt": prompt}, user_id=user_id, guild_id=guild_id
+    )
+
+
+@pytest.mark.process
+async def test_a_burst_over_two_shards_and_a_worker_is_drawn_once_each_within_the_limit(
+    shared_harness: Harness,
+) -> None:
+    harness = shared_harness
+    harness.segmind.delay = 0.3
+    guilds = guilds_on_both_shards(harness)
+    bots = await two_shards_and_a_worker(
+        harness, MAX_CONCURRENT_JOBS="3", COOLDOWN_SECONDS="0", MAX_QUEUE="100"
+    )
+    recs = await asyncio.gather(
+        *(ask_in(harness, guilds[n % 4], 8000 + n, f"burst {n}") for n in range(40))
+    )
+    assert {rec.shard for rec in recs} == {0, 1}
+    for rec in recs:
+        await rec.wait_for(delivered, timeout=60)
+    assert Counter(prompts(harness.segmind)) == {f"burst {n}": 1 for n in range(40)}
+    # Three processes, four workers each would allow 12: the limit is one, for all of them.
+    assert harness.segmind.max_in_flight == 3
+    assert sheets_posted(harness) == 40
+    drew = [bot for bot in bots if " sending: " in bot.logs]
+    assert bots[2] in drew, "the worker-only process never drew a sheet"
+
+
+@pytest.mark.process
+async def test_segmind_requests_a_minute_are_capped_for_all_processes_together(
+    shared_harness: Harness,
+) -> None:
+    harness = shared_harness
+    harness.segmind.delay = 0.05
+    guilds = guilds_on_both_shards(harness)
+    await two_shards_and_a_worker(harness, SEGMIND_RPM="6", COOLDOWN_SECONDS="0")
+    recs = await asyncio.gather(
+        *(ask_in(harness, guilds[n % 4], 8100 + n, f"paced {n}") for n in range(10))
+    )
+    await harness.discord.wait_until(lambda: sum(map(delivered, recs)) == 6, timeout=20)
+    waiting = [rec for rec in recs if not delivered(rec)]
+    # The next in line are told why they wait (the others still see their place).
+    told = placeholder_says("Segmind's plan allows only so many sheets a minute")
+    await harness.discord.wait_until(lambda: any(map(told, waiting)), timeout=10)
+    await asyncio.sleep(2)  # three processes pacing alone would each have sent 6 by now
+    assert len(harness.segmind.requests) == 6
+    assert not any(map(delivered, waiting))
+
+
+@pytest.mark.process
+async def test_a_server_budget_holds_while_other_processes_draw_and_settle_its_sheets(
+    shared_harness: Harness,
+) -> None:
+    harness = shared_harness
+    harness.segmind.delay = 0.2
+    cost = harness.segmind.cost
+    guild = harness.discord.add_guild(shard=1, shard_count=2)
+    other = harness.discord.add_guild(shard=0, shard_count=2)
+    bots = await two_shards_and_a_worker(
+        harness, COOLDOWN_SECONDS="0", MAX_CONCURRENT_JOBS="2", SHEET_COST_CREDITS=str(cost)
+    )
+    moderator = await harness.discord.invoke(
+        "config budget",
+        {"credits": round(cost * 10, 4)},
+        user_id=1,
+        guild_id=guild,
+        permissions=MANAGE,
+    )
+    await moderator.wait_for(acked, timeout=10)
+    first = await asyncio.gather(*(ask_in(harness, guild, 8200 + n, f"a {n}") for n in range(6)))
+    for rec in first:  # drawn by any process, settled in the shared ledger
+        await rec.wait_for(delivered, timeout=30)
+    rest = await asyncio.gather(*(ask_in(harness, guild, 8300 + n, f"b {n}") for n in range(20)))
+    for rec in rest:
+        await rec.wait_for(lambda r: delivered(r) or refused_in_private(r), timeout=30)
+    assert sum(map(delivered, first + rest)) == 10
+    assert len(harness.segmind.requests) == 10
+    # Another server (on the other shard) is not held back by this one's budget.
+    elsewhere = await ask_in(harness, other, 8400, "elsewhere")
+    await elsewhere.wait_for(delivered, timeout=20)
+    assert len(bots) == 3
+
+
+@pytest.mark.process
+async def test_a_process_killed_while_drawing_leaves_its_sheet_to_another_without_resubmitting(
+    shared_harness: Harness,
+) -> None:
+    harness = shared_harness
+    harness.segmind.delay = 4.0  # Segmind takes a while: the drawing process dies meanwhile
+    guilds = guilds_on_both_shards(harness)
+    bots = await two_shards_and_a_worker(
+        harness, SEGMIND_API="v2", MAX_CONCURRENT_JOBS="1", COOLDOWN_SECONDS="0"
+    )
+    rec = await ask_in(harness, guilds[1], 8500, "survivor")
+    await harness.discord.wait_until(lambda: " submitted: " in harness.logs, timeout=10)
+    drawing = next(bot for bot in bots if " submitted: " in bot.logs)
+    await drawing.kill()  # SIGKILL: no goodbye, its lease just stops being renewed
+    await rec.wait_for(delivered, timeout=30)
+    assert len(harness.segmind.submits) == 1
+    assert sheets_posted(harness) == 1
+
+
+@pytest.mark.process
+async def test_queued_jobs_of_a_killed_gateway_process_are_drawn_and_delivered_by_the_others(
+    shared_harness: Harness,
+) -> None:
+    harness = shared_harness
+    harness.segmind.delay = 0.5
+    guilds = guilds_on_both_shards(harness)
+    bots = await two_shards_and_a_worker(harness, MAX_CONCURRENT_JOBS="1", COOLDOWN_SECONDS="0")
+    shard0 = [g for g in guilds if harness.discord.shard_of(g) == 0]
+    recs = await asyncio.gather(
+        *(ask_in(harness, shard0[n % 2], 8600 + n, f"orphan {n}") for n in range(5))
+    )
+    for rec in recs:
+        await rec.wait_for(placeholder_says("Queued"), timeout=10)
+    await bots[0].signal(signal.SIGKILL)
+    await bots[0].kill()
+    for rec in recs:  # over REST with each interaction's token, from the surviving processes
+        await rec.wait_for(lambda r: delivered(r) or "interrupted" in _last_text(r), timeout=40)
+    sent = Counter(prompts(harness.segmind))
+    assert all(count == 1 for count in sent.values()), sent
+    assert sum(map(delivered, recs)) >= 4  # at most the one it was drawing is interrupted
+
+
+def _last_text(rec: InteractionRecord) -> str:
+    return (rec.original.content if rec.original else "").lower()
