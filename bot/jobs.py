@@ -119,6 +119,7 @@ class Jobs:
         self._booted = time.time()
         self._expected_cost: float | None = None
         self._side_tasks: set[asyncio.Task[None]] = set()
+        self._accepted: set[int] = set()  # accepted here, not yet queued or refused
         self.accepting = True
 
     @property
@@ -144,6 +145,7 @@ class Jobs:
             raise Refused(replies.queue_full(no.limit)) from None
         except TooManyOfYours as no:
             raise Refused(replies.too_many_of_yours(no.count)) from None
+        self._accepted.add(job.id)
         self._log(job, "accepted")
         return job
 
@@ -175,10 +177,13 @@ class Jobs:
             pose=pose,
             pose_note=pose_note,
         )
+        self._accepted.discard(job.id)
+        await self._store.release(job.id)  # any worker, of any process, may take it now
         await self._enter_line(dataclasses.replace(job, state=JobState.QUEUED), "queued")
 
     async def refuse(self, job: Job) -> None:
         """An accepted job was refused before it was queued (its member is told by the caller)."""
+        self._accepted.discard(job.id)
         await self._finish(job, JobState.REFUSED, error="refused after acceptance")
 
     async def _enter_line(self, job: Job, how: str) -> None:
@@ -546,11 +551,9 @@ class Jobs:
 
     async def _settle_orphans(self) -> None:
         """With several processes: report accepted jobs whose process stopped before queueing
-        them (the others' leftovers come back through the shared line)."""
-        assert self._rules.lease_seconds is not None
-        before = time.time() - self._rules.lease_seconds
+        them (its lease on them ran out; the others' leftovers come back through the line)."""
         for job in await self._store.jobs_in(JobState.ACCEPTED):
-            if job.created_at < before and await self._store.hold(job.id):
+            if job.id not in self._accepted and await self._store.hold(job.id):
                 await self._finish(job, JobState.INTERRUPTED)
 
     async def _announce_places(self) -> None:

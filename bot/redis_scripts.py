@@ -68,8 +68,9 @@ end
 """
 
 # ARGV: P, now, user, guild ('' outside servers), cooldown, max_waiting, max_per_user,
-# daily_limit, budget, expected_cost, the job's fields (JSON).
-# Returns {'ok', id} or the rule that said no with its numbers (as bot.admission checks them).
+# daily_limit, budget, expected_cost, the job's fields (JSON), holder, lease seconds.
+# The admitting process holds the new job until it queues it. Returns {'ok', id} or the rule
+# that said no with its numbers (as bot.admission checks them).
 ADMIT = (
     _LIBRARY
     + """
@@ -138,7 +139,7 @@ local key = P..'job:'..id
 for name, value in pairs(cjson.decode(ARGV[11])) do
   if value ~= cjson.null then redis.call('HSET', key, name, value) end
 end
-redis.call('HSET', key, 'id', id)
+redis.call('HSET', key, 'id', id, 'holder', ARGV[12], 'lease_until', tostring(now + ARGV[13]))
 reindex(id, false, 'accepted', user, guild, now)
 if cooldown > 0 then
   redis.call('SET', cooling, tostring(now + cooldown), 'PX', math.ceil(cooldown * 1000))

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import fields as dataclass_fields
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
@@ -137,9 +138,12 @@ class RedisStore:
             limits.budget,
             limits.expected_cost,
             json.dumps(_encoded(record)),
+            self.holder,
+            self.lease_seconds,
         )
         kind, *values = [_text(v) for v in answer]
         if kind == "ok":
+            self.held.add(int(values[0]))  # until it is queued (a pose may take a while)
             return Job(
                 **vars(new),
                 id=int(values[0]),
@@ -162,6 +166,7 @@ class RedisStore:
         # Ids as text: Lua reads JSON numbers as doubles, too small for Discord's ids.
         ledger = json.dumps({**vars(entry), "user_id": str(entry.user_id), "guild_id": guild})
         trailing = [entry.at, guild, KEEP_FINISHED]
+        self.held.discard(entry.job_id)
         await self._change("finish", entry.job_id, [ledger], fields, trailing)
 
     async def job(self, job_id: int) -> Job | None:
@@ -394,11 +399,18 @@ def _text(value: Any) -> str:
 
 
 def _unreachable(url: str, error: BaseException) -> str:
-    where = url.split("@")[-1]  # never the password of redis://:password@host
+    where = _where(url)
+    why = f"{type(error).__name__}: {error}".rstrip(".")
     return (
-        f"REDIS_URL ({where}) cannot be reached: {type(error).__name__}: {error}. Start Redis "
-        "there, or fix REDIS_URL (unset it to keep everything in DATABASE_PATH's SQLite file)."
+        f"REDIS_URL ({where}) cannot be reached ({why}). Start Redis there, or fix REDIS_URL "
+        "(unset it to keep everything in DATABASE_PATH's SQLite file)."
     )
+
+
+def _where(url: str) -> str:
+    """host:port/db of a Redis URL: never its password."""
+    parsed = urlsplit(url)
+    return f"{parsed.hostname}:{parsed.port or 6379}{parsed.path or '/0'}"
 
 
 __all__ = ["MAX_BLOB_BYTES", "RedisStore"]

@@ -9,23 +9,29 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections import Counter
+from pathlib import Path
 
 import pytest
+import redis
+import yarl
 
-from tests.fake_discord import InteractionRecord, Permissions
-from tests.harness import Harness, RunningBot
+from tests.fake_discord import FakeDiscord, InteractionRecord, Permissions
+from tests.fake_segmind import FakeSegmind
+from tests.harness import Harness, RunningBot, free_port, run_cli
+from tests.test_cli import both_env
 from tests.test_exactly_once import sheets_posted
 from tests.test_job_engine import acked, placeholder_says, prompts, refused_in_private
 from tests.test_job_engine import sheet_delivered as delivered
 
 MANAGE = Permissions.MANAGE_GUILD
-# Short leases, so a dead process's jobs are taken over within the test's patience.
-LEASE = "2"
+# Where a test kills a process: short leases, so its jobs are taken over within the test's
+# patience. Elsewhere long ones, so a loaded machine's slow process never looks dead.
+SHORT_LEASE = "3"
 
 
 async def two_shards_and_a_worker(harness: Harness, **settings: str) -> list[RunningBot]:
     """Gateway processes for shards 0 and 1 of 2, plus a worker-only process."""
-    both = {"SHARD_COUNT": "2", "JOB_LEASE_SECONDS": LEASE, **settings}
+    both = {"SHARD_COUNT": "2", "JOB_LEASE_SECONDS": "60", **settings}
     bots = [
         await harness.start_bot(SHARD_IDS="0", **both),
         await harness.start_bot(SHARD_IDS="1", **both),
@@ -133,7 +139,11 @@ async def test_a_process_killed_while_drawing_leaves_its_sheet_to_another_withou
     harness.segmind.delay = 4.0  # Segmind takes a while: the drawing process dies meanwhile
     guilds = guilds_on_both_shards(harness)
     bots = await two_shards_and_a_worker(
-        harness, SEGMIND_API="v2", MAX_CONCURRENT_JOBS="1", COOLDOWN_SECONDS="0"
+        harness,
+        SEGMIND_API="v2",
+        MAX_CONCURRENT_JOBS="1",
+        COOLDOWN_SECONDS="0",
+        JOB_LEASE_SECONDS=SHORT_LEASE,
     )
     rec = await ask_in(harness, guilds[1], 8500, "survivor")
     await harness.discord.wait_until(lambda: " submitted: " in harness.logs, timeout=10)
@@ -151,7 +161,9 @@ async def test_queued_jobs_of_a_killed_gateway_process_are_drawn_and_delivered_b
     harness = shared_harness
     harness.segmind.delay = 0.5
     guilds = guilds_on_both_shards(harness)
-    bots = await two_shards_and_a_worker(harness, MAX_CONCURRENT_JOBS="1", COOLDOWN_SECONDS="0")
+    bots = await two_shards_and_a_worker(
+        harness, MAX_CONCURRENT_JOBS="1", COOLDOWN_SECONDS="0", JOB_LEASE_SECONDS=SHORT_LEASE
+    )
     shard0 = [g for g in guilds if harness.discord.shard_of(g) == 0]
     recs = await asyncio.gather(
         *(ask_in(harness, shard0[n % 2], 8600 + n, f"orphan {n}") for n in range(5))
@@ -169,3 +181,82 @@ async def test_queued_jobs_of_a_killed_gateway_process_are_drawn_and_delivered_b
 
 def _last_text(rec: InteractionRecord) -> str:
     return (rec.original.content if rec.original else "").lower()
+
+
+# --- the operator's side ------------------------------------------------------------------------
+
+
+async def test_check_says_where_the_state_is_and_fails_while_redis_would_lose_it(
+    tmp_path: Path, segmind: FakeSegmind, discord_fake: FakeDiscord, redis_url: str
+) -> None:
+    with_password = redis_url.replace("redis://", "redis://:pa55word@")
+    url = yarl.URL(redis_url)
+    env = both_env(discord_fake, segmind, REDIS_URL=with_password)
+    lossy = await run_cli("check", cwd=tmp_path, **env)
+    assert lossy.code == 1
+    assert f"State: Redis at 127.0.0.1:{url.port}/0 (shared by every process)" in lossy.out
+    assert "appendonly is off" in lossy.err and "appendonly yes" in lossy.err
+    assert "pa55word" not in lossy.out + lossy.err
+    with redis.Redis.from_url(redis_url) as client:
+        client.config_set("appendonly", "yes")
+        try:
+            durable = await run_cli("check", cwd=tmp_path, **env)
+        finally:
+            client.config_set("appendonly", "no")
+    assert durable.code == 0, durable.err
+    assert "appendonly 'yes'" in durable.out
+
+
+async def test_check_without_redis_names_the_sqlite_file(
+    tmp_path: Path, segmind: FakeSegmind, discord_fake: FakeDiscord
+) -> None:
+    result = await run_cli("check", cwd=tmp_path, **both_env(discord_fake, segmind))
+    assert result.code == 0, result.err
+    assert "State: the SQLite file data/bot.sqlite3 (one process)" in result.out
+    assert "journal_mode 'wal'" in result.out
+
+
+async def test_a_redis_that_cannot_be_reached_stops_the_bot_with_a_plain_message(
+    tmp_path: Path, segmind: FakeSegmind, discord_fake: FakeDiscord
+) -> None:
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    env = both_env(discord_fake, segmind, REDIS_URL=nowhere)
+    for command in ("run", "worker"):
+        result = await run_cli(command, cwd=tmp_path, **env)
+        assert result.code == 2, result.err
+        assert f"REDIS_URL ({nowhere.removeprefix('redis://')}) cannot be reached" in result.err
+        assert "unset it" in result.err
+        assert "Traceback" not in result.out + result.err
+
+
+@pytest.mark.parametrize(
+    ("settings", "words"),
+    [
+        ({"SHARD_IDS": "0"}, "SHARD_IDS needs SHARD_COUNT"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "2"}, "from 0 to 1"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "one"}, "SHARD_IDS is not valid"),
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "0,1"}, "set REDIS_URL too"),
+        ({"JOB_LEASE_SECONDS": "0"}, "JOB_LEASE_SECONDS is not valid"),
+    ],
+)
+async def test_shard_and_lease_settings_that_cannot_work_are_named_before_connecting(
+    tmp_path: Path,
+    segmind: FakeSegmind,
+    discord_fake: FakeDiscord,
+    settings: dict[str, str],
+    words: str,
+) -> None:
+    result = await run_cli("run", cwd=tmp_path, **both_env(discord_fake, segmind, **settings))
+    assert result.code == 2
+    assert words in result.err
+    assert "Traceback" not in result.err
+    assert discord_fake.requests == []  # nothing was tried
+
+
+async def test_a_worker_needs_redis_and_says_so(
+    tmp_path: Path, segmind: FakeSegmind, discord_fake: FakeDiscord
+) -> None:
+    result = await run_cli("worker", cwd=tmp_path, **both_env(discord_fake, segmind))
+    assert result.code == 2
+    assert "set REDIS_URL" in result.err and "python -m bot run" in result.err
+    assert discord_fake.requests == []
