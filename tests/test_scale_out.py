@@ -20,6 +20,7 @@ from tests.fake_segmind import FakeSegmind
 from tests.harness import Harness, RunningBot, free_port, run_cli
 from tests.test_cli import both_env
 from tests.test_exactly_once import sheets_posted
+from tests.test_hardening import _png
 from tests.test_job_engine import acked, placeholder_says, prompts, refused_in_private
 from tests.test_job_engine import sheet_delivered as delivered
 
@@ -260,3 +261,26 @@ async def test_a_worker_needs_redis_and_says_so(
     assert result.code == 2
     assert "set REDIS_URL" in result.err and "python -m bot run" in result.err
     assert discord_fake.requests == []
+
+
+@pytest.mark.process
+async def test_a_request_whose_gateway_died_fetching_its_pose_is_reported_by_another_process(
+    shared_harness: Harness,
+) -> None:
+    harness = shared_harness
+    guild = harness.discord.add_guild(shard=0, shard_count=2)
+    bots = await two_shards_and_a_worker(
+        harness, POSE_DOWNLOAD_SECONDS="60", JOB_LEASE_SECONDS=SHORT_LEASE, MAX_JOBS_PER_USER="1"
+    )
+    slow = harness.discord.host_attachment(_png(), "slow.png", "image/png", bytes_per_second=1)
+    rec = await harness.discord.invoke(
+        "character", {"prompt": "cut off"}, user_id=8700, guild_id=guild, attachments={"pose": slow}
+    )
+    await harness.until_job(1, "accepted")
+    await bots[0].kill()  # the gateway of shard 0, mid-download
+    await rec.wait_for(lambda r: "interrupted" in _last_text(r), timeout=20)
+    assert harness.job_state(1) == "interrupted"
+    assert harness.segmind.requests == []
+    # It no longer counts as the member's running job (one allowed): they may ask again.
+    again = await ask_in(harness, harness.discord.add_guild(shard=1, shard_count=2), 8700, "again")
+    await again.wait_for(delivered, timeout=20)
