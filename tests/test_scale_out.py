@@ -133,6 +133,23 @@ async def test_a_server_budget_holds_while_other_processes_draw_and_settle_its_s
 
 
 @pytest.mark.process
+async def test_one_members_requests_on_two_shards_at_once_are_admitted_as_one_process_would(
+    shared_harness: Harness,
+) -> None:
+    harness = shared_harness
+    harness.segmind.delay = 1.0  # the accepted ones are still running when the rest arrive
+    guilds = [harness.discord.add_guild(shard=n, shard_count=2) for n in (0, 1)]
+    await two_shards_and_a_worker(harness, COOLDOWN_SECONDS="0", MAX_JOBS_PER_USER="2")
+    recs = await asyncio.gather(
+        *(ask_in(harness, guilds[n % 2], 8800, f"mine {n}") for n in range(12))
+    )
+    for rec in recs:
+        await rec.wait_for(lambda r: delivered(r) or refused_in_private(r), timeout=20)
+    assert sum(map(delivered, recs)) == 2
+    assert len(harness.segmind.requests) == 2
+
+
+@pytest.mark.process
 async def test_a_process_killed_while_drawing_leaves_its_sheet_to_another_without_resubmitting(
     shared_harness: Harness,
 ) -> None:
