@@ -12,6 +12,16 @@ from typing import Any, Protocol
 from bot.admission import Limits
 from bot.job import Job, JobState, LedgerEntry, NewJob
 
+# A server's own settings (`bot.servers.ServerSettings` gives them meaning; None: the default).
+SERVER_SETTINGS = (
+    "cooldown_seconds",
+    "daily_limit",
+    "budget",
+    "alerts_channel_id",
+    "alerts_below",
+    "open_reroll",
+)
+
 
 class Records(Protocol):
     """Everything the bot stores, whichever the backend."""

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.records import Records
+from bot.records import SERVER_SETTINGS, Records
 
 log = logging.getLogger(__name__)
 
@@ -40,17 +40,6 @@ class ServerSettings:
     channels: frozenset[int] = frozenset()
     moderator_roles: frozenset[int] = frozenset()
     blocked_words: tuple[str, ...] = ()
-
-
-# The columns of server_settings, in ServerSettings' words.
-_SCALARS = (
-    "cooldown_seconds",
-    "daily_limit",
-    "budget",
-    "alerts_channel_id",
-    "alerts_below",
-    "open_reroll",
-)
 
 
 class Servers:
@@ -88,7 +77,7 @@ class Servers:
 
     async def change(self, guild_id: int, user_id: int, setting: str, value: object) -> object:
         """Set one of a server's settings; returns the old value."""
-        assert setting in _SCALARS, setting
+        assert setting in SERVER_SETTINGS, setting
         old = getattr(await self.get(guild_id), setting)
         await self._store.set_server_setting(guild_id, setting, value)
         await self._changed(guild_id, user_id, setting, old, value)

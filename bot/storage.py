@@ -21,6 +21,7 @@ import aiosqlite
 from bot.admission import Limits, admit
 from bot.job import ACTIVE, Job, JobState, LedgerEntry, NewJob, Outcome
 from bot.migrations import DatabaseTooNew, migrate
+from bot.records import SERVER_SETTINGS
 from bot.request import SheetRequest
 
 
@@ -34,16 +35,6 @@ _COLUMNS = (
     " token_expires_at, placeholder_id, created_at, started_at, finished_at, error, outcome,"
     " delivery_attempts, deliver_after, reserved, request_id, status_url, response_url,"
     " submitted_at"
-)
-_SERVER_SETTINGS = frozenset(
-    {
-        "cooldown_seconds",
-        "daily_limit",
-        "budget",
-        "alerts_channel_id",
-        "alerts_below",
-        "open_reroll",
-    }
 )
 _WRITABLE = frozenset(
     {
@@ -284,7 +275,7 @@ class Store:
 
     async def set_server_setting(self, guild_id: int, setting: str, value: Any) -> None:
         """Set one of a server's settings (a column of server_settings)."""
-        assert setting in _SERVER_SETTINGS, setting
+        assert setting in SERVER_SETTINGS, setting
         async with self._lock:
             await self._db.execute(
                 "INSERT INTO server_settings (guild_id) VALUES (?) ON CONFLICT DO NOTHING",
