@@ -33,7 +33,14 @@ from bot.metrics import Metrics
 from bot.redaction import install_secret_filter
 from bot.request import SheetRequest, describe
 from bot.segmind import MAX_SEED, SegmindClient, SegmindError
-from bot.settings import HELP, Settings, SettingsError, discord_token, load_settings
+from bot.settings import (
+    HELP,
+    Settings,
+    SettingsError,
+    discord_token,
+    load_settings,
+    redis_address,
+)
 from bot.storage import StorageError
 
 log = logging.getLogger(__name__)
@@ -224,8 +231,9 @@ def _where(settings: Settings) -> str:
     """Where the state is kept, in words (never a Redis password)."""
     if settings.redis_url is None:
         return f"the SQLite file {settings.database_path} (one process)"
-    url = yarl.URL(settings.redis_url.get_secret_value())
-    return f"Redis at {url.host}:{url.port or 6379}{url.path} (shared by every process)"
+    return (
+        f"Redis at {redis_address(settings.redis_url.get_secret_value())} (shared by every process)"
+    )
 
 
 async def _check_state(settings: Settings) -> bool:

@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import fields as dataclass_fields
 from typing import Any
-from urllib.parse import urlsplit
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
@@ -35,6 +34,7 @@ from bot.admission import (
 from bot.job import ACTIVE, DAY, Job, JobState, LedgerEntry, NewJob, Outcome, params_json
 from bot.redis_scripts import ADMIT, FINISH, HOLD, MOVE, RELEASE, RENEW
 from bot.request import SheetRequest
+from bot.settings import redis_address
 from bot.storage import StorageError
 
 log = logging.getLogger(__name__)
@@ -399,18 +399,12 @@ def _text(value: Any) -> str:
 
 
 def _unreachable(url: str, error: BaseException) -> str:
-    where = _where(url)
+    where = redis_address(url)
     why = f"{type(error).__name__}: {error}".rstrip(".")
     return (
         f"REDIS_URL ({where}) cannot be reached ({why}). Start Redis there, or fix REDIS_URL "
         "(unset it to keep everything in DATABASE_PATH's SQLite file)."
     )
-
-
-def _where(url: str) -> str:
-    """host:port/db of a Redis URL: never its password."""
-    parsed = urlsplit(url)
-    return f"{parsed.hostname}:{parsed.port or 6379}{parsed.path or '/0'}"
 
 
 __all__ = ["MAX_BLOB_BYTES", "RedisStore"]

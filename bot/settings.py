@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
@@ -162,3 +163,9 @@ def describe(problems: list[tuple[str, str]]) -> str:
         lines.append(f"  {name} {problem}{hint}" if name else f"  {problem}")
     lines.append("See .env.example for every setting.")
     return "\n".join(lines)
+
+
+def redis_address(url: str) -> str:
+    """host:port/db of a Redis URL, for messages: never its password."""
+    parsed = urlsplit(url)
+    return f"{parsed.hostname}:{parsed.port or 6379}{parsed.path or '/0'}"
