@@ -21,7 +21,7 @@ from tests.harness import Harness, RunningBot, free_port, run_cli
 from tests.test_cli import both_env
 from tests.test_exactly_once import sheets_posted
 from tests.test_hardening import _png
-from tests.test_job_engine import acked, placeholder_says, prompts, refused_in_private
+from tests.test_job_engine import acked, ask, placeholder_says, prompts, refused_in_private
 from tests.test_job_engine import sheet_delivered as delivered
 
 MANAGE = Permissions.MANAGE_GUILD
@@ -301,3 +301,23 @@ async def test_a_request_whose_gateway_died_fetching_its_pose_is_reported_by_ano
     # It no longer counts as the member's running job (one allowed): they may ask again.
     again = await ask_in(harness, harness.discord.add_guild(shard=1, shard_count=2), 8700, "again")
     await again.wait_for(delivered, timeout=20)
+
+
+@pytest.mark.process
+async def test_an_upgrade_without_a_stop_serves_everyone_once(shared_harness: Harness) -> None:
+    harness = shared_harness
+    harness.segmind.delay = 1.0
+    settings = {"MAX_CONCURRENT_JOBS": "1", "COOLDOWN_SECONDS": "0"}
+    old = await harness.start_bot(**settings)
+    before = await asyncio.gather(*(ask(harness, 8900 + n, f"before {n}") for n in range(3)))
+    new = await harness.start_bot(**settings)  # Discord now sends the shard's events here
+    await old.signal(signal.SIGTERM)  # finishes its running sheet, takes nothing more
+    after = await asyncio.gather(*(ask(harness, 8950 + n, f"after {n}") for n in range(2)))
+    assert await old.wait(timeout=30) == 0
+    for rec in before + after:
+        await rec.wait_for(delivered, timeout=30)
+    assert Counter(prompts(harness.segmind)) == Counter(
+        [f"before {n}" for n in range(3)] + [f"after {n}" for n in range(2)]
+    )
+    assert "interrupted" not in harness.logs
+    new.check_alive()
