@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from bot.job import Job, JobState
 from bot.redis_store import PREFIX, RedisStore
@@ -32,6 +32,8 @@ GROUP = "workers"
 READ_BLOCK_MS = 1000
 # How often a worker waiting for a free slot looks again.
 SLOT_POLL = 0.05
+# How long a worker waits before reading again when Redis did not answer.
+UNREACHABLE_RETRY = 1.0
 _ALIVE = (JobState.QUEUED, JobState.SENDING, JobState.SUBMITTED, JobState.DRAWN)
 
 # ARGV: P, slot, now, lease, limit. 1 if the slot is (now) this holder's.
@@ -95,26 +97,42 @@ class SharedLine:
         # that just finished).
         await self._ensure_group()
         while not self._closed:
-            entry = await self._next_entry()
-            job = await self._job_of(entry) if entry is not None else None
-            if job is None:
+            try:
+                job = await self._take_one()
+            except (RedisError, OSError) as exc:  # Redis restarting: wait, never lose a worker
+                log.warning("the shared line cannot be read (%s); retrying", exc)
+                await asyncio.sleep(UNREACHABLE_RETRY)
                 continue
-            slot = f"{self._consumer}:{uuid.uuid4().hex[:8]}"
-            while not await self._slot(slot):
-                if self._closed:
-                    await self._give_back(job)
-                    return None
-                await asyncio.sleep(SLOT_POLL)
-            self._taken[job.id] = (self._taken[job.id][0], slot)
-            return job
+            if job is not None:
+                return job
         return None
+
+    async def _take_one(self) -> Job | None:
+        entry = await self._next_entry()
+        job = await self._job_of(entry) if entry is not None else None
+        if job is None:
+            return None
+        slot = f"{self._consumer}:{uuid.uuid4().hex[:8]}"
+        while not await self._slot(slot):
+            if self._closed:
+                await self._give_back(job)
+                return None
+            await asyncio.sleep(SLOT_POLL)
+        self._taken[job.id] = (self._taken[job.id][0], slot)
+        return job
 
     async def done(self, job: Job) -> None:
         entry, slot = self._taken.pop(job.id)
-        await self._redis.xack(STREAM, GROUP, entry)
-        await self._redis.xdel(STREAM, entry)
-        await self._store.release(job.id)
-        await self._redis.zrem(f"{PREFIX}slots", slot)
+        try:
+            state = await self._redis.hget(f"{PREFIX}job:{job.id}", "state")
+            if state != JobState.QUEUED.encode():  # else it failed before its claim: kept
+                await self._redis.xack(STREAM, GROUP, entry)  # for a retry after its lease
+                await self._redis.xdel(STREAM, entry)
+            await self._store.release(job.id)
+            await self._redis.zrem(f"{PREFIX}slots", slot)
+        except (RedisError, OSError) as exc:
+            # Its lease runs out instead: another process then finds the job ended, and acks.
+            log.warning("job %d: could not give its place back (%s)", job.id, exc)
 
     def order(self) -> list[Job]:
         return []  # the line is in Redis: members are told their place when they join it

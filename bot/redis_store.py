@@ -303,10 +303,14 @@ class RedisStore:
         then the blobs among the fields as (name, bytes) pairs."""
         blobs: list[Any] = []
         for name, key in _BLOBS.items():
-            if name in fields:
-                blob = fields[name]
-                if blob is not None and len(blob) > MAX_BLOB_BYTES:
-                    raise StorageError(f"a {key} of {len(blob)} bytes is too large to keep")
+            blob = fields.get(name)
+            if blob is not None and len(blob) > MAX_BLOB_BYTES:
+                # Kept in memory by Redis: refused, the rest written (a sheet is then delivered
+                # from memory, with no copy to survive a crash).
+                log.warning(
+                    "job %d: its %s (%d bytes) is too large to keep", job_id, key, len(blob)
+                )
+            elif name in fields:
                 blobs += [key, blob or b""]
         record = {k: v for k, v in fields.items() if k not in _BLOBS}
         changed = await self._run(
