@@ -40,10 +40,10 @@ class Background:
                 await work()
             except Exception:
                 self._metrics.background_failures.labels(task=name).inc()
-                log.exception(
-                    "background task %r failed; retrying in %.0fs", name, self._retry_after
-                )
-                await asyncio.sleep(self._retry_after)
+                # Work that must run often (renewing leases) is retried as often.
+                wait = self._retry_after if every is None else min(every, self._retry_after)
+                log.exception("background task %r failed; retrying in %.1fs", name, wait)
+                await asyncio.sleep(wait)
                 continue
             if every is None:
                 return

@@ -76,6 +76,7 @@ class SharedLine:
         self._take_slot = self._redis.register_script(_TAKE_SLOT)
         self._start = self._redis.register_script(_START)
         self._taken: dict[int, tuple[bytes, str]] = {}  # job id -> (stream entry, slot)
+        self._unsettled: dict[int, tuple[bytes, str]] = {}  # done with, not yet acked
         self._waiting = 0
         self._closed = False
         self._group_ready = False
@@ -113,26 +114,25 @@ class SharedLine:
         if job is None:
             return None
         slot = f"{self._consumer}:{uuid.uuid4().hex[:8]}"
-        while not await self._slot(slot):
-            if self._closed:
-                await self._give_back(job)
-                return None
+        while not self._closed:
+            try:
+                if await self._slot(slot):
+                    self._taken[job.id] = (self._taken[job.id][0], slot)
+                    return job
+            except (RedisError, OSError) as exc:  # the job is ours (renewed) while we wait
+                log.warning("job %d: no Segmind slot can be taken yet (%s)", job.id, exc)
+                await asyncio.sleep(UNREACHABLE_RETRY)
+                continue
             await asyncio.sleep(SLOT_POLL)
-        self._taken[job.id] = (self._taken[job.id][0], slot)
-        return job
+        await self._give_back(job)
+        return None
 
     async def done(self, job: Job) -> None:
-        entry, slot = self._taken.pop(job.id)
+        self._unsettled[job.id] = self._taken.pop(job.id)
         try:
-            state = await self._redis.hget(f"{PREFIX}job:{job.id}", "state")
-            if state != JobState.QUEUED.encode():  # else it failed before its claim: kept
-                await self._redis.xack(STREAM, GROUP, entry)  # for a retry after its lease
-                await self._redis.xdel(STREAM, entry)
-            await self._store.release(job.id)
-            await self._redis.zrem(f"{PREFIX}slots", slot)
-        except (RedisError, OSError) as exc:
-            # Its lease runs out instead: another process then finds the job ended, and acks.
-            log.warning("job %d: could not give its place back (%s)", job.id, exc)
+            await self._settle(job.id)
+        except (RedisError, OSError) as exc:  # tried again at each renewal, lease kept
+            log.warning("job %d: could not give its place back yet (%s)", job.id, exc)
 
     def order(self) -> list[Job]:
         return []  # the line is in Redis: members are told their place when they join it
@@ -155,14 +155,18 @@ class SharedLine:
 
     async def renew(self) -> None:
         """Keep what this process holds: slots, job leases, stream entries (in that order, so
-        an entry never looks abandoned before its job's lease runs out)."""
+        an entry never looks abandoned before its job's lease runs out); then settle the jobs
+        whose end could not be told to Redis before."""
         slots = {slot: time.time() + self._lease for _, slot in self._taken.values() if slot}
         if slots:
             await self._redis.zadd(f"{PREFIX}slots", slots, xx=True)
         await self._store.renew()
-        entries: list[bytes | str | int | memoryview] = [e for e, _ in self._taken.values()]
+        held = [*self._taken.values(), *self._unsettled.values()]
+        entries: list[bytes | str | int | memoryview] = [entry for entry, _ in held]
         if entries:
             await self._redis.xclaim(STREAM, GROUP, self._consumer, 0, entries, justid=True)
+        for job_id in list(self._unsettled):
+            await self._settle(job_id)
         self._waiting = int(await self._redis.zcard(f"{PREFIX}state:{JobState.QUEUED}"))
 
     # -------------------------------------------------------------------------------------
@@ -187,9 +191,11 @@ class SharedLine:
             STREAM, GROUP, self._consumer, int(self._lease * 1000), "0-0", count=1
         )
         for entry_id, fields in claimed[1]:
-            if fields:  # an entry deleted meanwhile comes back empty
-                log.info("claimed job %s from a process that stopped", fields[b"job"].decode())
-                return entry_id, int(fields[b"job"])
+            if not fields:  # deleted but never acked: Redis 6.2 keeps it pending; drop it
+                await self._redis.xack(STREAM, GROUP, entry_id)
+                return None
+            log.info("claimed job %s from a process that stopped", fields[b"job"].decode())
+            return entry_id, int(fields[b"job"])
         read: Any = await self._redis.xreadgroup(
             GROUP, self._consumer, {STREAM: ">"}, count=1, block=READ_BLOCK_MS
         )
@@ -198,24 +204,43 @@ class SharedLine:
                 return entry_id, int(fields[b"job"])
         return None
 
+    async def _settle(self, job_id: int) -> None:
+        """Ack the entry of a job a worker is done with, free its slot and its lease."""
+        entry, slot = self._unsettled[job_id]
+        state = await self._redis.hget(f"{PREFIX}job:{job_id}", "state")
+        if state != JobState.QUEUED.encode():  # else it failed before its claim: kept
+            await self._redis.xack(STREAM, GROUP, entry)  # for a retry after its lease
+            await self._redis.xdel(STREAM, entry)
+        await self._redis.zrem(f"{PREFIX}slots", slot)
+        await self._store.release(job_id)
+        del self._unsettled[job_id]
+
     async def _give_back(self, job: Job) -> None:
         """Closing while waiting for a slot: the job goes back in line (at its end)."""
         entry, _ = self._taken.pop(job.id)
-        await self._redis.xadd(STREAM, {"job": job.id})
-        await self._redis.xack(STREAM, GROUP, entry)
-        await self._redis.xdel(STREAM, entry)
-        await self._store.release(job.id)
+        try:
+            await self._redis.xadd(STREAM, {"job": job.id})
+            await self._redis.xack(STREAM, GROUP, entry)
+            await self._redis.xdel(STREAM, entry)
+            await self._store.release(job.id)
+        except (RedisError, OSError) as exc:  # then its lease runs out and it is claimed again
+            log.warning("job %d: could not be put back in line (%s)", job.id, exc)
+            self._store.let_go(job.id)
 
     async def _job_of(self, entry: tuple[bytes, int]) -> Job | None:
         entry_id, job_id = entry
         if not await self._store.hold(job_id):
             return None  # another process works on it: its entry comes back if that one dies
-        job = await self._store.job(job_id)
-        if job is None or job.state not in _ALIVE:
-            await self._redis.xack(STREAM, GROUP, entry_id)
-            await self._redis.xdel(STREAM, entry_id)
-            await self._store.release(job_id)
-            return None
+        try:
+            job = await self._store.job(job_id)
+            if job is None or job.state not in _ALIVE:
+                await self._redis.xack(STREAM, GROUP, entry_id)
+                await self._redis.xdel(STREAM, entry_id)
+                await self._store.release(job_id)
+                return None
+        except (RedisError, OSError):
+            self._store.let_go(job_id)  # its lease runs out, then its entry is claimed again
+            raise
         self._taken[job_id] = (entry_id, "")  # its slot is still to come
         return job
 

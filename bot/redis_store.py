@@ -166,8 +166,8 @@ class RedisStore:
         # Ids as text: Lua reads JSON numbers as doubles, too small for Discord's ids.
         ledger = json.dumps({**vars(entry), "user_id": str(entry.user_id), "guild_id": guild})
         trailing = [entry.at, guild, KEEP_FINISHED]
-        self.held.discard(entry.job_id)
         await self._change("finish", entry.job_id, [ledger], fields, trailing)
+        self.held.discard(entry.job_id)  # only now: until its end is stored, it stays ours
 
     async def job(self, job_id: int) -> Job | None:
         stored = await self._redis.hgetall(f"{PREFIX}job:{job_id}")
@@ -216,8 +216,12 @@ class RedisStore:
         return held
 
     async def release(self, job_id: int) -> None:
-        self.held.discard(job_id)
         await self._run("release", job_id, self.holder)
+        self.held.discard(job_id)
+
+    def let_go(self, job_id: int) -> None:
+        """Stop renewing a job's lease (Redis cannot be told now): it runs out by itself."""
+        self.held.discard(job_id)
 
     async def renew(self) -> None:
         """Extend the leases of every job this process holds."""

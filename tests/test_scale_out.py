@@ -321,3 +321,27 @@ async def test_an_upgrade_without_a_stop_serves_everyone_once(shared_harness: Ha
     )
     assert "interrupted" not in harness.logs
     new.check_alive()
+
+
+@pytest.mark.process
+async def test_connections_to_redis_dropped_mid_burst_lose_no_sheet_and_send_none_twice(
+    shared_harness: Harness,
+) -> None:
+    harness = shared_harness
+    harness.segmind.delay = 0.3
+    guilds = guilds_on_both_shards(harness)
+    await two_shards_and_a_worker(
+        harness, MAX_CONCURRENT_JOBS="2", COOLDOWN_SECONDS="0", JOB_LEASE_SECONDS=SHORT_LEASE
+    )
+    recs = await asyncio.gather(
+        *(ask_in(harness, guilds[n % 4], 9000 + n, f"dropped {n}") for n in range(12))
+    )
+    assert harness.redis_url is not None
+    with redis.Redis.from_url(harness.redis_url) as client:
+        for _ in range(3):  # Redis drops every bot's connection (a failover, a restart)
+            await asyncio.sleep(0.4)
+            client.client_kill_filter(_type="normal", skipme=True)
+    for rec in recs:
+        await rec.wait_for(delivered, timeout=40)
+    assert Counter(prompts(harness.segmind)) == {f"dropped {n}": 1 for n in range(12)}
+    assert sheets_posted(harness) == 12
