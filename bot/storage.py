@@ -377,10 +377,6 @@ class Store:
         async with self._db.execute(sql, args) as cursor:
             return list(await cursor.fetchall())
 
-    async def rows(self, sql: str, *args: Any) -> list[aiosqlite.Row]:
-        """The rows of one query (for tests and the operator's reports)."""
-        return await self._all(sql, *args)
-
 
 def _assignments(fields: dict[str, Any]) -> tuple[str, list[Any]]:
     unknown = set(fields) - _WRITABLE
