@@ -35,7 +35,9 @@ async def open_backend(settings: Settings) -> AsyncIterator[Backend]:
     from bot.redis_store import RedisStore
 
     url = settings.redis_url.get_secret_value()
-    async with RedisStore.open(url, lease_seconds=settings.job_lease_seconds) as shared:
+    async with RedisStore.open(
+        url, lease_seconds=settings.job_lease_seconds, workers=settings.max_concurrent_jobs
+    ) as shared:
         line = SharedLine(
             shared,
             concurrency=settings.max_concurrent_jobs,

@@ -553,7 +553,10 @@ class Jobs:
         """With several processes: report accepted jobs whose process stopped before queueing
         them (its lease on them ran out; the others' leftovers come back through the line)."""
         for job in await self._store.jobs_in(JobState.ACCEPTED):
-            if job.id not in self._accepted and await self._store.hold(job.id):
+            # Held only if still accepted: its process may have queued it since the listing.
+            if job.id not in self._accepted and await self._store.hold(
+                job.id, only_in=JobState.ACCEPTED
+            ):
                 await self._finish(job, JobState.INTERRUPTED)
 
     async def _announce_places(self) -> None:

@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 PREFIX = "sheetbot:"
 # Blobs (a pose, a sheet) above this are refused: Redis keeps everything in memory.
 MAX_BLOB_BYTES = 32 * 2**20
+# Connections to Redis per process besides the workers' reads, and how long a request waits
+# for one when all are busy.
+SPARE_CONNECTIONS = 48
+CONNECTION_WAIT = 30.0
 # Finished jobs are kept this long (for re-rolls and deletes), then Redis forgets them.
 KEEP_FINISHED = 30 * DAY
 _BLOBS = {"pose": "pose", "result": "sheet"}
@@ -83,9 +87,16 @@ class RedisStore:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, url: str, *, lease_seconds: float = 120) -> AsyncIterator[RedisStore]:
-        """Connect to Redis at `url` (checked with a PING)."""
-        client = redis.Redis.from_url(url, decode_responses=False)
+    async def open(
+        cls, url: str, *, lease_seconds: float = 120, workers: int = 2
+    ) -> AsyncIterator[RedisStore]:
+        """Connect to Redis at `url` (checked with a PING); `workers` read the shared line."""
+        # Each worker's blocking read holds a connection; a burst's admissions need more. Past
+        # the pool's size a request waits for a connection instead of failing.
+        pool = redis.BlockingConnectionPool.from_url(
+            url, max_connections=workers + SPARE_CONNECTIONS, timeout=CONNECTION_WAIT
+        )
+        client = redis.Redis.from_pool(pool)  # closing the client closes the pool
         try:
             try:
                 await client.ping()
@@ -208,9 +219,12 @@ class RedisStore:
 
     # Leases ------------------------------------------------------------------------------
 
-    async def hold(self, job_id: int) -> bool:
-        """Take the job's lease if no other process holds it (or its lease ran out)."""
-        held = bool(await self._run("hold", job_id, self.holder, time.time(), self.lease_seconds))
+    async def hold(self, job_id: int, *, only_in: JobState | None = None) -> bool:
+        """Take the job's lease if no other process holds it (or its lease ran out), and it
+        is in state `only_in` (if given)."""
+        now = time.time()
+        state = only_in or ""
+        held = bool(await self._run("hold", job_id, self.holder, now, self.lease_seconds, state))
         if held:
             self.held.add(job_id)
         return held

@@ -247,7 +247,7 @@ class Store:
 
     # Leases: one process works on every job ----------------------------------------------
 
-    async def hold(self, job_id: int) -> bool:
+    async def hold(self, job_id: int, *, only_in: JobState | None = None) -> bool:
         """Whether this process may work on the job: always, with one process."""
         return True
 

@@ -33,3 +33,20 @@ async def test_a_small_burst_runs_and_reports_every_sheet_delivered() -> None:
     assert "| sheets delivered | 4/4 | all | PASS |" in report
     assert "| interactions acknowledged | 4/4" in report
     assert "fake Discord rule violations: 0" in report
+
+
+async def test_the_scale_benchmark_runs_two_shard_processes_on_redis_and_passes() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.scale",
+        *("--processes", "2", "--n", "6", "--delay", "0.05", "--concurrency", "2"),
+        cwd=ROOT,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), 60)
+    report = out.decode()
+    assert process.returncode == 0, report
+    assert "| 2 (limit 2) |" in report and report.rstrip().endswith("| PASS |"), report
