@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib
 import os
 import time
 from collections.abc import AsyncIterator
@@ -27,6 +26,7 @@ from bot.admission import (
 )
 from bot.job import DAY, Job, JobState, LedgerEntry, NewJob, Outcome
 from bot.records import Records
+from bot.redis_store import RedisStore
 from bot.request import SheetRequest
 from bot.storage import Store
 
@@ -43,14 +43,7 @@ async def records(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         async with Store.open(tmp_path / "bot.sqlite3") as store:
             yield store
         return
-    url = request.getfixturevalue("redis_url")
-    try:
-        module = importlib.import_module("bot.redis_store")
-    except ModuleNotFoundError as exc:
-        raise AssertionError(
-            "bot/redis_store.py (RedisStore) is missing: the Redis backend must pass this contract"
-        ) from exc
-    async with module.RedisStore.open(url) as store:
+    async with RedisStore.open(request.getfixturevalue("redis_url")) as store:
         yield store
 
 

@@ -1,0 +1,98 @@
+"""Leases between processes, on a real Redis: two stores stand for two processes of the bot.
+
+What the contract suite cannot show with one process: a job one process works on is not
+touched by another until that one's lease runs out, and a burst never runs out of connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.admission import Limits
+from bot.job import Job, JobState, LedgerEntry
+from bot.redis_store import RedisStore
+from tests.test_records_contract import ROOMY, new
+
+LEASE = 0.5
+
+
+@pytest.fixture
+async def two(redis_url: str) -> AsyncIterator[tuple[RedisStore, RedisStore]]:
+    """Two processes' stores on one Redis."""
+    async with (
+        RedisStore.open(redis_url, lease_seconds=LEASE) as first,
+        RedisStore.open(redis_url, lease_seconds=LEASE) as second,
+    ):
+        yield first, second
+
+
+async def queued(store: RedisStore) -> Job:
+    job = await store.admit(new(), ROOMY)
+    assert await store.move(job.id, JobState.ACCEPTED, state=JobState.QUEUED)
+    await store.release(job.id)
+    return job
+
+
+async def test_a_job_one_process_holds_is_neither_taken_nor_written_by_another(
+    two: tuple[RedisStore, RedisStore],
+) -> None:
+    first, second = two
+    job = await queued(first)
+    assert await first.hold(job.id)
+    assert not await second.hold(job.id)
+    assert not await second.move(job.id, JobState.QUEUED, state=JobState.SENDING)
+    entry = LedgerEntry(job.id, time.time(), job.guild_id, job.user_id, 0.0, "interrupted")
+    await second.finish(entry, state=JobState.INTERRUPTED)
+    assert (await first.job(job.id)).state is JobState.QUEUED  # type: ignore[union-attr]
+    assert await second.ledger(0) == []
+    assert await first.move(job.id, JobState.QUEUED, state=JobState.SENDING)
+
+
+async def test_a_lease_kept_renewed_holds_and_one_left_alone_runs_out(
+    two: tuple[RedisStore, RedisStore],
+) -> None:
+    first, second = two
+    kept, dropped = await queued(first), await queued(first)
+    assert await first.hold(kept.id) and await first.hold(dropped.id)
+    first.let_go(dropped.id)  # as if its process died: no more renewals
+    for _ in range(4):
+        await asyncio.sleep(LEASE / 2)
+        await first.renew()
+    assert not await second.hold(kept.id)
+    assert await second.hold(dropped.id)
+    # The first process now writes nothing to the job it lost.
+    assert not await first.move(dropped.id, JobState.QUEUED, state=JobState.SENDING)
+
+
+async def test_a_released_job_may_be_taken_at_once(two: tuple[RedisStore, RedisStore]) -> None:
+    first, second = two
+    job = await queued(first)
+    assert await first.hold(job.id)
+    await first.release(job.id)
+    assert await second.hold(job.id)
+
+
+async def test_an_accepted_job_is_its_admitting_processs_until_it_is_queued(
+    two: tuple[RedisStore, RedisStore],
+) -> None:
+    first, second = two
+    job = await first.admit(new(), ROOMY)
+    assert not await second.hold(job.id, only_in=JobState.ACCEPTED)  # its pose is on its way
+    assert await first.move(job.id, JobState.ACCEPTED, state=JobState.QUEUED)
+    await first.release(job.id)
+    # Queued since: another process's clean-up of orphaned accepted jobs must leave it alone.
+    assert not await second.hold(job.id, only_in=JobState.ACCEPTED)
+    assert await second.hold(job.id)
+
+
+async def test_a_burst_far_larger_than_the_connection_pool_is_admitted_in_full(
+    redis_url: str,
+) -> None:
+    async with RedisStore.open(redis_url, workers=1) as store:
+        roomy = Limits(cooldown_seconds=0, max_waiting=1000, max_per_user=1000)
+        jobs = await asyncio.gather(*(store.admit(new(user_id=n), roomy) for n in range(300)))
+    assert len({job.id for job in jobs}) == 300
