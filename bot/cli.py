@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 import discord
@@ -85,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     discord.utils.setup_logging(level=logging.getLevelNamesMapping()[settings.log_level])
     quiet_libraries()
-    install_secret_filter(settings.segmind_api_key, settings.discord_token)
+    install_secret_filter(
+        settings.segmind_api_key, settings.discord_token, redis_password(settings)
+    )
     try:
         if command == "generate":
             return asyncio.run(generate(settings, args))
@@ -225,6 +228,11 @@ async def _until_stopped(bot: SheetBot, token: str, stop: asyncio.Event, *, gate
     else:
         stopping.cancel()
     await running
+
+
+def redis_password(settings: Settings) -> str | None:
+    """The password in REDIS_URL, if any: a secret like the tokens."""
+    return urlsplit(settings.redis_url.get_secret_value()).password if settings.redis_url else None
 
 
 def _where(settings: Settings) -> str:

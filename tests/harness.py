@@ -27,9 +27,10 @@ from typing import Any, Protocol
 
 import discord
 import redis
+import yarl
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
-from bot.cli import quiet_libraries, serve
+from bot.cli import quiet_libraries, redis_password, serve
 from bot.redaction import SecretFilter
 from bot.redis_store import PREFIX
 from bot.settings import Settings
@@ -246,9 +247,8 @@ class BotInLoop:
         self._stop = asyncio.Event()
         self._task: asyncio.Task[int] | None = None
         self._lines = _Lines(logging.getLevelNamesMapping()[self.config.log_level])
-        self._lines.addFilter(
-            SecretFilter([self.config.segmind_api_key, self.config.discord_token])
-        )
+        secrets = [self.config.segmind_api_key, self.config.discord_token]
+        self._lines.addFilter(SecretFilter([*secrets, redis_password(self.config)]))
 
     async def start(self) -> None:
         _track_tasks(asyncio.get_running_loop())
@@ -459,7 +459,8 @@ class Harness:
         fake = self.discord
         said = [m.to_json() for rec in fake.interactions for m in rec.all_messages]
         said += [m.to_json() for m in fake.channel_messages + fake.dm_messages]
-        for secret in (fake.token, self.segmind.api_key):
+        password = yarl.URL(self.redis_url).password if self.redis_url else None
+        for secret in (fake.token, self.segmind.api_key, *([password] if password else [])):
             assert secret not in self.logs
         for rec in fake.interactions:  # masked at every level, DEBUG included
             assert rec.token not in self.logs, f"interaction token of {rec.name} in the log"

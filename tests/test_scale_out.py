@@ -59,6 +59,9 @@ async def test_a_burst_over_two_shards_and_a_worker_is_drawn_once_each_within_th
 ) -> None:
     harness = shared_harness
     harness.segmind.delay = 0.3
+    # A password in the URL (this Redis asks for none) is a secret: never in a log line.
+    assert harness.redis_url is not None
+    harness.redis_url = harness.redis_url.replace("redis://", "redis://:pa55word@")
     guilds = guilds_on_both_shards(harness)
     bots = await two_shards_and_a_worker(
         harness, MAX_CONCURRENT_JOBS="3", COOLDOWN_SECONDS="0", MAX_QUEUE="100"
@@ -75,6 +78,8 @@ async def test_a_burst_over_two_shards_and_a_worker_is_drawn_once_each_within_th
     assert sheets_posted(harness) == 40
     drew = [bot for bot in bots if " sending: " in bot.logs]
     assert bots[2] in drew, "the worker-only process never drew a sheet"
+    await bots[2].signal(signal.SIGTERM)  # a worker stops cleanly too
+    assert await bots[2].wait() == 0
 
 
 @pytest.mark.process
