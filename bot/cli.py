@@ -27,11 +27,13 @@ from pydantic import ValidationError
 
 from bot.app import SheetBot
 from bot.backend import open_backend
+from bot.copy_state import NotCopied, copy_to_redis
 from bot.imaging import PoseRejected, default_pose, normalize_pose
 from bot.job import LedgerEntry
 from bot.ledger import Ledger
 from bot.metrics import Metrics
 from bot.redaction import install_secret_filter
+from bot.redis_store import RedisStore
 from bot.request import SheetRequest, describe
 from bot.segmind import MAX_SEED, SegmindClient, SegmindError
 from bot.settings import (
@@ -42,7 +44,7 @@ from bot.settings import (
     load_settings,
     redis_address,
 )
-from bot.storage import StorageError
+from bot.storage import StorageError, Store
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ BAD_TOKEN = (
     "https://discord.com/developers/applications (your application > Bot > Reset Token)."
 )
 
+COPY = "copy-to-redis"
 NO_SHARED_STATE = (
     "A worker-only process shares the jobs of the gateway processes through Redis: set "
     "REDIS_URL (see docs/scaling.md), or use `python -m bot run` for a single process."
@@ -80,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if command == "invite":  # needs the Discord token only, and no network
         return invite()
     try:
-        settings = load_settings(need_discord=command not in ("generate", "usage"))
+        settings = load_settings(need_discord=command not in ("generate", "usage", COPY))
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -96,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(check(settings))
         if command == "usage":
             return asyncio.run(usage(settings, args))
+        if command == COPY:
+            return asyncio.run(copy_state(settings))
         if command == "worker" and settings.redis_url is None:
             print(NO_SHARED_STATE, file=sys.stderr)
             return 2
@@ -115,6 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="run the bot (the default): its gateway shards and workers")
     sub.add_parser("worker", help="run workers only (no gateway); needs REDIS_URL")
+    sub.add_parser(COPY, help="copy DATABASE_PATH's settings, ledger and history into REDIS_URL")
     sub.add_parser("check", help="check the settings, the Discord token and the Segmind key")
     sub.add_parser("sync", help="register the slash commands now, then exit")
     sub.add_parser("invite", help="print the link that adds the bot to a server")
@@ -263,6 +269,27 @@ async def _check_state(settings: Settings) -> bool:
         )
         return False
     return True
+
+
+async def copy_state(settings: Settings) -> int:
+    """Carry the SQLite file's lasting state into an empty Redis (before going multi-process)."""
+    if settings.redis_url is None:
+        print("copy-to-redis copies into REDIS_URL: set it first.", file=sys.stderr)
+        return 2
+    url = settings.redis_url.get_secret_value()
+    try:
+        async with Store.open(settings.database_path) as store, RedisStore.open(url) as shared:
+            copied = await copy_to_redis(store, shared)
+    except (StorageError, NotCopied) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(
+        f"Copied {settings.database_path} into Redis at {redis_address(url)}: the settings of "
+        f"{copied.servers} server(s), {copied.ledger_entries} ledger entries, "
+        f"{copied.jobs} finished job(s) (their buttons keep working), "
+        f"{copied.cooldowns} cooldown(s). Now start every process with REDIS_URL set."
+    )
+    return 0
 
 
 async def check(settings: Settings) -> int:

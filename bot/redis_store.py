@@ -174,8 +174,7 @@ class RedisStore:
 
     async def finish(self, entry: LedgerEntry, **fields: Any) -> None:
         guild = "" if entry.guild_id is None else str(entry.guild_id)
-        # Ids as text: Lua reads JSON numbers as doubles, too small for Discord's ids.
-        ledger = json.dumps({**vars(entry), "user_id": str(entry.user_id), "guild_id": guild})
+        ledger = _ledger_text(entry)
         trailing = [entry.at, guild, KEEP_FINISHED]
         await self._change("finish", entry.job_id, [ledger], fields, trailing)
         self.held.discard(entry.job_id)  # only now: until its end is stored, it stays ours
@@ -298,6 +297,56 @@ class RedisStore:
     async def set_alert_raised(self, guild_id: int, kind: str, raised: bool) -> None:
         await self._redis.hset(f"{PREFIX}alerts_raised", f"{guild_id}:{kind}", int(raised))
 
+    # Filling an empty Redis from the SQLite file (`bot.copy_state`) ------------------------
+
+    async def is_empty(self) -> bool:
+        """Whether no bot has kept anything here yet."""
+        _, keys = await self._redis.scan(0, match=f"{PREFIX}*", count=1000)
+        return not keys and not await self._redis.exists(f"{PREFIX}job:next")
+
+    async def import_finished_job(self, job: Job, pose: bytes | None) -> None:
+        """A finished job as it was, with its pose if still kept (for Re-roll)."""
+        record = {
+            name: value
+            for name, value in vars(job).items()
+            if name not in ("request", "upload_limit", "custom_pose")
+        }
+        record["params"] = params_json(job)
+        key = f"{PREFIX}job:{job.id}"
+        fields: dict[str | bytes, str] = {
+            k: v for k, v in _encoded(record).items() if v is not None
+        }
+        ended = job.finished_at or job.created_at
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+            pipe.zadd(f"{PREFIX}state:{job.state}", {str(job.id): ended})
+            if pose is not None:
+                pipe.set(f"{key}:pose", pose)
+                pipe.zadd(f"{PREFIX}poses", {str(job.id): job.created_at})
+                pipe.expire(f"{key}:pose", int(KEEP_FINISHED))
+            pipe.expire(key, int(KEEP_FINISHED))
+            await pipe.execute()
+
+    async def import_ledger(self, entries: list[LedgerEntry]) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for entry in entries:
+                text = _ledger_text(entry)
+                pipe.hset(f"{PREFIX}ledger:entries", str(entry.job_id), text)
+                pipe.zadd(f"{PREFIX}ledger:all", {text: entry.at})
+                if entry.guild_id is not None:
+                    pipe.zadd(f"{PREFIX}ledger:guild:{entry.guild_id}", {text: entry.at})
+            await pipe.execute()
+
+    async def import_cooldown(self, user_id: int, guild_id: int, until: float) -> None:
+        """A cooldown still running (guild 0: direct messages)."""
+        left_ms = int((until - time.time()) * 1000)
+        if left_ms > 0:
+            await self._redis.set(f"{PREFIX}cooldown:{user_id}:{guild_id}", str(until), px=left_ms)
+
+    async def continue_ids_after(self, last_id: int) -> None:
+        """New jobs get ids after `last_id` (old messages' buttons name older ones)."""
+        await self._redis.set(f"{PREFIX}job:next", last_id)
+
     # Facts -------------------------------------------------------------------------------
 
     async def fact(self, key: str) -> Any:
@@ -385,6 +434,12 @@ def _job(stored: dict[Any, Any]) -> Job:
         custom_pose=bool(params.get("custom_pose")),
         outcome=Outcome(**outcome) if outcome else None,
     )
+
+
+def _ledger_text(entry: LedgerEntry) -> str:
+    # Ids as text: Lua reads JSON numbers as doubles, too small for Discord's ids.
+    guild = "" if entry.guild_id is None else str(entry.guild_id)
+    return json.dumps({**vars(entry), "user_id": str(entry.user_id), "guild_id": guild})
 
 
 def _ledger_entry(stored: dict[str, Any]) -> LedgerEntry:

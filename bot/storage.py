@@ -36,6 +36,17 @@ _COLUMNS = (
     " delivery_attempts, deliver_after, reserved, request_id, status_url, response_url,"
     " submitted_at"
 )
+_COPIED_TABLES = frozenset(
+    {
+        "server_settings",
+        "server_lists",
+        "config_changes",
+        "ledger",
+        "alert_states",
+        "member_cooldowns",
+        "facts",
+    }
+)
 _WRITABLE = frozenset(
     {
         "state",
@@ -346,6 +357,17 @@ class Store:
             kind,
             int(raised),
         )
+
+    # Everything, for the copy into Redis (`python -m bot copy-to-redis`) -------------------
+
+    async def table(self, name: str) -> list[dict[str, Any]]:
+        """Every row of one of the small tables (settings, lists, changes, ledger, facts)."""
+        assert name in _COPIED_TABLES, name
+        return [dict(row) for row in await self._all(f"SELECT * FROM {name} ORDER BY rowid")]
+
+    async def finished_jobs(self) -> list[Job]:
+        """Every finished job (for its Re-roll and Delete buttons), oldest first."""
+        return await self.jobs_in(JobState.DONE, JobState.FAILED, JobState.INTERRUPTED)
 
     # Facts -------------------------------------------------------------------------------
 

@@ -350,3 +350,51 @@ async def test_connections_to_redis_dropped_mid_burst_lose_no_sheet_and_send_non
         await rec.wait_for(delivered, timeout=40)
     assert Counter(prompts(harness.segmind)) == {f"dropped {n}": 1 for n in range(12)}
     assert sheets_posted(harness) == 12
+
+
+async def test_a_bot_moved_from_sqlite_to_redis_keeps_its_settings_ledger_and_buttons(
+    harness: Harness, redis_url: str
+) -> None:
+    bot = await harness.start_bot(COOLDOWN_SECONDS="0")
+    limit = await harness.discord.invoke(
+        "config daily-limit", {"sheets": 2}, user_id=1, permissions=MANAGE
+    )
+    await limit.wait_for(acked, timeout=5)
+    first = await ask(harness, 9100, "a fox ranger", strength=0.6)
+    await first.wait_for(delivered, timeout=10)
+    await bot.signal(signal.SIGTERM)
+    assert await bot.wait() == 0
+
+    env = {**harness.settings(REDIS_URL=redis_url), "DISCORD_TOKEN": ""}
+    copied = await run_cli("copy-to-redis", cwd=harness.cwd, **env)
+    assert copied.code == 0, copied.err
+    assert "the settings of 1 server(s), 1 ledger entries, 1 finished job(s)" in copied.out
+    again = await run_cli("copy-to-redis", cwd=harness.cwd, **env)
+    assert again.code == 2 and "already holds a bot's state" in again.err
+
+    await harness.start_bot(COOLDOWN_SECONDS="0", REDIS_URL=redis_url)
+    sheet = first.original
+    assert sheet is not None
+    reroll = await harness.discord.click(sheet, sheet.custom_ids()[0], user_id=9100)
+    await reroll.wait_for(delivered, timeout=10)  # the old sheet's button, its pose kept
+    assert harness.segmind.requests[1].json["strength"] == 0.6
+    third = await ask(harness, 9100, "one too many")
+    assert "you have 2/2" in _last_text(third)  # the copied ledger and limit count
+    assert len(harness.segmind.requests) == 2
+
+
+async def test_copying_to_redis_waits_until_no_job_is_left_in_the_sqlite_file(
+    harness: Harness, redis_url: str
+) -> None:
+    harness.segmind.delay = 30  # the sheet is still being drawn when the bot is killed
+    bot = await harness.start_bot()
+    await ask(harness, 9200, "unfinished")
+    await harness.discord.wait_until(lambda: len(harness.segmind.requests) == 1)
+    await bot.kill()
+    env = {**harness.settings(REDIS_URL=redis_url), "DISCORD_TOKEN": ""}
+    result = await run_cli("copy-to-redis", cwd=harness.cwd, **env)
+    assert result.code == 2
+    assert "1 job(s) in DATABASE_PATH are still waiting, running or undelivered" in result.err
+    assert "Traceback" not in result.err
+    with redis.Redis.from_url(redis_url) as client:
+        assert client.dbsize() == 0  # nothing half-copied
