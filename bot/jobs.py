@@ -561,7 +561,7 @@ class Jobs:
 
     async def _announce_places(self) -> None:
         # Tell waiting members when their place changed; the edits run beside the jobs.
-        for ahead, job in enumerate(self._line.order()):
+        for job, ahead in await self._line.places():
             if self._told.get(job.id) != ahead:
                 self._told[job.id] = ahead
                 self._placeholders.show(job, replies.queued(ahead))

@@ -34,8 +34,8 @@ class Line(Protocol):
         """A worker is done with a job it took."""
         ...
 
-    def order(self) -> list[Job]:
-        """The jobs waiting here, first first (empty where the line cannot tell)."""
+    async def places(self) -> list[tuple[Job, int]]:
+        """The waiting jobs this process can tell about, each with how many wait before it."""
         ...
 
     async def turn(self, on_wait: Callable[[float], None]) -> None:
@@ -73,8 +73,8 @@ class LocalLine:
     async def done(self, job: Job) -> None:
         self._line.done(job.id)
 
-    def order(self) -> list[Job]:
-        return self._line.order()
+    async def places(self) -> list[tuple[Job, int]]:
+        return [(job, ahead) for ahead, job in enumerate(self._line.order())]
 
     async def turn(self, on_wait: Callable[[float], None]) -> None:
         wait = self._pace.next_turn()

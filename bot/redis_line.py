@@ -77,6 +77,7 @@ class SharedLine:
         self._start = self._redis.register_script(_START)
         self._taken: dict[int, tuple[bytes, str]] = {}  # job id -> (stream entry, slot)
         self._unsettled: dict[int, tuple[bytes, str]] = {}  # done with, not yet acked
+        self._put_here: dict[int, Job] = {}  # queued by this process, for place announcements
         self._waiting = 0
         self._closed = False
         self._group_ready = False
@@ -89,6 +90,7 @@ class SharedLine:
     async def add(self, job: Job, *, first: bool = False) -> int | None:
         await self._ensure_group()
         await self._redis.xadd(STREAM, {"job": job.id})
+        self._put_here[job.id] = job
         self._waiting = int(await self._redis.zcard(f"{PREFIX}state:{JobState.QUEUED}"))
         return max(self._waiting - 1, 0)
 
@@ -134,8 +136,22 @@ class SharedLine:
         except (RedisError, OSError) as exc:  # tried again at each renewal, lease kept
             log.warning("job %d: could not give its place back yet (%s)", job.id, exc)
 
-    def order(self) -> list[Job]:
-        return []  # the line is in Redis: members are told their place when they join it
+    async def places(self) -> list[tuple[Job, int]]:
+        # The jobs this process put in line (it has their interaction tokens), placed among all;
+        # none a worker has taken, whose placeholder is now that worker's to edit.
+        ids = sorted(self._put_here)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hmget(f"{PREFIX}job:{job_id}", ["state", "holder"])
+                pipe.zcount(f"{PREFIX}state:{JobState.QUEUED}", "-inf", f"({job_id}")
+            found = await pipe.execute()
+        places = []
+        for job_id, (state, holder), ahead in zip(ids, found[::2], found[1::2], strict=True):
+            if state != JobState.QUEUED.encode():
+                del self._put_here[job_id]
+            elif holder is None:
+                places.append((self._put_here[job_id], int(ahead)))
+        return places
 
     async def turn(self, on_wait: Callable[[float], None]) -> None:
         told = False

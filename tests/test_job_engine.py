@@ -157,6 +157,11 @@ async def test_one_members_five_sheets_do_not_hold_back_another_members_one(
 async def test_queued_members_see_their_place_move_then_drawing_then_the_sheet(
     harness: Harness,
 ) -> None:
+    await see_places_move(harness)
+
+
+async def see_places_move(harness: Harness) -> None:
+    """Four members, one at a time: each sees their place, then it moving, then the sheet."""
     harness.segmind.delay = 1.2
     await harness.start_bot(MAX_CONCURRENT_JOBS="1")
     first = await ask_queued(harness, OWNER, "first")

@@ -21,7 +21,14 @@ from tests.harness import Harness, RunningBot, free_port, run_cli
 from tests.test_cli import both_env
 from tests.test_exactly_once import sheets_posted
 from tests.test_hardening import _png
-from tests.test_job_engine import acked, ask, placeholder_says, prompts, refused_in_private
+from tests.test_job_engine import (
+    acked,
+    ask,
+    placeholder_says,
+    prompts,
+    refused_in_private,
+    see_places_move,
+)
 from tests.test_job_engine import sheet_delivered as delivered
 
 MANAGE = Permissions.MANAGE_GUILD
@@ -80,6 +87,12 @@ async def test_a_burst_over_two_shards_and_a_worker_is_drawn_once_each_within_th
     assert bots[2] in drew, "the worker-only process never drew a sheet"
     await bots[2].signal(signal.SIGTERM)  # a worker stops cleanly too
     assert await bots[2].wait() == 0
+
+
+async def test_on_redis_queued_members_see_their_place_move_then_drawing_then_the_sheet(
+    shared_harness: Harness,
+) -> None:
+    await see_places_move(shared_harness)
 
 
 @pytest.mark.process
