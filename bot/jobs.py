@@ -372,7 +372,7 @@ class Jobs:
         self._log(job, "drawn", segmind=f"{seconds:.1f}s", credits_left=sheet.credits_left)
         if sheet.credits_left is not None:
             self._metrics.credits_left.set(sheet.credits_left)
-            self._beside(self._alerts.balance_seen(sheet.credits_left))
+            self._beside(functools.partial(self._alerts.balance_seen, sheet.credits_left))
         if sheet.credits_left is not None and not self._writes.failing:
             try:
                 await self._store.set_fact(
@@ -501,7 +501,7 @@ class Jobs:
         self._metrics.jobs.labels(outcome=state.value).inc()
         self._log(job, state.value, **facts, **({"error": error} if error else {}))
         if paid:
-            self._beside(self._alerts.spend_seen(job.guild_id))
+            self._beside(functools.partial(self._alerts.spend_seen, job.guild_id))
         if state is JobState.DONE:
             return
         try:
@@ -517,12 +517,15 @@ class Jobs:
         except Undelivered:
             log.warning("job %d: could not tell user %d it ended %s", job.id, job.user_id, state)
 
-    def _beside(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run work (alerts) beside the jobs: a failure is logged, never holds a job back."""
+    def _beside(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run work (alerts) beside the jobs: a failure is logged, never holds a job back.
+
+        Started inside the task, so a task cancelled before it runs leaves no coroutine behind.
+        """
 
         async def guarded() -> None:
             try:
-                await work
+                await work()
             except Exception:
                 log.exception("alert check failed")
 
