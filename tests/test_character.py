@@ -13,6 +13,7 @@ from PIL import Image
 from tests.fake_discord import InteractionRecord
 from tests.fake_segmind import Planned
 from tests.harness import Harness
+from tests.test_job_engine import refused_in_private
 
 USER = 5001
 TIMESTAMP = re.compile(r"<t:\d+:R>")
@@ -142,11 +143,9 @@ async def test_five_simultaneous_requests_from_one_user_start_one_job(harness: H
             for n in range(5)
         )
     )
-    for rec in records:
-        await rec.wait_for(lambda r: r.acked_at is not None)
-    accepted = [rec for rec in records if rec.ack_type == 5]
-    assert len(accepted) == 1
-    await accepted[0].wait_for(sheet_delivered)
+    for rec in records:  # refused at once, or (on a loaded machine) after a deferral
+        await rec.wait_for(lambda r: sheet_delivered(r) or refused_in_private(r), timeout=15)
+    assert sum(map(sheet_delivered, records)) == 1
     assert len(harness.segmind.requests) == 1
 
 

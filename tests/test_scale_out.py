@@ -37,14 +37,18 @@ MANAGE = Permissions.MANAGE_GUILD
 SHORT_LEASE = "3"
 
 
-async def two_shards_and_a_worker(harness: Harness, **settings: str) -> list[RunningBot]:
-    """Gateway processes for shards 0 and 1 of 2, plus a worker-only process."""
+async def two_shards_and_a_worker(
+    harness: Harness, *, worker: bool = True, **settings: str
+) -> list[RunningBot]:
+    """Gateway processes for shards 0 and 1 of 2, plus a worker-only process (unless a test
+    needs none: each process costs the loaded test machine a second of CPU to start)."""
     both = {"SHARD_COUNT": "2", "JOB_LEASE_SECONDS": "60", **settings}
     bots = [
         await harness.start_bot(SHARD_IDS="0", **both),
         await harness.start_bot(SHARD_IDS="1", **both),
-        await harness.start_worker(**both),
     ]
+    if worker:
+        bots.append(await harness.start_worker(**both))
     await harness.discord.wait_ready(shards=2)
     return bots
 
@@ -102,7 +106,7 @@ async def test_segmind_requests_a_minute_are_capped_for_all_processes_together(
     harness = shared_harness
     harness.segmind.delay = 0.05
     guilds = guilds_on_both_shards(harness)
-    await two_shards_and_a_worker(harness, SEGMIND_RPM="6", COOLDOWN_SECONDS="0")
+    await two_shards_and_a_worker(harness, worker=False, SEGMIND_RPM="6", COOLDOWN_SECONDS="0")
     recs = await asyncio.gather(
         *(ask_in(harness, guilds[n % 4], 8100 + n, f"paced {n}") for n in range(10))
     )
@@ -157,7 +161,9 @@ async def test_one_members_requests_on_two_shards_at_once_are_admitted_as_one_pr
     harness = shared_harness
     harness.segmind.delay = 1.0  # the accepted ones are still running when the rest arrive
     guilds = [harness.discord.add_guild(shard=n, shard_count=2) for n in (0, 1)]
-    await two_shards_and_a_worker(harness, COOLDOWN_SECONDS="0", MAX_JOBS_PER_USER="2")
+    await two_shards_and_a_worker(
+        harness, worker=False, COOLDOWN_SECONDS="0", MAX_JOBS_PER_USER="2"
+    )
     recs = await asyncio.gather(
         *(ask_in(harness, guilds[n % 2], 8800, f"mine {n}") for n in range(12))
     )
