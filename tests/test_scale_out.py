@@ -317,6 +317,7 @@ async def test_a_request_whose_gateway_died_fetching_its_pose_is_reported_by_ano
     rec = await harness.discord.invoke(
         "character", {"prompt": "cut off"}, user_id=8700, guild_id=guild, attachments={"pose": slow}
     )
+    await rec.wait_for(acked, timeout=10)  # "thinking…": its pose is being fetched
     await harness.until_job(1, "accepted")
     await bots[0].kill()  # the gateway of shard 0, mid-download
     await rec.wait_for(lambda r: "interrupted" in _last_text(r), timeout=20)
