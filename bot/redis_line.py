@@ -98,7 +98,6 @@ class SharedLine:
         # The entry first, then a slot: Redis hands new entries to blocked readers in turn, so
         # every process's workers get their share (polling for slots first favours the one
         # that just finished).
-        await self._ensure_group()
         while not self._closed:
             try:
                 job = await self._take_one()
@@ -111,6 +110,7 @@ class SharedLine:
         return None
 
     async def _take_one(self) -> Job | None:
+        await self._ensure_group()
         entry = await self._next_entry()
         job = await self._job_of(entry) if entry is not None else None
         if job is None:

@@ -67,11 +67,10 @@ class RedisStore:
 
     backend = "redis"
 
-    def __init__(self, client: redis.Redis, *, lease_seconds: float, url: str) -> None:
+    def __init__(self, client: redis.Redis, *, lease_seconds: float) -> None:
         self._redis = client
         self.lease_seconds = lease_seconds
         self.holder = f"{uuid.uuid4().hex[:12]}"  # this process, as leases name it
-        self.url = url
         self._scripts = {
             name: client.register_script(text)
             for name, text in {
@@ -102,7 +101,7 @@ class RedisStore:
                 await client.ping()
             except (RedisError, OSError, ValueError) as exc:
                 raise StorageError(_unreachable(url, exc)) from exc
-            yield cls(client, lease_seconds=lease_seconds, url=url)
+            yield cls(client, lease_seconds=lease_seconds)
         finally:
             await client.aclose()
 
@@ -301,8 +300,9 @@ class RedisStore:
 
     async def is_empty(self) -> bool:
         """Whether no bot has kept anything here yet."""
-        _, keys = await self._redis.scan(0, match=f"{PREFIX}*", count=1000)
-        return not keys and not await self._redis.exists(f"{PREFIX}job:next")
+        async for _ in self._redis.scan_iter(match=f"{PREFIX}*", count=1000):
+            return False
+        return True
 
     async def import_finished_job(self, job: Job, pose: bytes | None) -> None:
         """A finished job as it was, with its pose if still kept (for Re-roll)."""
