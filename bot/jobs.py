@@ -254,9 +254,11 @@ class Jobs:
             await self._follow(job)
         elif job.state is JobState.DRAWN:
             image = await self._store.sheet(job.id)
-            if image is not None:
-                self._log(job, "delivering for a stopped process")
-                await self._deliver(job, image)
+            if image is None:  # too large to keep in Redis, and its process died with it
+                await self._finish(job, JobState.FAILED, error="drawn, but its sheet was lost")
+                return
+            self._log(job, "delivering for a stopped process")
+            await self._deliver(job, image)
         else:  # sending, with no request id: Segmind may have billed it, never send it again
             await self._finish(job, JobState.INTERRUPTED)
 
