@@ -8,17 +8,13 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import csv
-import io
 import logging
 import secrets
 import signal
 import sys
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import aiohttp
 import discord
@@ -27,13 +23,9 @@ from pydantic import ValidationError
 
 from bot.app import SheetBot
 from bot.backend import open_backend
-from bot.copy_state import NotCopied, copy_to_redis
 from bot.imaging import PoseRejected, default_pose, normalize_pose
-from bot.job import LedgerEntry
-from bot.ledger import Ledger
 from bot.metrics import Metrics
 from bot.redaction import install_secret_filter
-from bot.redis_store import RedisStore
 from bot.request import SheetRequest, describe
 from bot.segmind import MAX_SEED, SegmindClient, SegmindError
 from bot.settings import (
@@ -42,9 +34,10 @@ from bot.settings import (
     SettingsError,
     discord_token,
     load_settings,
-    redis_address,
+    redis_password,
 )
-from bot.storage import StorageError, Store
+from bot.state_commands import check_state, copy_state, usage, where
+from bot.storage import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +178,7 @@ async def serve(
         metrics.serve(settings.metrics_host, settings.metrics_port)
     try:
         async with aiohttp.ClientSession() as http, open_backend(settings) as backend:
-            log.info("state kept in %s", _where(settings))
+            log.info("state kept in %s", where(settings))
             bot = SheetBot(
                 settings,
                 backend=backend,
@@ -236,68 +229,12 @@ async def _until_stopped(bot: SheetBot, token: str, stop: asyncio.Event, *, gate
     await running
 
 
-def redis_password(settings: Settings) -> str | None:
-    """The password in REDIS_URL, if any: a secret like the tokens."""
-    return urlsplit(settings.redis_url.get_secret_value()).password if settings.redis_url else None
-
-
-def _where(settings: Settings) -> str:
-    """Where the state is kept, in words (never a Redis password)."""
-    if settings.redis_url is None:
-        return f"the SQLite file {settings.database_path} (one process)"
-    return (
-        f"Redis at {redis_address(settings.redis_url.get_secret_value())} (shared by every process)"
-    )
-
-
-async def _check_state(settings: Settings) -> bool:
-    """Open the state; for Redis, say whether it keeps what it is told across a restart."""
-    try:
-        async with open_backend(settings) as backend:
-            print(f"State: {_where(settings)}")
-            persistence = await backend.records.persistence()
-    except StorageError as exc:
-        print(f"State: {exc}", file=sys.stderr)
-        return False
-    said = ", ".join(f"{k} {v!r}" for k, v in sorted(persistence.items()))
-    print(f"State persistence: {said}")
-    if settings.redis_url is not None and persistence.get("appendonly") != "yes":
-        print(
-            "Redis persistence: appendonly is off, so queued jobs, paid sheets and the "
-            "ledger are lost if Redis restarts: set `appendonly yes` (docs/scaling.md).",
-            file=sys.stderr,
-        )
-        return False
-    return True
-
-
-async def copy_state(settings: Settings) -> int:
-    """Carry the SQLite file's lasting state into an empty Redis (before going multi-process)."""
-    if settings.redis_url is None:
-        print("copy-to-redis copies into REDIS_URL: set it first.", file=sys.stderr)
-        return 2
-    url = settings.redis_url.get_secret_value()
-    try:
-        async with Store.open(settings.database_path) as store, RedisStore.open(url) as shared:
-            copied = await copy_to_redis(store, shared)
-    except (StorageError, NotCopied) as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    print(
-        f"Copied {settings.database_path} into Redis at {redis_address(url)}: the settings of "
-        f"{copied.servers} server(s), {copied.ledger_entries} ledger entries, "
-        f"{copied.jobs} finished job(s) (their buttons keep working), "
-        f"{copied.cooldowns} cooldown(s). Now start every process with REDIS_URL set."
-    )
-    return 0
-
-
 async def check(settings: Settings) -> int:
     """Check that both services accept the bot's credentials and the state can be opened;
     print the balance and where the state is kept."""
     point_discord_at(settings)
     assert settings.discord_token is not None
-    ok = await _check_state(settings)
+    ok = await check_state(settings)
     async with aiohttp.ClientSession() as http:
         try:
             balance = await _segmind(settings, http).credits()
@@ -369,52 +306,6 @@ def application_id(token: str) -> int | None:
         return None
     snowflake = int(decoded)
     return snowflake if snowflake < 2**64 else None
-
-
-async def usage(settings: Settings, args: argparse.Namespace) -> int:
-    """Print the ledger summed per day (UTC), server and member."""
-    if args.days < 1:
-        print("error: --days must be at least 1", file=sys.stderr)
-        return 2
-    try:
-        async with open_backend(settings) as backend:
-            entries = await Ledger(backend.records).entries(
-                time.time() - args.days * 86400, args.guild
-            )
-    except StorageError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    print(usage_table(entries, as_csv=args.csv), end="")
-    return 0
-
-
-def usage_table(entries: list[LedgerEntry], *, as_csv: bool) -> str:
-    """Sheets and credits per day, server and member; a total line unless CSV."""
-    sums: dict[tuple[str, str, int], list[float]] = {}
-    for entry in entries:
-        day = datetime.fromtimestamp(entry.at, UTC).date().isoformat()
-        key = (day, "DM" if entry.guild_id is None else str(entry.guild_id), entry.user_id)
-        row = sums.setdefault(key, [0, 0.0])
-        row[0] += entry.outcome == "done"
-        row[1] += entry.cost
-    header = ("day", "server", "member", "sheets", "credits")
-    lines = [(*key, str(int(n)), f"{credits:.4f}") for key, (n, credits) in sorted(sums.items())]
-    if as_csv:
-        out = io.StringIO()
-        csv.writer(out, lineterminator="\n").writerows([header, *lines])
-        return out.getvalue()
-    total = sum(n for n, _ in sums.values()), sum(c for _, c in sums.values())
-    rows = [header, *((d, g, str(u), n, c) for d, g, u, n, c in lines)]
-    rows.append(("total", "", "", str(int(total[0])), f"{total[1]:.4f}"))
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    return "".join(
-        "  ".join(
-            cell.ljust(w) if i < 3 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-        + "\n"
-        for row in rows
-    )
 
 
 async def generate(settings: Settings, args: argparse.Namespace) -> int:

@@ -169,3 +169,10 @@ def redis_address(url: str) -> str:
     """host:port/db of a Redis URL, for messages: never its password."""
     parsed = urlsplit(url)
     return f"{parsed.hostname}:{parsed.port or 6379}{parsed.path or '/0'}"
+
+
+def redis_password(settings: Settings) -> str | None:
+    """The password in REDIS_URL, if any: a secret like the tokens."""
+    if settings.redis_url is None:
+        return None
+    return urlsplit(settings.redis_url.get_secret_value()).password

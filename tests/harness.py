@@ -30,10 +30,10 @@ import redis
 import yarl
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
-from bot.cli import quiet_libraries, redis_password, serve
+from bot.cli import quiet_libraries, serve
 from bot.redaction import SecretFilter
 from bot.redis_store import PREFIX
-from bot.settings import Settings
+from bot.settings import Settings, redis_password
 from tests.fake_discord import FakeDiscord
 from tests.fake_segmind import FakeSegmind
 
