@@ -129,7 +129,7 @@ async def test_a_server_budget_holds_while_other_processes_draw_and_settle_its_s
     cost = harness.segmind.cost
     guild = harness.discord.add_guild(shard=1, shard_count=2)
     other = harness.discord.add_guild(shard=0, shard_count=2)
-    bots = await two_shards_and_a_worker(
+    await two_shards_and_a_worker(
         harness, COOLDOWN_SECONDS="0", MAX_CONCURRENT_JOBS="2", SHEET_COST_CREDITS=str(cost)
     )
     moderator = await harness.discord.invoke(
@@ -151,7 +151,6 @@ async def test_a_server_budget_holds_while_other_processes_draw_and_settle_its_s
     # Another server (on the other shard) is not held back by this one's budget.
     elsewhere = await ask_in(harness, other, 8400, "elsewhere")
     await elsewhere.wait_for(delivered, timeout=20)
-    assert len(bots) == 3
 
 
 @pytest.mark.process
