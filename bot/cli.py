@@ -62,8 +62,11 @@ API_MODES = {
 # Close codes after which Discord will not take the session back, and what to do about each.
 FATAL_CLOSES = {
     4004: "Discord rejected the token: reset it in the Developer Portal and update DISCORD_TOKEN.",
-    4010: "Discord refused the bot's shard settings.",
-    4011: "Discord requires sharding: the bot is in too many servers for one connection.",
+    4010: "Discord refused the bot's shard settings: check SHARD_COUNT and SHARD_IDS "
+    "(the same SHARD_COUNT in every process).",
+    4011: "Discord requires sharding: the bot is in too many servers for one connection. "
+    "Set SHARD_COUNT (one shard per 1,000 servers or so), with REDIS_URL to spread the "
+    "shards over several processes (docs/scaling.md).",
     4012: "Discord refused the gateway version: update the bot.",
     4013: "Discord refused the bot's gateway intents as invalid: update the bot.",
 }

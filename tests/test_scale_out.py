@@ -417,3 +417,24 @@ async def test_copying_to_redis_waits_until_no_job_is_left_in_the_sqlite_file(
     assert "Traceback" not in result.err
     with redis.Redis.from_url(redis_url) as client:
         assert client.dbsize() == 0  # nothing half-copied
+
+
+async def test_a_bot_discord_wants_sharded_stops_saying_how_to_shard_it(
+    tmp_path: Path, segmind: FakeSegmind, discord_fake: FakeDiscord
+) -> None:
+    discord_fake.required_shards = 2  # the bot is in too many servers for one shard
+    result = await run_cli("run", cwd=tmp_path, **both_env(discord_fake, segmind))
+    assert result.code == 2
+    assert "Discord requires sharding" in result.err and "Set SHARD_COUNT" in result.err
+    assert "Traceback" not in result.err
+    assert discord_fake.sharding_refusals == [{"shard": [0, 1], "required": 2}]
+
+
+async def test_one_process_may_run_every_shard_on_its_sqlite_file(harness: Harness) -> None:
+    guilds = [harness.discord.add_guild(shard=n, shard_count=2) for n in (0, 1)]
+    await harness.start_bot(SHARD_COUNT="2", COOLDOWN_SECONDS="0")  # no SHARD_IDS: all of them
+    await harness.discord.wait_ready(shards=2, timeout=20)  # discord.py spaces IDENTIFYs by 5 s
+    recs = [await ask_in(harness, guild, 9300, f"shard {n}") for n, guild in enumerate(guilds)]
+    for rec in recs:
+        await rec.wait_for(delivered, timeout=10)
+    assert {rec.shard for rec in recs} == {0, 1}
