@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from bot.line import Line, LocalLine
 from bot.records import Records
+from bot.redis_line import SharedLine
+from bot.redis_store import RedisStore
 from bot.settings import Settings
 from bot.storage import Store
 
@@ -31,9 +33,6 @@ async def open_backend(settings: Settings) -> AsyncIterator[Backend]:
         async with Store.open(settings.database_path) as store:
             yield Backend(store, LocalLine(settings.segmind_rpm), None)
         return
-    from bot.redis_line import SharedLine  # redis is imported only when it is used
-    from bot.redis_store import RedisStore
-
     url = settings.redis_url.get_secret_value()
     async with RedisStore.open(
         url, lease_seconds=settings.job_lease_seconds, workers=settings.max_concurrent_jobs
