@@ -53,9 +53,7 @@ class Alerts:
                 await self._post(guild_id, server, replies.budget_alert(spent, server.budget))
 
     async def _crossed(self, guild_id: int, kind: str, beyond: bool) -> bool:
-        was = await self._store.alert_raised(guild_id, kind)
-        if was != beyond:
-            await self._store.set_alert_raised(guild_id, kind, beyond)
+        was = await self._store.swap_alert(guild_id, kind, beyond)
         return beyond and not was
 
     async def _post(self, guild_id: int, server: ServerSettings, text: str) -> None:

@@ -54,7 +54,7 @@ async def copy_to_redis(store: Store, shared: RedisStore) -> Copied:
             row["at"], row["guild_id"], row["user_id"], row["setting"], row["old"], row["new"]
         )
     for row in await store.table("alert_states"):
-        await shared.set_alert_raised(int(row["guild_id"]), row["kind"], bool(row["raised"]))
+        await shared.swap_alert(int(row["guild_id"]), row["kind"], bool(row["raised"]))
     for row in await store.table("facts"):
         await shared.set_fact(row["key"], await store.fact(row["key"]))
     entries = [LedgerEntry(**row) for row in await store.table("ledger")]

@@ -289,12 +289,13 @@ class RedisStore:
             int(_text(g)) for g in await self._redis.smembers(f"{PREFIX}servers_with_alerts")
         )
 
-    async def alert_raised(self, guild_id: int, kind: str) -> bool:
-        raised = await self._redis.hget(f"{PREFIX}alerts_raised", f"{guild_id}:{kind}")
-        return raised is not None and _text(raised) == "1"
-
-    async def set_alert_raised(self, guild_id: int, kind: str, raised: bool) -> None:
-        await self._redis.hset(f"{PREFIX}alerts_raised", f"{guild_id}:{kind}", int(raised))
+    async def swap_alert(self, guild_id: int, kind: str, raised: bool) -> bool:
+        field = f"{guild_id}:{kind}"
+        async with self._redis.pipeline(transaction=True) as pipe:  # MULTI: one step
+            pipe.hget(f"{PREFIX}alerts_raised", field)
+            pipe.hset(f"{PREFIX}alerts_raised", field, int(raised))
+            was, _ = await pipe.execute()
+        return was is not None and _text(was) == "1"
 
     # Filling an empty Redis from the SQLite file (`bot.copy_state`) ------------------------
 

@@ -343,20 +343,18 @@ class Store:
         )
         return [int(r["guild_id"]) for r in rows]
 
-    async def alert_raised(self, guild_id: int, kind: str) -> bool:
-        row = await self._one(
-            "SELECT raised FROM alert_states WHERE guild_id = ? AND kind = ?", guild_id, kind
-        )
+    async def swap_alert(self, guild_id: int, kind: str, raised: bool) -> bool:
+        async with self._lock:
+            row = await self._one(
+                "SELECT raised FROM alert_states WHERE guild_id = ? AND kind = ?", guild_id, kind
+            )
+            await self._db.execute(
+                "INSERT INTO alert_states (guild_id, kind, raised) VALUES (?, ?, ?)"
+                " ON CONFLICT (guild_id, kind) DO UPDATE SET raised = excluded.raised",
+                (guild_id, kind, int(raised)),
+            )
+            await self._db.commit()
         return bool(row and row["raised"])
-
-    async def set_alert_raised(self, guild_id: int, kind: str, raised: bool) -> None:
-        await self._write(
-            "INSERT INTO alert_states (guild_id, kind, raised) VALUES (?, ?, ?)"
-            " ON CONFLICT (guild_id, kind) DO UPDATE SET raised = excluded.raised",
-            guild_id,
-            kind,
-            int(raised),
-        )
 
     # Everything, for the copy into Redis (`python -m bot copy-to-redis`) -------------------
 

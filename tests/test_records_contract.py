@@ -618,13 +618,12 @@ async def test_guilds_with_alerts_are_those_with_an_alerts_channel(records: Reco
 
 
 async def test_alert_states_are_kept_per_server_and_kind(records: Records) -> None:
-    assert not await records.alert_raised(GUILD, "budget")
-    await records.set_alert_raised(GUILD, "budget", True)
-    assert await records.alert_raised(GUILD, "budget") is True
-    assert await records.alert_raised(GUILD, "balance") is False
-    assert await records.alert_raised(OTHER_GUILD, "budget") is False
-    await records.set_alert_raised(GUILD, "budget", False)
-    assert await records.alert_raised(GUILD, "budget") is False
+    assert await records.swap_alert(GUILD, "budget", True) is False  # never raised before
+    assert await records.swap_alert(GUILD, "budget", True) is True
+    assert await records.swap_alert(GUILD, "balance", False) is False
+    assert await records.swap_alert(OTHER_GUILD, "budget", False) is False
+    assert await records.swap_alert(GUILD, "budget", False) is True
+    assert await records.swap_alert(GUILD, "budget", True) is False
 
 
 async def test_facts_round_trip_as_json(records: Records) -> None:

@@ -1,7 +1,8 @@
 """Leases between processes, on a real Redis: two stores stand for two processes of the bot.
 
 What the contract suite cannot show with one process: a job one process works on is not
-touched by another until that one's lease runs out, and a burst never runs out of connections.
+touched by another until that one's lease runs out, an alert is raised once, and a burst never
+runs out of connections.
 """
 
 from __future__ import annotations
@@ -96,3 +97,15 @@ async def test_a_burst_far_larger_than_the_connection_pool_is_admitted_in_full(
         roomy = Limits(cooldown_seconds=0, max_waiting=1000, max_per_user=1000)
         jobs = await asyncio.gather(*(store.admit(new(user_id=n), roomy) for n in range(300)))
     assert len({job.id for job in jobs}) == 300
+
+
+async def test_of_two_processes_seeing_one_crossing_one_raises_the_alert(
+    two: tuple[RedisStore, RedisStore],
+) -> None:
+    for _ in range(20):
+        first, second = two
+        was = await asyncio.gather(
+            first.swap_alert(7, "budget", True), second.swap_alert(7, "budget", True)
+        )
+        assert sorted(was) == [False, True]  # exactly one saw it newly raised
+        await first.swap_alert(7, "budget", False)
