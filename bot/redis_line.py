@@ -34,6 +34,8 @@ READ_BLOCK_MS = 1000
 SLOT_POLL = 0.05
 # How long a worker waits before reading again when Redis did not answer.
 UNREACHABLE_RETRY = 1.0
+# How often joining the line is tried when Redis does not answer.
+ADD_ATTEMPTS = 5
 _ALIVE = (JobState.QUEUED, JobState.SENDING, JobState.SUBMITTED, JobState.DRAWN)
 
 # ARGV: P, slot, now, lease, limit. 1 if the slot is (now) this holder's.
@@ -88,8 +90,18 @@ class SharedLine:
         return self._waiting
 
     async def add(self, job: Job, *, first: bool = False) -> int | None:
-        await self._ensure_group()
-        await self._redis.xadd(STREAM, {"job": job.id})
+        # Stored as queued already: without its entry no worker would ever find it, so a
+        # dropped connection is tried again before giving up.
+        for attempt in range(ADD_ATTEMPTS):
+            try:
+                await self._ensure_group()
+                await self._redis.xadd(STREAM, {"job": job.id})
+                break
+            except (RedisError, OSError) as exc:
+                if attempt == ADD_ATTEMPTS - 1:
+                    raise
+                log.warning("job %d: could not join the shared line yet (%s)", job.id, exc)
+                await asyncio.sleep(UNREACHABLE_RETRY)
         self._put_here[job.id] = job
         self._waiting = int(await self._redis.zcard(f"{PREFIX}state:{JobState.QUEUED}"))
         return max(self._waiting - 1, 0)
