@@ -69,7 +69,7 @@ async def test_a_burst_over_two_shards_and_a_worker_is_drawn_once_each_within_th
     shared_harness: Harness,
 ) -> None:
     harness = shared_harness
-    harness.segmind.delay = 0.3
+    harness.segmind.delay = 0.15
     # A password in the URL (this Redis asks for none) is a secret: never in a log line.
     assert harness.redis_url is not None
     harness.redis_url = harness.redis_url.replace("redis://", "redis://:pa55word@")
