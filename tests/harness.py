@@ -435,8 +435,11 @@ class Harness:
 
     @contextlib.contextmanager
     def database_locked(self) -> Iterator[None]:
-        """Another program (a backup, a full disk) holds the bot's database: writes fail."""
-        blocker = sqlite3.connect(self.cwd / "bot.sqlite3", timeout=5, isolation_level=None)
+        """Another program (a backup, a full disk) holds the bot's database: writes fail.
+
+        Waits up to 20 s for the lock: on a loaded machine the bot may be mid-write.
+        """
+        blocker = sqlite3.connect(self.cwd / "bot.sqlite3", timeout=20, isolation_level=None)
         try:
             blocker.execute("BEGIN EXCLUSIVE")
             yield
