@@ -160,12 +160,14 @@ async def test_one_members_requests_on_two_shards_at_once_are_admitted_as_one_pr
     harness = shared_harness
     harness.segmind.delay = 1.0  # the accepted ones are still running when the rest arrive
     guilds = [harness.discord.add_guild(shard=n, shard_count=2) for n in (0, 1)]
-    await two_shards_and_a_worker(
+    bots = await two_shards_and_a_worker(
         harness, worker=False, COOLDOWN_SECONDS="0", MAX_JOBS_PER_USER="2"
     )
     recs = await asyncio.gather(
         *(ask_in(harness, guilds[n % 2], 8800, f"mine {n}") for n in range(12))
     )
+    # As Discord does: the requests came the moment the sessions were READY, before on_ready.
+    assert "ready as" not in bots[1].logs, "the test was meant to act before on_ready"
     for rec in recs:
         await rec.wait_for(lambda r: delivered(r) or refused_in_private(r), timeout=20)
     assert sum(map(delivered, recs)) == 2
