@@ -120,6 +120,7 @@ class Jobs:
         self._expected_cost: float | None = None
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._accepted: set[int] = set()  # accepted here, not yet queued or refused
+        self._working: set[int] = set()  # taken by this process's workers
         self.accepting = True
 
     @property
@@ -238,12 +239,14 @@ class Jobs:
             task = asyncio.current_task()
             assert task is not None
             self._running.add(task)
+            self._working.add(job.id)
             try:
                 await self._go_on(job)
             except Exception:
                 log.exception("job %d failed unexpectedly", job.id)
             finally:
                 self._running.discard(task)
+                self._working.discard(job.id)
                 await self._line.done(job)
 
     async def _go_on(self, job: Job) -> None:
@@ -555,14 +558,14 @@ class Jobs:
             await self._enter_line(job, "resumed")
 
     async def _settle_orphans(self) -> None:
-        """With several processes: report accepted jobs whose process stopped before queueing
-        them (its lease on them ran out; the others' leftovers come back through the line)."""
-        for job in await self._store.jobs_in(JobState.ACCEPTED):
-            # Held only if still accepted: its process may have queued it since the listing.
-            if job.id not in self._accepted and await self._store.hold(
-                job.id, only_in=JobState.ACCEPTED
-            ):
-                await self._finish(job, JobState.INTERRUPTED)
+        """With several processes: report jobs no live process holds any more. Accepted ones
+        whose process stopped before queueing them; sending ones whose worker lost track (a
+        claim whose answer Redis dropped). The rest come back through the shared line."""
+        ours = self._accepted | self._working
+        for job in await self._store.jobs_in(JobState.ACCEPTED, JobState.SENDING):
+            # Held only if still in that state: it may have moved on since the listing.
+            if job.id not in ours and await self._store.hold(job.id, only_in=job.state):
+                await self._finish(job, JobState.INTERRUPTED)  # never sent again
 
     async def _announce_places(self) -> None:
         # Tell waiting members when their place changed; the edits run beside the jobs.

@@ -15,6 +15,9 @@ import pytest
 import redis
 import yarl
 
+from bot.job import JobState, NewJob
+from bot.redis_store import RedisStore
+from bot.request import SheetRequest
 from tests.fake_discord import FakeDiscord, InteractionRecord, Permissions
 from tests.fake_segmind import FakeSegmind
 from tests.harness import Harness, RunningBot, free_port, run_cli
@@ -30,6 +33,7 @@ from tests.test_job_engine import (
     see_places_move,
 )
 from tests.test_job_engine import sheet_delivered as delivered
+from tests.test_records_contract import ROOMY
 
 MANAGE = Permissions.MANAGE_GUILD
 # Where a test kills a process: short leases, so its jobs are taken over within the test's
@@ -440,3 +444,39 @@ async def test_one_process_may_run_every_shard_on_its_sqlite_file(harness: Harne
     for rec in recs:
         await rec.wait_for(delivered, timeout=10)
     assert {rec.shard for rec in recs} == {0, 1}
+
+
+async def test_jobs_no_process_holds_any_more_are_reported_interrupted_never_sent(
+    shared_harness: Harness,
+) -> None:
+    # Left by processes that are gone: one accepted (its pose never came), one claimed for
+    # sending whose worker lost track of it. Neither has a lease or a place in the line.
+    harness = shared_harness
+    assert harness.redis_url is not None
+    channel = harness.discord.channels_of()[0]
+    left: list[int] = []
+    async with RedisStore.open(harness.redis_url, lease_seconds=60) as gone:
+        for user, state in ((9400, JobState.ACCEPTED), (9401, JobState.SENDING)):
+            orphan = NewJob(
+                user_id=user,
+                guild_id=harness.discord.guild_id,
+                channel_id=channel,
+                request=SheetRequest(prompt="left behind", seed=1),
+                custom_pose=False,
+                upload_limit=10 * 2**20,
+                interaction_token=None,
+                token_expires_at=None,
+            )
+            job = await gone.admit(orphan, ROOMY)
+            if state is JobState.SENDING:
+                assert await gone.move(job.id, JobState.ACCEPTED, state=JobState.QUEUED)
+                assert await gone.move(job.id, JobState.QUEUED, state=JobState.SENDING)
+            await gone.release(job.id)
+            left.append(job.id)
+    await harness.start_bot(JOB_LEASE_SECONDS="1")
+    for job_id in left:
+        await harness.until_job(job_id, "interrupted", timeout=10)
+    told = {m.content for m in harness.discord.channel_messages}
+    assert any("<@9400>" in text and "interrupted" in text for text in told), told
+    assert any("<@9401>" in text and "interrupted" in text for text in told), told
+    assert harness.segmind.requests == []
