@@ -121,6 +121,7 @@ class Jobs:
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._accepted: set[int] = set()  # accepted here, not yet queued or refused
         self._working: set[int] = set()  # taken by this process's workers
+        self._unsaved_ends: dict[int, Job] = {}  # worked on, their end still to be stored
         self.accepting = True
 
     @property
@@ -210,7 +211,7 @@ class Jobs:
         self._background.every(ANNOUNCE_EVERY, "announce places", self._announce_places)
         retry = min(self._rules.delivery_retry_seconds, 60.0)
         self._background.every(retry, "deliver kept sheets", self._deliver_kept)
-        self._background.every(UNSAVED_RETRY, "save what failed to save", self._writes.retry)
+        self._background.every(UNSAVED_RETRY, "save what failed to save", self._save_unsaved)
 
     async def stop(self, grace: float) -> int:
         """Take no more jobs; let running ones finish within `grace` seconds.
@@ -228,7 +229,7 @@ class Jobs:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
         try:
-            await self._writes.retry()
+            await self._save_unsaved()
         except Exception as exc:
             log.error("writes still failing at shutdown (%s): the database lags behind", exc)
         return len(late)
@@ -247,6 +248,19 @@ class Jobs:
             finally:
                 self._running.discard(task)
                 self._working.discard(job.id)
+                if self._writes.waiting(job.id):
+                    # Its end is not stored yet: it keeps its lease (and place) until it is, so
+                    # no other process takes it for abandoned.
+                    self._unsaved_ends[job.id] = job
+                else:
+                    await self._line.done(job)
+
+    async def _save_unsaved(self) -> None:
+        """Store the writes that failed; then let go of the jobs that waited for them."""
+        await self._writes.retry()
+        for job_id, job in list(self._unsaved_ends.items()):
+            if not self._writes.waiting(job_id):
+                del self._unsaved_ends[job_id]
                 await self._line.done(job)
 
     async def _go_on(self, job: Job) -> None:
@@ -561,10 +575,13 @@ class Jobs:
         """With several processes: report jobs no live process holds any more. Accepted ones
         whose process stopped before queueing them; sending ones whose worker lost track (a
         claim whose answer Redis dropped). The rest come back through the shared line."""
-        ours = self._accepted | self._working
         for job in await self._store.jobs_in(JobState.ACCEPTED, JobState.SENDING):
+            # Never this process's own: being fetched, worked on, or its end not yet stored.
+            ours = job.id in self._accepted or job.id in self._working
+            if ours or self._writes.waiting(job.id):
+                continue
             # Held only if still in that state: it may have moved on since the listing.
-            if job.id not in ours and await self._store.hold(job.id, only_in=job.state):
+            if await self._store.hold(job.id, only_in=job.state):
                 await self._finish(job, JobState.INTERRUPTED)  # never sent again
 
     async def _announce_places(self) -> None:
