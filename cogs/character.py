@@ -8,9 +8,9 @@ from discord import app_commands
 from discord.ext import commands
 from pydantic import ValidationError
 
-from bot import replies
-from bot.app import SheetBot
-from bot.request import SheetRequest, describe, limits
+from bot.discord import replies
+from bot.discord.app import SheetBot
+from bot.sheets.request import SheetRequest, describe, limits
 
 PROMPT = limits("prompt")
 SEED = limits("seed")

@@ -9,13 +9,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import replies
-from bot.app import SheetBot
-from bot.job import DAY
-from bot.permissions import is_moderator
-from bot.replies import Refused
-from bot.servers import ListKind
-from bot.words import parse_words
+from bot.discord import replies
+from bot.discord.app import SheetBot
+from bot.discord.permissions import is_moderator
+from bot.discord.replies import Refused
+from bot.sheets.job import DAY
+from bot.sheets.servers import ListKind
+from bot.sheets.words import parse_words
 
 
 @app_commands.default_permissions(manage_guild=True)

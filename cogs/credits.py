@@ -9,11 +9,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import replies
-from bot.app import SheetBot
-from bot.job import DAY
-from bot.permissions import is_moderator
+from bot.discord import replies
+from bot.discord.app import SheetBot
+from bot.discord.permissions import is_moderator
 from bot.segmind import Balance, SegmindError
+from bot.sheets.job import DAY
 
 
 class Credits(commands.Cog):

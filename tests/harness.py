@@ -1,6 +1,6 @@
 """Ways to run the real bot against the wire-level fakes, for the tests and the benchmark.
 
-Two tiers. `BotInLoop` runs the bot (`bot.cli.serve`) in the test's own event loop: it starts in
+Two tiers. `BotInLoop` runs the bot (`bot.ops.cli.serve`) in the test's own event loop: it starts in
 a fraction of a second and most behaviour tests use it. `BotProcess` runs `python -m bot` as its
 own process, for what only a process can show: SIGKILL, real signals, exit codes. Both have the
 same surface (start, logs, wait_for_log, signal, wait, kill), so a test changes tier by fixture.
@@ -30,10 +30,10 @@ import redis
 import yarl
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
-from bot.cli import quiet_libraries, serve
-from bot.redaction import SecretFilter
-from bot.redis_store import PREFIX
-from bot.settings import Settings, redis_password
+from bot.ops.cli import quiet_libraries, serve
+from bot.ops.redaction import SecretFilter
+from bot.ops.settings import Settings, redis_password
+from bot.state.redis.store import PREFIX
 from tests.fake_discord import FakeDiscord
 from tests.fake_segmind import FakeSegmind
 
@@ -231,7 +231,7 @@ async def _discord_globals_restored() -> AsyncIterator[None]:
 
 
 class BotInLoop:
-    """The real bot (`bot.cli.serve`) in the test's own event loop, pointed at the fakes.
+    """The real bot (`bot.ops.cli.serve`) in the test's own event loop, pointed at the fakes.
 
     SIGTERM/SIGINT set the stop event `python -m bot` sets on those signals. `kill` cancels
     every task the bot started: abrupt, but cancellation still runs the bot's `finally` blocks,

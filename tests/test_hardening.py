@@ -13,8 +13,8 @@ import io
 import pytest
 from PIL import Image
 
-from bot import replies
-from bot.app import DATABASE_CHECK_EVERY
+from bot.discord import replies
+from bot.discord.app import DATABASE_CHECK_EVERY
 from tests.fake_discord import InteractionRecord
 from tests.fake_segmind import Planned
 from tests.harness import Harness

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from bot.imaging import (
+from bot.sheets.imaging import (
     MAX_POSE_SIDE,
     POSE_JPEG_BUDGET,
     PoseImage,

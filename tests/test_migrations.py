@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.admission import CoolingDown, Limits
-from bot.job import JobState, NewJob
-from bot.migrations import MIGRATIONS
-from bot.request import SheetRequest
-from bot.storage import Store
+from bot.sheets.job import JobState, NewJob
+from bot.sheets.request import SheetRequest
+from bot.state.sqlite.admission import CoolingDown, Limits
+from bot.state.sqlite.migrations import MIGRATIONS
+from bot.state.sqlite.store import Store
 from tests.harness import run_cli
 
 SCHEMA_1 = Path(__file__).parent / "data" / "schema1.sqlite3"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.pace import Pace
+from bot.sheets.pace import Pace
 
 
 class Clock:

@@ -1,4 +1,4 @@
-"""The storage contract (`bot.records.Records`), run against both homes: a SQLite file and a
+"""The storage contract (`bot.sheets.records.Records`), run against both homes: a SQLite file and a
 real Redis server. What one backend does, the other must do: the same admission rules (with the
 same `until`s), claims, ledger, bytes and settings.
 """
@@ -15,7 +15,11 @@ from typing import Any
 
 import pytest
 
-from bot.admission import (
+from bot.sheets.job import DAY, Job, JobState, LedgerEntry, NewJob, Outcome
+from bot.sheets.records import Records
+from bot.sheets.request import SheetRequest
+from bot.state.redis.store import RedisStore
+from bot.state.sqlite.admission import (
     BudgetSpent,
     CoolingDown,
     DailyLimitReached,
@@ -24,11 +28,7 @@ from bot.admission import (
     QueueFull,
     TooManyOfYours,
 )
-from bot.job import DAY, Job, JobState, LedgerEntry, NewJob, Outcome
-from bot.records import Records
-from bot.redis_store import RedisStore
-from bot.request import SheetRequest
-from bot.storage import Store
+from bot.state.sqlite.store import Store
 
 GUILD = 2
 OTHER_GUILD = 3

@@ -10,7 +10,7 @@ import discord
 import pytest
 from pydantic import SecretStr
 
-from bot.redaction import REDACTED, SecretFilter, install_secret_filter
+from bot.ops.redaction import REDACTED, SecretFilter, install_secret_filter
 
 SEGMIND_KEY = "SG_4f1b2c3d4e5f6a7b"
 DISCORD_TOKEN = "MTAxNTk4NzY1NDMyMTA5ODc2NQ.GhIjKl.abcdefghijklmnopqrstuvwxyz012345"

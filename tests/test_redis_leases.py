@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.admission import Limits
-from bot.job import Job, JobState, LedgerEntry
-from bot.redis_store import RedisStore
+from bot.sheets.job import Job, JobState, LedgerEntry
+from bot.state.redis.store import RedisStore
+from bot.state.sqlite.admission import Limits
 from tests.test_records_contract import ROOMY, new
 
 LEASE = 0.5

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from bot.cli import _parser
-from bot.request import SheetRequest, describe, limits
+from bot.ops.cli import _parser
+from bot.sheets.request import SheetRequest, describe, limits
 from tests.harness import Harness
 from tests.test_job_engine import OWNER, acked, refused_in_private
 

@@ -15,9 +15,9 @@ import pytest
 import redis
 import yarl
 
-from bot.job import JobState, NewJob
-from bot.redis_store import RedisStore
-from bot.request import SheetRequest
+from bot.sheets.job import JobState, NewJob
+from bot.sheets.request import SheetRequest
+from bot.state.redis.store import RedisStore
 from tests.fake_discord import FakeDiscord, InteractionRecord, Permissions
 from tests.fake_segmind import FakeSegmind
 from tests.harness import Harness, RunningBot, free_port, run_cli

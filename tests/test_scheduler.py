@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from bot.scheduler import Scheduler
+from bot.sheets.scheduler import Scheduler
 
 
 @dataclass(frozen=True)

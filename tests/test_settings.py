@@ -51,7 +51,7 @@ async def test_generate_does_not_need_a_discord_token(tmp_path: Path) -> None:
 
 
 def test_every_setting_is_documented_in_env_example() -> None:
-    from bot.settings import Settings
+    from bot.ops.settings import Settings
 
     example = (Path(__file__).parent.parent / ".env.example").read_text()
     documented = {line.split("=", 1)[0] for line in example.splitlines() if "=" in line}

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.admission import CoolingDown, Limits, NotAdmitted, QueueFull, TooManyOfYours
-from bot.job import JobState, NewJob
-from bot.request import SheetRequest
-from bot.storage import Store
+from bot.sheets.job import JobState, NewJob
+from bot.sheets.request import SheetRequest
+from bot.state.sqlite.admission import CoolingDown, Limits, NotAdmitted, QueueFull, TooManyOfYours
+from bot.state.sqlite.store import Store
 
 ROOMY = Limits(cooldown_seconds=0, max_waiting=100, max_per_user=100)
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.words import find_blocked, normalize, parse_words
+from bot.sheets.words import find_blocked, normalize, parse_words
 
 
 @pytest.mark.parametrize(

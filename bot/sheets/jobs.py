@@ -22,25 +22,12 @@ from typing import Any
 
 import discord
 
-from bot import replies
-from bot.admission import (
-    BudgetSpent,
-    CoolingDown,
-    DailyLimitReached,
-    Limits,
-    QueueFull,
-    TooManyOfYours,
-)
-from bot.alerts import Alerts
-from bot.background import Background
-from bot.delivery import Courier, Parcel, Undelivered, sheet_parcel
-from bot.imaging import default_pose
-from bot.job import Job, JobState, LedgerEntry, NewJob, Outcome
-from bot.line import Line
-from bot.metrics import Metrics
-from bot.placeholders import Placeholders
-from bot.records import Records
-from bot.replies import Refused
+from bot.discord import replies
+from bot.discord.delivery import Courier, Parcel, Undelivered, sheet_parcel
+from bot.discord.placeholders import Placeholders
+from bot.discord.replies import Refused
+from bot.ops.background import Background
+from bot.ops.metrics import Metrics
 from bot.segmind import (
     AuthError,
     Progress,
@@ -51,8 +38,21 @@ from bot.segmind import (
     Sheet,
     Submission,
 )
-from bot.servers import Servers
-from bot.writes import JobWrites
+from bot.sheets.alerts import Alerts
+from bot.sheets.imaging import default_pose
+from bot.sheets.job import Job, JobState, LedgerEntry, NewJob, Outcome
+from bot.sheets.line import Line
+from bot.sheets.records import Records
+from bot.sheets.servers import Servers
+from bot.sheets.writes import JobWrites
+from bot.state.sqlite.admission import (
+    BudgetSpent,
+    CoolingDown,
+    DailyLimitReached,
+    Limits,
+    QueueFull,
+    TooManyOfYours,
+)
 
 log = logging.getLogger(__name__)
 

@@ -1,14 +1,14 @@
 """The line of jobs waiting for a worker, and Segmind's pace: in this process (`LocalLine`, with
-SQLite) or shared by every process of the bot (`bot.redis_line.SharedLine`, with Redis)."""
+SQLite) or shared by every process of the bot (`bot.state.redis.line.SharedLine`, with Redis)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Protocol
 
-from bot.job import Job
-from bot.pace import Pace
-from bot.scheduler import Scheduler
+from bot.sheets.job import Job
+from bot.sheets.pace import Pace
+from bot.sheets.scheduler import Scheduler
 
 
 class Line(Protocol):

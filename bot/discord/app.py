@@ -13,22 +13,22 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import replies
-from bot.admission import Limits
-from bot.alerts import Alerts
-from bot.backend import Backend
-from bot.background import Background
-from bot.buttons import ButtonRules, SheetActions, SheetButton, sheet_buttons
-from bot.delivery import Courier
-from bot.intake import Intake, PoseRules
-from bot.jobs import JobRules, Jobs
-from bot.ledger import Ledger
-from bot.metrics import Metrics, watch_loop
-from bot.placeholders import Placeholders
-from bot.replies import Refused
+from bot.discord import replies
+from bot.discord.buttons import ButtonRules, SheetActions, SheetButton, sheet_buttons
+from bot.discord.delivery import Courier
+from bot.discord.intake import Intake, PoseRules
+from bot.discord.placeholders import Placeholders
+from bot.discord.replies import Refused
+from bot.ops.background import Background
+from bot.ops.metrics import Metrics, watch_loop
+from bot.ops.settings import Settings
 from bot.segmind import AuthError, SegmindClient, SegmindError
-from bot.servers import Servers
-from bot.settings import Settings
+from bot.sheets.alerts import Alerts
+from bot.sheets.jobs import JobRules, Jobs
+from bot.sheets.ledger import Ledger
+from bot.sheets.servers import Servers
+from bot.state.backend import Backend
+from bot.state.sqlite.admission import Limits
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.records import SERVER_SETTINGS, Records
+from bot.sheets.records import SERVER_SETTINGS, Records
 
 log = logging.getLogger(__name__)
 

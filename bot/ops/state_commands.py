@@ -11,13 +11,13 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from bot.backend import open_backend
-from bot.copy_state import NotCopied, copy_to_redis
-from bot.job import LedgerEntry
-from bot.ledger import Ledger
-from bot.redis_store import RedisStore
-from bot.settings import Settings, redis_address
-from bot.storage import StorageError, Store
+from bot.ops.settings import Settings, redis_address
+from bot.sheets.job import LedgerEntry
+from bot.sheets.ledger import Ledger
+from bot.state.backend import open_backend
+from bot.state.copy import NotCopied, copy_to_redis
+from bot.state.redis.store import RedisStore
+from bot.state.sqlite.store import StorageError, Store
 
 
 def where(settings: Settings) -> str:

@@ -1,4 +1,4 @@
-"""The Lua scripts that make each step of `bot.redis_store` atomic across processes.
+"""The Lua scripts that make each step of `bot.state.redis.store` atomic across processes.
 
 Every script gets the key prefix as ARGV[1]. Keys are built inside the scripts, so the store
 needs one Redis server (with replicas if wanted), not Redis Cluster.
@@ -70,7 +70,7 @@ end
 # ARGV: P, now, user, guild ('' outside servers), cooldown, max_waiting, max_per_user,
 # daily_limit, budget, expected_cost, the job's fields (JSON), holder, lease seconds.
 # The admitting process holds the new job until it queues it. Returns {'ok', id} or the rule
-# that said no with its numbers (as bot.admission checks them).
+# that said no with its numbers (as bot.state.sqlite.admission checks them).
 ADMIT = (
     _LIBRARY
     + """

@@ -1,6 +1,6 @@
 """The bot's records in Redis, shared by several processes (`REDIS_URL`).
 
-The same interface as the SQLite store (`bot.records.Records`). Every step that checks and
+The same interface as the SQLite store (`bot.sheets.records.Records`). Every step that checks and
 changes (admission, a job's move, its end, a lease) is one Lua script, so it is atomic across
 processes. A job is a hash `job:ID` (its pose and sheet in keys of their own); indexes keep the
 jobs of each state, each member's active jobs and each server's jobs that may still cost.
@@ -23,7 +23,11 @@ from typing import Any
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from bot.admission import (
+from bot.ops.settings import redis_address
+from bot.sheets.job import ACTIVE, DAY, Job, JobState, LedgerEntry, NewJob, Outcome, params_json
+from bot.sheets.request import SheetRequest
+from bot.state.redis.scripts import ADMIT, FINISH, HOLD, MOVE, RELEASE, RENEW
+from bot.state.sqlite.admission import (
     BudgetSpent,
     CoolingDown,
     DailyLimitReached,
@@ -31,11 +35,7 @@ from bot.admission import (
     QueueFull,
     TooManyOfYours,
 )
-from bot.job import ACTIVE, DAY, Job, JobState, LedgerEntry, NewJob, Outcome, params_json
-from bot.redis_scripts import ADMIT, FINISH, HOLD, MOVE, RELEASE, RENEW
-from bot.request import SheetRequest
-from bot.settings import redis_address
-from bot.storage import StorageError
+from bot.state.sqlite.store import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class RedisStore:
 
     @property
     def client(self) -> redis.Redis:
-        """The connection, for the shared queue and limits (`bot.redis_line`)."""
+        """The connection, for the shared queue and limits (`bot.state.redis.line`)."""
         return self._redis
 
     def file_problem(self) -> str | None:
@@ -297,7 +297,7 @@ class RedisStore:
             was, _ = await pipe.execute()
         return was is not None and _text(was) == "1"
 
-    # Filling an empty Redis from the SQLite file (`bot.copy_state`) ------------------------
+    # Filling an empty Redis from the SQLite file (`bot.state.copy`) ------------------------
 
     async def is_empty(self) -> bool:
         """Whether no bot has kept anything here yet."""

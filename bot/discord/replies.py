@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 from pydantic import ValidationError
 
-from bot.ledger import Usage
+from bot.ops.settings import Settings
 from bot.segmind import (
     AuthError,
     Balance,
@@ -26,8 +26,8 @@ from bot.segmind import (
     ServerError,
     UnexpectedResponse,
 )
-from bot.servers import ServerSettings
-from bot.settings import Settings
+from bot.sheets.ledger import Usage
+from bot.sheets.servers import ServerSettings
 
 log = logging.getLogger(__name__)
 

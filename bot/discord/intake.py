@@ -16,16 +16,16 @@ from dataclasses import dataclass
 import aiohttp
 import discord
 
-from bot import replies
-from bot.imaging import PoseImage, PoseRejected, normalize_pose
-from bot.job import Job, NewJob
-from bot.jobs import Jobs
-from bot.metrics import Metrics
-from bot.replies import Refused
-from bot.request import SheetRequest
+from bot.discord import replies
+from bot.discord.replies import Refused
+from bot.ops.metrics import Metrics
 from bot.segmind import MAX_SEED
-from bot.servers import Servers, ServerSettings
-from bot.words import find_blocked
+from bot.sheets.imaging import PoseImage, PoseRejected, normalize_pose
+from bot.sheets.job import Job, NewJob
+from bot.sheets.jobs import Jobs
+from bot.sheets.request import SheetRequest
+from bot.sheets.servers import Servers, ServerSettings
+from bot.sheets.words import find_blocked
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from bot.job import ACTIVE, DAY, SPENDING, WAITING, JobState, NewJob, params_json
+from bot.sheets.job import ACTIVE, DAY, SPENDING, WAITING, JobState, NewJob, params_json
 
 
 @dataclass(frozen=True)

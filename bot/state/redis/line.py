@@ -21,8 +21,8 @@ from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
 
-from bot.job import Job, JobState
-from bot.redis_store import PREFIX, RedisStore
+from bot.sheets.job import Job, JobState
+from bot.state.redis.store import PREFIX, RedisStore
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from io import BytesIO
 
 from PIL import ExifTags, Image, ImageFile
 
-from bot import replies
+from bot.discord import replies
 
 log = logging.getLogger(__name__)
 

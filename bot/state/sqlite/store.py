@@ -18,11 +18,11 @@ from typing import Any
 
 import aiosqlite
 
-from bot.admission import Limits, admit
-from bot.job import ACTIVE, Job, JobState, LedgerEntry, NewJob, Outcome
-from bot.migrations import DatabaseTooNew, migrate
-from bot.records import SERVER_SETTINGS
-from bot.request import SheetRequest
+from bot.sheets.job import ACTIVE, Job, JobState, LedgerEntry, NewJob, Outcome
+from bot.sheets.records import SERVER_SETTINGS
+from bot.sheets.request import SheetRequest
+from bot.state.sqlite.admission import Limits, admit
+from bot.state.sqlite.migrations import DatabaseTooNew, migrate
 
 
 class StorageError(Exception):

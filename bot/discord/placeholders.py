@@ -7,8 +7,8 @@ import asyncio
 import contextlib
 import logging
 
-from bot.delivery import Courier
-from bot.job import Job
+from bot.discord.delivery import Courier
+from bot.sheets.job import Job
 
 log = logging.getLogger(__name__)
 

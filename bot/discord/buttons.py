@@ -11,13 +11,13 @@ from typing import Any, Protocol, cast
 
 import discord
 
-from bot import replies
-from bot.intake import Intake, StoredPose
-from bot.job import Job
-from bot.permissions import is_moderator
-from bot.records import Records
-from bot.replies import Refused
-from bot.servers import Servers
+from bot.discord import replies
+from bot.discord.intake import Intake, StoredPose
+from bot.discord.permissions import is_moderator
+from bot.discord.replies import Refused
+from bot.sheets.job import Job
+from bot.sheets.records import Records
+from bot.sheets.servers import Servers
 
 log = logging.getLogger(__name__)
 

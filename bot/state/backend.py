@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from bot.line import Line, LocalLine
-from bot.records import Records
-from bot.redis_line import SharedLine
-from bot.redis_store import RedisStore
-from bot.settings import Settings
-from bot.storage import Store
+from bot.ops.settings import Settings
+from bot.sheets.line import Line, LocalLine
+from bot.sheets.records import Records
+from bot.state.redis.line import SharedLine
+from bot.state.redis.store import RedisStore
+from bot.state.sqlite.store import Store
 
 
 @dataclass(frozen=True)

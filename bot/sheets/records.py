@@ -1,5 +1,6 @@
-"""What the bot keeps, as one interface with two homes: a SQLite file (`bot.storage.Store`, one
-process) or a Redis server (`bot.redis_store.RedisStore`, several processes sharing it).
+"""What the bot keeps, as one interface with two homes: a SQLite file
+(`bot.state.sqlite.store.Store`, one process) or a Redis server (`bot.state.redis.store.RedisStore`,
+several processes sharing it).
 
 Jobs with their pose and sheet bytes, cooldowns, the ledger, server settings, alert states and
 small facts. Both implementations pass the same contract tests (tests/test_records_contract.py).
@@ -9,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from bot.admission import Limits
-from bot.job import Job, JobState, LedgerEntry, NewJob
+from bot.sheets.job import Job, JobState, LedgerEntry, NewJob
+from bot.state.sqlite.admission import Limits
 
-# A server's own settings (`bot.servers.ServerSettings` gives them meaning; None: the default).
+# A server's own settings (`bot.sheets.servers.ServerSettings` gives them meaning; None: default).
 SERVER_SETTINGS = (
     "cooldown_seconds",
     "daily_limit",
@@ -49,7 +50,7 @@ class Records(Protocol):
     # The ledger of finished jobs, oldest first (one server, or all).
     async def ledger(self, since: float, guild_id: int | None = None) -> list[LedgerEntry]: ...
 
-    # Server settings (`bot.servers` gives them meaning).
+    # Server settings (`bot.sheets.servers` gives them meaning).
     async def server_settings(self, guild_id: int) -> dict[str, Any] | None: ...
     async def set_server_setting(self, guild_id: int, setting: str, value: Any) -> None: ...
     async def server_list(self, guild_id: int, kind: str) -> list[str]: ...

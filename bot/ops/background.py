@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from bot.metrics import Metrics
+from bot.ops.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -21,14 +21,10 @@ import discord
 import yarl
 from pydantic import ValidationError
 
-from bot.app import SheetBot
-from bot.backend import open_backend
-from bot.imaging import PoseRejected, default_pose, normalize_pose
-from bot.metrics import Metrics
-from bot.redaction import install_secret_filter
-from bot.request import SheetRequest, describe
-from bot.segmind import MAX_SEED, SegmindClient, SegmindError
-from bot.settings import (
+from bot.discord.app import SheetBot
+from bot.ops.metrics import Metrics
+from bot.ops.redaction import install_secret_filter
+from bot.ops.settings import (
     HELP,
     Settings,
     SettingsError,
@@ -36,8 +32,12 @@ from bot.settings import (
     load_settings,
     redis_password,
 )
-from bot.state_commands import check_state, copy_state, usage, where
-from bot.storage import StorageError
+from bot.ops.state_commands import check_state, copy_state, usage, where
+from bot.segmind import MAX_SEED, SegmindClient, SegmindError
+from bot.sheets.imaging import PoseRejected, default_pose, normalize_pose
+from bot.sheets.request import SheetRequest, describe
+from bot.state.backend import open_backend
+from bot.state.sqlite.store import StorageError
 
 log = logging.getLogger(__name__)
 

@@ -6,11 +6,11 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.request import SheetRequest
+from bot.sheets.request import SheetRequest
 
 
 class JobState(StrEnum):
-    """A job's states, in the order of its life. Only `bot.jobs.Jobs` moves a job along."""
+    """A job's states, in the order of its life. Only `bot.sheets.jobs.Jobs` moves a job along."""
 
     ACCEPTED = "accepted"  # admitted; its pose is being fetched
     QUEUED = "queued"

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bot.job import LedgerEntry
-from bot.records import Records
+from bot.sheets.job import LedgerEntry
+from bot.sheets.records import Records
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from bot.job import JobState, LedgerEntry
-from bot.records import Records
+from bot.sheets.job import JobState, LedgerEntry
+from bot.sheets.records import Records
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import discord
 
-from bot import replies
-from bot.imaging import FittedImage, fit_to_limit
-from bot.job import Job
+from bot.discord import replies
+from bot.sheets.imaging import FittedImage, fit_to_limit
+from bot.sheets.job import Job
 
 log = logging.getLogger(__name__)
 

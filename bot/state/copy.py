@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.job import SPENDING, LedgerEntry
-from bot.redis_store import RedisStore
-from bot.storage import Store
+from bot.sheets.job import SPENDING, LedgerEntry
+from bot.state.redis.store import RedisStore
+from bot.state.sqlite.store import Store
 
 
 class NotCopied(Exception):

@@ -7,12 +7,12 @@ import asyncio
 import logging
 import time
 
-from bot import replies
-from bot.delivery import Courier
-from bot.job import DAY
-from bot.ledger import Ledger
-from bot.records import Records
-from bot.servers import Servers, ServerSettings
+from bot.discord import replies
+from bot.discord.delivery import Courier
+from bot.sheets.job import DAY
+from bot.sheets.ledger import Ledger
+from bot.sheets.records import Records
+from bot.sheets.servers import Servers, ServerSettings
 
 log = logging.getLogger(__name__)
 
