@@ -12,7 +12,7 @@ import pytest
 
 from bot.sheets.job import JobState, NewJob
 from bot.sheets.request import SheetRequest
-from bot.state.sqlite.admission import CoolingDown, Limits
+from bot.sheets.rules import CoolingDown, Limits
 from bot.state.sqlite.migrations import MIGRATIONS
 from bot.state.sqlite.store import Store
 from tests.harness import run_cli

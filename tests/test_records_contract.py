@@ -18,8 +18,7 @@ import pytest
 from bot.sheets.job import DAY, Job, JobState, LedgerEntry, NewJob, Outcome
 from bot.sheets.records import Records
 from bot.sheets.request import SheetRequest
-from bot.state.redis.store import RedisStore
-from bot.state.sqlite.admission import (
+from bot.sheets.rules import (
     BudgetSpent,
     CoolingDown,
     DailyLimitReached,
@@ -28,6 +27,7 @@ from bot.state.sqlite.admission import (
     QueueFull,
     TooManyOfYours,
 )
+from bot.state.redis.store import RedisStore
 from bot.state.sqlite.store import Store
 
 GUILD = 2

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.sheets.job import Job, JobState, LedgerEntry
+from bot.sheets.rules import Limits
 from bot.state.redis.store import RedisStore
-from bot.state.sqlite.admission import Limits
 from tests.test_records_contract import ROOMY, new
 
 LEASE = 0.5

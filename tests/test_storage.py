@@ -10,7 +10,7 @@ import pytest
 
 from bot.sheets.job import JobState, NewJob
 from bot.sheets.request import SheetRequest
-from bot.state.sqlite.admission import CoolingDown, Limits, NotAdmitted, QueueFull, TooManyOfYours
+from bot.sheets.rules import CoolingDown, Limits, NotAdmitted, QueueFull, TooManyOfYours
 from bot.state.sqlite.store import Store
 
 ROOMY = Limits(cooldown_seconds=0, max_waiting=100, max_per_user=100)

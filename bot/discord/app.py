@@ -26,9 +26,9 @@ from bot.segmind import AuthError, SegmindClient, SegmindError
 from bot.sheets.alerts import Alerts
 from bot.sheets.jobs import JobRules, Jobs
 from bot.sheets.ledger import Ledger
+from bot.sheets.rules import Limits
 from bot.sheets.servers import Servers
 from bot.state.backend import Backend
-from bot.state.sqlite.admission import Limits
 
 log = logging.getLogger(__name__)
 

@@ -43,9 +43,7 @@ from bot.sheets.imaging import default_pose
 from bot.sheets.job import Job, JobState, LedgerEntry, NewJob, Outcome
 from bot.sheets.line import Line
 from bot.sheets.records import Records
-from bot.sheets.servers import Servers
-from bot.sheets.writes import JobWrites
-from bot.state.sqlite.admission import (
+from bot.sheets.rules import (
     BudgetSpent,
     CoolingDown,
     DailyLimitReached,
@@ -53,6 +51,8 @@ from bot.state.sqlite.admission import (
     QueueFull,
     TooManyOfYours,
 )
+from bot.sheets.servers import Servers
+from bot.sheets.writes import JobWrites
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,6 @@
-"""The line of jobs waiting for a worker, and Segmind's pace: in this process (`LocalLine`, with
-SQLite) or shared by every process of the bot (`bot.state.redis.line.SharedLine`, with Redis)."""
+"""The line of jobs waiting for a worker, and Segmind's pace: in this process
+(`bot.state.sqlite.line.LocalLine`, with SQLite) or shared by every process of the bot
+(`bot.state.redis.line.SharedLine`, with Redis)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ from collections.abc import Callable
 from typing import Protocol
 
 from bot.sheets.job import Job
-from bot.sheets.pace import Pace
-from bot.sheets.scheduler import Scheduler
 
 
 class Line(Protocol):
@@ -49,41 +48,3 @@ class Line(Protocol):
     async def renew(self) -> None:
         """Keep the leases of what this process took."""
         ...
-
-
-class LocalLine:
-    """One process's line: round-robin between members, paced in this process."""
-
-    renew_every: float | None = None
-
-    def __init__(self, requests_per_minute: int) -> None:
-        self._line: Scheduler[Job] = Scheduler()
-        self._pace = Pace(requests_per_minute)
-
-    @property
-    def waiting(self) -> int:
-        return self._line.waiting
-
-    async def add(self, job: Job, *, first: bool = False) -> int | None:
-        return self._line.add(job, first=first)
-
-    async def take(self) -> Job | None:
-        return await self._line.take()
-
-    async def done(self, job: Job) -> None:
-        self._line.done(job.id)
-
-    async def places(self) -> list[tuple[Job, int]]:
-        return [(job, ahead) for ahead, job in enumerate(self._line.order())]
-
-    async def turn(self, on_wait: Callable[[float], None]) -> None:
-        wait = self._pace.next_turn()
-        if wait > 0:
-            on_wait(wait)
-        await self._pace.turn()
-
-    def close(self) -> None:
-        self._line.close()
-
-    async def renew(self) -> None:
-        """Nothing expires in one process."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from bot.sheets.job import Job, JobState, LedgerEntry, NewJob
-from bot.state.sqlite.admission import Limits
+from bot.sheets.rules import Limits
 
 # A server's own settings (`bot.sheets.servers.ServerSettings` gives them meaning; None: default).
 SERVER_SETTINGS = (

@@ -10,10 +10,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from bot.ops.settings import Settings
-from bot.sheets.line import Line, LocalLine
+from bot.sheets.line import Line
 from bot.sheets.records import Records
 from bot.state.redis.line import SharedLine
 from bot.state.redis.store import RedisStore
+from bot.state.sqlite.line import LocalLine
 from bot.state.sqlite.store import Store
 
 

@@ -26,8 +26,7 @@ from redis.exceptions import RedisError
 from bot.ops.settings import redis_address
 from bot.sheets.job import ACTIVE, DAY, Job, JobState, LedgerEntry, NewJob, Outcome, params_json
 from bot.sheets.request import SheetRequest
-from bot.state.redis.scripts import ADMIT, FINISH, HOLD, MOVE, RELEASE, RENEW
-from bot.state.sqlite.admission import (
+from bot.sheets.rules import (
     BudgetSpent,
     CoolingDown,
     DailyLimitReached,
@@ -35,6 +34,7 @@ from bot.state.sqlite.admission import (
     QueueFull,
     TooManyOfYours,
 )
+from bot.state.redis.scripts import ADMIT, FINISH, HOLD, MOVE, RELEASE, RENEW
 from bot.state.sqlite.store import StorageError
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,8 @@ import aiosqlite
 from bot.sheets.job import ACTIVE, Job, JobState, LedgerEntry, NewJob, Outcome
 from bot.sheets.records import SERVER_SETTINGS
 from bot.sheets.request import SheetRequest
-from bot.state.sqlite.admission import Limits, admit
+from bot.sheets.rules import Limits
+from bot.state.sqlite.admission import admit
 from bot.state.sqlite.migrations import DatabaseTooNew, migrate
 
 

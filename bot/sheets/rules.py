@@ -1,0 +1,55 @@
+"""The rules a request meets before it becomes a job, and the refusals when it does not.
+
+The rules are checked atomically by the store (`bot.state.sqlite.admission`, and its Lua twin in
+`bot.state.redis`); what they check and how they refuse is defined here, once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What admission checks, in one step (the last three per server; 0 = no limit)."""
+
+    cooldown_seconds: float
+    max_waiting: int
+    max_per_user: int
+    daily_limit: int = 0
+    budget: float = 0.0
+    expected_cost: float = 0.0
+
+
+class NotAdmitted(Exception):
+    """Admission said no; the subclass says which rule."""
+
+
+class CoolingDown(NotAdmitted):
+    def __init__(self, until: float) -> None:
+        super().__init__(f"cooling down until {until}")
+        self.until = until
+
+
+class QueueFull(NotAdmitted):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"{limit} waiting")
+        self.limit = limit
+
+
+class TooManyOfYours(NotAdmitted):
+    def __init__(self, count: int) -> None:
+        super().__init__(f"{count} of this member's")
+        self.count = count
+
+
+class DailyLimitReached(NotAdmitted):
+    def __init__(self, count: int, limit: int, until: float | None) -> None:
+        super().__init__(f"{count} of {limit} sheets in 24 hours")
+        self.count, self.limit, self.until = count, limit, until
+
+
+class BudgetSpent(NotAdmitted):
+    def __init__(self, spent: float, budget: float, until: float | None) -> None:
+        super().__init__(f"{spent} of {budget} credits in 24 hours")
+        self.spent, self.budget, self.until = spent, budget, until
