@@ -8,9 +8,10 @@ from discord import app_commands
 from discord.ext import commands
 from pydantic import ValidationError
 
-from bot.discord import replies
 from bot.discord.app import SheetBot
+from bot.sheets import texts
 from bot.sheets.request import SheetRequest, describe, limits
+from bot.sheets.rules import Refused
 
 PROMPT = limits("prompt")
 SEED = limits("seed")
@@ -58,8 +59,8 @@ class Character(commands.Cog):
                 upscale=upscale,
             )
         except ValidationError as exc:
-            raise replies.Refused(replies.explain(exc)) from None
-        await self.bot.intake.take(interaction, request, pose)
+            raise Refused(texts.explain(exc)) from None
+        await self.bot.intake.receive(interaction, request, pose)
 
 
 async def setup(bot: SheetBot) -> None:

@@ -9,11 +9,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord import replies
+from bot.discord import answers, embeds
 from bot.discord.app import SheetBot
 from bot.discord.permissions import is_moderator
-from bot.discord.replies import Refused
+from bot.discord.tree import RefusedByCheck
+from bot.sheets import texts
 from bot.sheets.job import DAY
+from bot.sheets.rules import Refused
 from bot.sheets.servers import ListKind
 from bot.sheets.words import parse_words
 
@@ -41,10 +43,9 @@ class Config(
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         # Manage Server is only the default Discord shows; checked again here, every time.
-        server = await self.bot.servers.get(interaction.guild_id)
-        roles = self.bot.settings.moderator_role_ids | server.moderator_roles
+        roles = await self.bot.servers.moderator_roles(interaction.guild_id)
         if interaction.guild_id is None or not is_moderator(interaction, roles):
-            raise Refused(replies.CONFIG_MODERATORS_ONLY)
+            raise RefusedByCheck(Refused(texts.CONFIG_MODERATORS_ONLY))
         return True
 
     # --- reading ----------------------------------------------------------------------------
@@ -54,9 +55,9 @@ class Config(
         assert interaction.guild_id is not None
         server = await self.bot.servers.get(interaction.guild_id)
         spent = await self.bot.ledger.spent(interaction.guild_id, time.time() - DAY)
-        embed = replies.server_settings(server, self.bot.settings, spent)
+        embed = embeds.server_settings(server, self.bot.settings, spent)
         await interaction.response.send_message(
-            embed=embed, ephemeral=True, allowed_mentions=replies.NOBODY
+            embed=embed, ephemeral=True, allowed_mentions=answers.NOBODY
         )
 
     # --- numbers ----------------------------------------------------------------------------
@@ -96,7 +97,7 @@ class Config(
         servers, guild, user = self.bot.servers, interaction.guild_id, interaction.user.id
         await servers.change(guild, user, "alerts_channel_id", channel.id)
         await servers.change(guild, user, "alerts_below", float(below))
-        await self._done(interaction, replies.alerts_set(channel.id, below))
+        await self._done(interaction, texts.alerts_set(channel.id, below))
 
     @app_commands.command(name="reroll", description="Whether anyone may press Re-roll.")
     @app_commands.describe(open="true: anyone; false: the requester and moderators")
@@ -112,7 +113,7 @@ class Config(
             "cooldown_seconds": self.bot.settings.cooldown_seconds,
             "open_reroll": self.bot.settings.open_reroll,
         }
-        text = replies.setting_changed(setting, old, value, defaults.get(setting))
+        text = texts.setting_changed(setting, old, value, defaults.get(setting))
         await self._done(interaction, text)
 
     # --- lists ------------------------------------------------------------------------------
@@ -156,7 +157,7 @@ class Config(
     ) -> None:
         assert interaction.guild_id is not None
         added = await self.bot.servers.add(interaction.guild_id, interaction.user.id, kind, values)
-        await self._done(interaction, replies.list_changed(kind, added, added=True))
+        await self._done(interaction, texts.list_changed(kind, added, added=True))
 
     async def _remove(
         self, interaction: discord.Interaction, kind: ListKind, values: list[str] | None
@@ -165,12 +166,12 @@ class Config(
         gone = await self.bot.servers.remove(
             interaction.guild_id, interaction.user.id, kind, values
         )
-        await self._done(interaction, replies.list_changed(kind, gone, added=False))
+        await self._done(interaction, texts.list_changed(kind, gone, added=False))
 
     @staticmethod
     async def _done(interaction: discord.Interaction, text: str) -> None:
         await interaction.response.send_message(
-            text, ephemeral=True, allowed_mentions=replies.NOBODY
+            text, ephemeral=True, allowed_mentions=answers.NOBODY
         )
 
 
@@ -180,7 +181,7 @@ def _words(text: str) -> list[str]:
     except ValueError as exc:
         raise Refused(str(exc)) from None
     if not words:
-        raise Refused(replies.NO_WORDS)
+        raise Refused(texts.NO_WORDS)
     return words
 
 

@@ -9,10 +9,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord import replies
+from bot.discord import answers, embeds
 from bot.discord.app import SheetBot
 from bot.discord.permissions import is_moderator
 from bot.segmind import Balance, SegmindError
+from bot.sheets import texts
 from bot.sheets.job import DAY
 
 
@@ -28,11 +29,10 @@ class Credits(commands.Cog):
     @app_commands.default_permissions(manage_guild=True)
     @app_commands.guild_only()
     async def credits(self, interaction: discord.Interaction) -> None:
-        server = await self.bot.servers.get(interaction.guild_id)
-        roles = self.bot.settings.moderator_role_ids | server.moderator_roles
+        roles = await self.bot.servers.moderator_roles(interaction.guild_id)
         if not is_moderator(interaction, roles):
             await interaction.response.send_message(
-                replies.MODERATORS_ONLY, ephemeral=True, allowed_mentions=replies.NOBODY
+                texts.MODERATORS_ONLY, ephemeral=True, allowed_mentions=answers.NOBODY
             )
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -43,7 +43,7 @@ class Credits(commands.Cog):
         except SegmindError as exc:
             balance = exc
         midnight = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        report = replies.CreditsReport(
+        report = embeds.CreditsReport(
             balance=balance,
             last_seen=await store.fact("last_credits"),
             today=await ledger.usage(interaction.guild_id, midnight.timestamp()),
@@ -53,7 +53,7 @@ class Credits(commands.Cog):
             account_week=await ledger.spent(None, now - 7 * DAY),
         )
         await interaction.followup.send(
-            embed=replies.credits_embed(report), ephemeral=True, allowed_mentions=replies.NOBODY
+            embed=embeds.credits_embed(report), ephemeral=True, allowed_mentions=answers.NOBODY
         )
 
 

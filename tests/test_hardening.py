@@ -13,7 +13,7 @@ import io
 import pytest
 from PIL import Image
 
-from bot.discord import replies
+from bot.sheets import texts
 from bot.discord.app import DATABASE_CHECK_EVERY
 from tests.fake_discord import InteractionRecord
 from tests.fake_segmind import Planned
@@ -94,12 +94,12 @@ def _png() -> bytes:
     [(-0.0, "0"), (1e-320, "0"), (0.55, "0.55"), (1.0, "1"), (0.8000000001, "0.8")],
 )
 def test_numbers_are_shown_as_people_write_them(value: float, shown: str) -> None:
-    assert replies.number(value) == shown
+    assert texts.number(value) == shown
 
 
 def test_credits_keep_two_decimals_without_a_minus_zero() -> None:
-    assert replies.number(-0.0001, fixed=True) == "0.00"
-    assert replies.number(1234.5, fixed=True) == "1,234.50"
+    assert texts.number(-0.0001, fixed=True) == "0.00"
+    assert texts.number(1234.5, fixed=True) == "1,234.50"
 
 
 async def test_a_proxys_429_on_the_final_edit_is_waited_out_not_sent_elsewhere(

@@ -10,24 +10,27 @@ from typing import Any
 
 import aiohttp
 import discord
-from discord import app_commands
 from discord.ext import commands
 
-from bot.discord import replies
 from bot.discord.buttons import ButtonRules, SheetActions, SheetButton, sheet_buttons
 from bot.discord.delivery import Courier
 from bot.discord.intake import Intake, PoseRules
+from bot.discord.members import DiscordMembers
 from bot.discord.placeholders import Placeholders
-from bot.discord.replies import Refused
+from bot.discord.tree import SheetTree
 from bot.ops.background import Background
 from bot.ops.metrics import Metrics, watch_loop
 from bot.ops.settings import Settings
 from bot.segmind import AuthError, SegmindClient, SegmindError
 from bot.sheets.alerts import Alerts
+from bot.sheets.books import Books
+from bot.sheets.deliveries import Deliveries, DeliveryRules
 from bot.sheets.jobs import JobRules, Jobs
 from bot.sheets.ledger import Ledger
+from bot.sheets.recovery import Recovery
 from bot.sheets.rules import Limits
 from bot.sheets.servers import Servers
+from bot.sheets.writes import JobWrites
 from bot.state.backend import Backend
 
 log = logging.getLogger(__name__)
@@ -35,20 +38,10 @@ log = logging.getLogger(__name__)
 EXTENSIONS = ("cogs.character", "cogs.credits", "cogs.config")
 # How often the database file is checked to be the one the bot has open.
 DATABASE_CHECK_EVERY = 5.0
-
-
-class SheetTree(app_commands.CommandTree[discord.Client]):
-    """The slash commands; refusals and unexpected failures become words for the member here."""
-
-    async def on_error(
-        self, interaction: discord.Interaction, error: app_commands.AppCommandError
-    ) -> None:
-        cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
-        if isinstance(cause, Refused):
-            await replies.refuse(interaction, cause)
-            return
-        log.error("/%s failed", getattr(interaction.command, "name", "?"), exc_info=error)
-        await replies.apologize(interaction)
+# How often waiting members are told their new place, at most.
+ANNOUNCE_EVERY = 2.0
+# Writes that fail (disk full, database locked) are tried again this often.
+UNSAVED_RETRY = 5.0
 
 
 class SheetBot(commands.AutoShardedBot):
@@ -81,19 +74,43 @@ class SheetBot(commands.AutoShardedBot):
         self.background = Background(metrics)
         courier = Courier(self)
         self.placeholders = Placeholders(courier)
+        members = DiscordMembers(courier, self.placeholders, sheet_buttons)
         # With several processes another may change a server's settings: read them again soon.
-        self.servers = Servers(store, fresh_for=None if backend.lease_seconds is None else 2.0)
+        self.servers = Servers(
+            store,
+            operator_moderator_roles=settings.moderator_role_ids,
+            fresh_for=None if backend.lease_seconds is None else 2.0,
+        )
         self.ledger = Ledger(store)
+        writes = JobWrites(store)
+        books = Books(
+            store=store,
+            writes=writes,
+            members=members,
+            alerts=Alerts(store=store, servers=self.servers, members=members),
+            metrics=metrics,
+            sheet_cost=settings.sheet_cost_credits,
+            log_prompts=settings.log_prompts,
+        )
+        self.deliveries = Deliveries(
+            store=store,
+            writes=writes,
+            members=members,
+            books=books,
+            metrics=metrics,
+            rules=DeliveryRules(
+                retry_seconds=settings.delivery_retry_seconds,
+                retry_hours=settings.delivery_retry_hours,
+            ),
+        )
         self.jobs = Jobs(
             store=store,
+            writes=writes,
             line=backend.line,
             segmind=segmind,
-            courier=courier,
-            placeholders=self.placeholders,
-            servers=self.servers,
-            alerts=Alerts(store=store, servers=self.servers, courier=courier),
-            background=self.background,
-            buttons=sheet_buttons,
+            members=members,
+            deliveries=self.deliveries,
+            books=books,
             metrics=metrics,
             rules=JobRules(
                 limits=Limits(
@@ -102,14 +119,11 @@ class SheetBot(commands.AutoShardedBot):
                     max_per_user=settings.max_jobs_per_user,
                 ),
                 concurrency=settings.max_concurrent_jobs,
-                requests_per_minute=settings.segmind_rpm,
-                sheet_cost=settings.sheet_cost_credits,
-                delivery_retry_seconds=settings.delivery_retry_seconds,
-                delivery_retry_hours=settings.delivery_retry_hours,
-                log_prompts=settings.log_prompts,
-                lease_seconds=backend.lease_seconds,
             ),
         )
+        self.recovery = Recovery(store=store, line=backend.line, jobs=self.jobs, books=books)
+        self._line = backend.line
+        self._lease_seconds = backend.lease_seconds
         self.intake = Intake(
             jobs=self.jobs,
             servers=self.servers,
@@ -129,7 +143,6 @@ class SheetBot(commands.AutoShardedBot):
             intake=self.intake,
             rules=ButtonRules(
                 open_reroll=settings.open_reroll,
-                moderator_role_ids=settings.moderator_role_ids,
                 pose_retention_days=settings.pose_retention_days,
             ),
         )
@@ -143,12 +156,27 @@ class SheetBot(commands.AutoShardedBot):
             return
         # The engine starts now, before the gateway: Discord sends interactions as soon as the
         # session is READY, and delivery needs only REST.
-        self.jobs.start()
+        self._start_jobs()
         self.metrics.watch_queue(lambda: self.jobs.waiting)
         self.background.once("watch the event loop", lambda: watch_loop(self.metrics))
         self.background.once("check the Segmind key", self._check_segmind)
         self.background.every(3600, "forget old poses", self._forget_old_poses)
         self.background.every(DATABASE_CHECK_EVERY, "check the database file", self._check_file)
+
+    def _start_jobs(self) -> None:
+        """The workers, and the job engine's background work beside them."""
+        self.jobs.start()
+        every = self.background.every
+        if self._lease_seconds is None:
+            self.background.once("settle leftovers", self.recovery.settle_leftovers)
+        else:  # other processes go on: only what nobody renewed is left over
+            every(self._lease_seconds / 2, "settle orphaned jobs", self.recovery.settle_orphans)
+        if self._line.renew_every is not None:
+            every(self._line.renew_every, "renew leases", self._line.renew)
+        every(ANNOUNCE_EVERY, "announce places", self.jobs.announce_places)
+        retry = min(self.settings.delivery_retry_seconds, 60.0)
+        every(retry, "deliver kept sheets", self.deliveries.deliver_kept)
+        every(UNSAVED_RETRY, "save what failed to save", self.jobs.save_unsaved)
 
     async def _forget_old_poses(self) -> None:
         # Poses are kept for re-rolls only as long as the operator allows.

@@ -11,12 +11,13 @@ from typing import Any, Protocol, cast
 
 import discord
 
-from bot.discord import replies
+from bot.discord import answers
 from bot.discord.intake import Intake, StoredPose
 from bot.discord.permissions import is_moderator
-from bot.discord.replies import Refused
+from bot.sheets import texts
 from bot.sheets.job import Job
 from bot.sheets.records import Records
+from bot.sheets.rules import Refused
 from bot.sheets.servers import Servers
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,6 @@ class ButtonRules:
     """Who may press what, and for how long re-rolls work."""
 
     open_reroll: bool
-    moderator_role_ids: frozenset[int]
     pose_retention_days: float
 
 
@@ -48,15 +48,15 @@ class SheetActions:
         """The pressed sheet's job, if this member may press this button; else `Refused`."""
         job = await self._store.job(job_id)
         if job is None:
-            raise Refused(replies.GONE)
-        server = await self._servers.get(interaction.guild_id)
-        roles = self._rules.moderator_role_ids | server.moderator_roles
+            raise Refused(texts.GONE)
+        roles = await self._servers.moderator_roles(interaction.guild_id)
         if interaction.user.id == job.user_id or is_moderator(interaction, roles):
             return job
+        server = await self._servers.get(interaction.guild_id)
         open_reroll = self._rules.open_reroll if server.open_reroll is None else server.open_reroll
         if action == "reroll" and open_reroll:
             return job
-        raise Refused(replies.NOT_YOURS)
+        raise Refused(texts.NOT_YOURS)
 
     async def press(self, interaction: discord.Interaction, action: str, job: Job) -> None:
         """Handle a click on one of a sheet's buttons."""
@@ -68,9 +68,9 @@ class SheetActions:
         age_days = (time.time() - job.created_at) / 86400
         pose = await self._store.pose(job.id) if job.custom_pose else None
         if age_days > self._rules.pose_retention_days or (job.custom_pose and pose is None):
-            raise Refused(replies.EXPIRED)
+            raise Refused(texts.EXPIRED)
         kept = StoredPose(pose, job.pose_note) if pose is not None else None
-        await self._intake.take(
+        await self._intake.receive(
             interaction, job.request.model_copy(update={"seed": None}), kept_pose=kept
         )
 
@@ -108,11 +108,11 @@ class SheetButton(
         try:
             self._job = await actions.check(interaction, self.action, self.job_id)
         except Refused as refusal:
-            await replies.refuse(interaction, refusal)
+            await answers.refuse(interaction, refusal)
             return False
         except Exception:
             log.exception("checking the %s button of job %d failed", self.action, self.job_id)
-            await replies.apologize(interaction)
+            await answers.apologize(interaction)
             return False
         return True
 
@@ -122,10 +122,10 @@ class SheetButton(
         try:
             await actions.press(interaction, self.action, self._job)
         except Refused as refusal:
-            await replies.refuse(interaction, refusal)
+            await answers.refuse(interaction, refusal)
         except Exception:
             log.exception("the %s button of job %d failed", self.action, self.job_id)
-            await replies.apologize(interaction)
+            await answers.apologize(interaction)
 
 
 def sheet_buttons(job_id: int) -> discord.ui.View:

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 import discord
 
-from bot.discord import replies
+from bot.discord import answers, embeds
+from bot.sheets import texts
 from bot.sheets.imaging import FittedImage, fit_to_limit
 from bot.sheets.job import Job
+from bot.sheets.members import Undelivered
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +67,6 @@ def _retry_after(exc: discord.HTTPException) -> float | None:
     return wait if 0 <= wait <= MAX_PROXY_WAIT else None
 
 
-class Undelivered(Exception):
-    """No route reached the member this time."""
-
-
 class Courier:
     """Sends placeholder edits and final messages for stored jobs, even after a restart."""
 
@@ -91,7 +89,7 @@ class Courier:
             return
         try:
             await webhook.edit_message(
-                job.placeholder_id, content=content, allowed_mentions=replies.NOBODY
+                job.placeholder_id, content=content, allowed_mentions=answers.NOBODY
             )
         except discord.HTTPException as exc:
             log.info("job %d: placeholder not updated (%s)", job.id, exc.status)
@@ -112,7 +110,7 @@ class Courier:
         """Say something in a channel, pinging nobody; return whether it went."""
         channel = self._client.get_partial_messageable(channel_id, guild_id=guild_id)
         try:
-            await channel.send(content=text, allowed_mentions=replies.NOBODY)
+            await channel.send(content=text, allowed_mentions=answers.NOBODY)
         except discord.HTTPException as exc:
             log.warning("could not post in channel %d (%s)", channel_id, exc.status)
             return False
@@ -142,7 +140,7 @@ class Courier:
                         embed=parcel.embed,
                         attachments=[file] if (file := parcel.file()) else [],
                         view=parcel.view,
-                        allowed_mentions=replies.NOBODY,
+                        allowed_mentions=answers.NOBODY,
                     )
                 )
                 return True
@@ -164,7 +162,7 @@ class Courier:
                     embed=parcel.embed or discord.utils.MISSING,
                     file=parcel.file() or discord.utils.MISSING,
                     view=parcel.view or discord.utils.MISSING,
-                    allowed_mentions=replies.NOBODY,
+                    allowed_mentions=answers.NOBODY,
                     wait=True,
                 )
             )
@@ -188,7 +186,7 @@ class Courier:
                 embed=parcel.embed,  # type: ignore[arg-type]
                 file=file,  # type: ignore[arg-type]
                 view=parcel.view,  # type: ignore[arg-type]
-                allowed_mentions=replies.only(job.user_id),
+                allowed_mentions=answers.only(job.user_id),
             )
         except discord.HTTPException as exc:
             log.info("job %d: %s delivery failed (%s)", job.id, route, exc.status)
@@ -214,10 +212,10 @@ async def sheet_parcel(job: Job, image: bytes, buttons: discord.ui.View) -> Parc
         fitted = FittedImage(image, f"character-sheet.{kind}", outcome.content_type, False)
     notes = [job.pose_note] if job.pose_note else []
     if not job.custom_pose:
-        notes.append(replies.DEFAULT_POSE_NOTE)
+        notes.append(texts.DEFAULT_POSE_NOTE)
     if fitted.scaled:
-        notes.append(replies.RESIZED_NOTE)
-    embed = replies.sheet_embed(
+        notes.append(texts.RESIZED_NOTE)
+    embed = embeds.sheet_embed(
         prompt=job.request.prompt,
         seed=outcome.seed,
         strength=job.request.strength,

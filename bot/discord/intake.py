@@ -16,14 +16,14 @@ from dataclasses import dataclass
 import aiohttp
 import discord
 
-from bot.discord import replies
-from bot.discord.replies import Refused
 from bot.ops.metrics import Metrics
 from bot.segmind import MAX_SEED
-from bot.sheets.imaging import PoseImage, PoseRejected, normalize_pose
+from bot.sheets import texts
+from bot.sheets.imaging import PoseImage, normalize_pose
 from bot.sheets.job import Job, NewJob
 from bot.sheets.jobs import Jobs
 from bot.sheets.request import SheetRequest
+from bot.sheets.rules import Refused
 from bot.sheets.servers import Servers, ServerSettings
 from bot.sheets.words import find_blocked
 
@@ -79,7 +79,7 @@ class Intake:
         # at once (measured in docs/performance.md).
         self._poses = asyncio.Semaphore(poses_at_once)
 
-    async def take(
+    async def receive(
         self,
         interaction: discord.Interaction,
         request: SheetRequest,
@@ -104,7 +104,7 @@ class Intake:
             interaction_token=interaction.token,
             token_expires_at=interaction.expires_at.timestamp(),
         )
-        admission = asyncio.ensure_future(self._jobs.accept(new))
+        admission = asyncio.ensure_future(self._jobs.accept(new, server))
         # Admission is quick, but storage can stall (a backup holding the database): Discord's
         # 3 s window must hold whatever storage does, so acknowledge first if it is slow.
         slow = not (await asyncio.wait({admission}, timeout=ADMIT_WITHIN))[0]
@@ -124,7 +124,7 @@ class Intake:
                 fresh = await self._pose(attachment)
                 pose = StoredPose(fresh.jpeg, fresh.note)
         except BaseException:
-            await self._jobs.refuse(job)
+            await self._jobs.withdraw(job)
             raise
         await self._jobs.queue(
             job,
@@ -149,7 +149,7 @@ class Intake:
             job = await admission
         except Refused:
             return
-        await self._jobs.refuse(job)
+        await self._jobs.withdraw(job)
 
     @staticmethod
     def _check_channel(interaction: discord.Interaction) -> None:
@@ -162,15 +162,15 @@ class Intake:
             and permissions.attach_files
             and permissions.embed_links
         ):
-            raise Refused(replies.NO_DELIVERY)
+            raise Refused(texts.NO_DELIVERY)
 
     def _check_attachment(self, attachment: discord.Attachment) -> None:
         kind = (attachment.content_type or "").split(";")[0].strip().lower()
         if kind not in POSE_TYPES:
-            raise Refused(replies.pose_not_a_picture(attachment.filename, kind))
+            raise Refused(texts.pose_not_a_picture(attachment.filename, kind))
         if attachment.size > self._rules.max_bytes:
             raise Refused(
-                replies.pose_too_large(attachment.filename, attachment.size, self._rules.max_bytes)
+                texts.pose_too_large(attachment.filename, attachment.size, self._rules.max_bytes)
             )
 
     async def _pose(self, attachment: discord.Attachment) -> PoseImage:
@@ -196,10 +196,8 @@ class Intake:
             return await self._decode(data)
 
     async def _decode(self, data: bytes) -> PoseImage:
-        try:
-            return await asyncio.to_thread(normalize_pose, data, max_pixels=self._rules.max_pixels)
-        except PoseRejected as exc:
-            raise Refused(exc.reason) from None
+        # A pose that cannot be used raises `PoseRejected`, a refusal worded for the member.
+        return await asyncio.to_thread(normalize_pose, data, max_pixels=self._rules.max_pixels)
 
     async def _download(self, attachment: discord.Attachment) -> bytes:
         limit = self._rules.max_bytes
@@ -208,15 +206,15 @@ class Intake:
                 attachment.url, timeout=aiohttp.ClientTimeout(total=self._rules.download_seconds)
             ) as response:
                 if response.status != 200:
-                    raise Refused(replies.POSE_DOWNLOAD_FAILED)
+                    raise Refused(texts.POSE_DOWNLOAD_FAILED)
                 data = bytearray()
                 async for chunk in response.content.iter_chunked(64 * 1024):
                     data += chunk
                     if len(data) > limit:
-                        raise Refused(replies.pose_too_large(attachment.filename, len(data), limit))
+                        raise Refused(texts.pose_too_large(attachment.filename, len(data), limit))
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.info("pose download failed: %s", type(exc).__name__)
-            raise Refused(replies.POSE_DOWNLOAD_FAILED) from exc
+            raise Refused(texts.POSE_DOWNLOAD_FAILED) from exc
         return bytes(data)
 
 
@@ -228,6 +226,6 @@ def _check_server_rules(
         channel = interaction.channel
         parent = getattr(channel, "parent_id", None)  # a thread counts as its channel
         if interaction.channel_id not in server.channels and parent not in server.channels:
-            raise Refused(replies.wrong_channel(server.channels))
+            raise Refused(texts.wrong_channel(server.channels))
     if server.blocked_words and (word := find_blocked(request.prompt, server.blocked_words)):
-        raise Refused(replies.blocked_word(word))
+        raise Refused(texts.blocked_word(word))

@@ -31,7 +31,7 @@ class Placeholders:
         if job.id not in self._pushing:
             self._pushing[job.id] = asyncio.create_task(self._push(job.id))
 
-    async def settle(self, job_id: int) -> None:
+    async def stop(self, job_id: int) -> None:
         """Drop what was not yet shown and stop an edit on its way (before the final message)."""
         self._wanted.pop(job_id, None)
         task = self._pushing.get(job_id)

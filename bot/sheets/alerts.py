@@ -7,10 +7,10 @@ import asyncio
 import logging
 import time
 
-from bot.discord import replies
-from bot.discord.delivery import Courier
+from bot.sheets import texts
 from bot.sheets.job import DAY
 from bot.sheets.ledger import Ledger
+from bot.sheets.members import Members
 from bot.sheets.records import Records
 from bot.sheets.servers import Servers, ServerSettings
 
@@ -22,11 +22,11 @@ BUDGET_WARNING = 0.8  # of a server's budget
 class Alerts:
     """Raises an alert when a value crosses its line, and again only after it crossed back."""
 
-    def __init__(self, *, store: Records, servers: Servers, courier: Courier) -> None:
+    def __init__(self, *, store: Records, servers: Servers, members: Members) -> None:
         self._store = store
         self._ledger = Ledger(store)
         self._servers = servers
-        self._courier = courier
+        self._members = members
         self._lock = asyncio.Lock()  # one crossing, one alert, however many sheets finish
 
     async def balance_seen(self, credits: float) -> None:
@@ -37,7 +37,7 @@ class Alerts:
                     continue
                 if await self._crossed(guild_id, "balance", credits < server.alerts_below):
                     await self._post(
-                        guild_id, server, replies.balance_alert(credits, server.alerts_below)
+                        guild_id, server, texts.balance_alert(credits, server.alerts_below)
                     )
 
     async def spend_seen(self, guild_id: int | None) -> None:
@@ -50,7 +50,7 @@ class Alerts:
                 return
             spent = await self._ledger.spent(guild_id, time.time() - DAY)
             if await self._crossed(guild_id, "budget", spent >= BUDGET_WARNING * server.budget):
-                await self._post(guild_id, server, replies.budget_alert(spent, server.budget))
+                await self._post(guild_id, server, texts.budget_alert(spent, server.budget))
 
     async def _crossed(self, guild_id: int, kind: str, beyond: bool) -> bool:
         was = await self._store.swap_alert(guild_id, kind, beyond)
@@ -59,4 +59,4 @@ class Alerts:
     async def _post(self, guild_id: int, server: ServerSettings, text: str) -> None:
         assert server.alerts_channel_id is not None
         log.info("alert for guild %d: %s", guild_id, text)
-        await self._courier.post(server.alerts_channel_id, guild_id, text)
+        await self._members.post(server.alerts_channel_id, guild_id, text)

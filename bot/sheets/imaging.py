@@ -16,7 +16,8 @@ from io import BytesIO
 
 from PIL import ExifTags, Image, ImageFile
 
-from bot.discord import replies
+from bot.sheets import texts
+from bot.sheets.rules import Refused
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ _DAMAGED_ERRORS = (
 )
 
 
-class PoseRejected(Exception):
+class PoseRejected(Refused):
     """An uploaded pose can't be used; `reason` tells the member what was wrong and what to do."""
 
     def __init__(self, reason: str) -> None:
@@ -103,13 +104,13 @@ def normalize_pose(data: bytes, *, max_pixels: int = 40_000_000) -> PoseImage:
     except (PoseRejected, MemoryError):
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise PoseRejected(replies.pose_too_many_pixels(None, max_pixels)) from exc
+        raise PoseRejected(texts.pose_too_many_pixels(None, max_pixels)) from exc
     except _DAMAGED_ERRORS as exc:
-        raise PoseRejected(replies.POSE_DAMAGED) from exc
+        raise PoseRejected(texts.POSE_DAMAGED) from exc
     except Exception as exc:
         # Still the member's file at fault, but log it: it may also be a bug here.
         log.warning("Unexpected error while reading a pose image", exc_info=True)
-        raise PoseRejected(replies.POSE_DAMAGED) from exc
+        raise PoseRejected(texts.POSE_DAMAGED) from exc
 
 
 @functools.cache
@@ -135,7 +136,7 @@ def fit_to_limit(data: bytes, content_type: str, limit: int) -> FittedImage:
 
 def _normalize(data: bytes, max_pixels: int) -> PoseImage:
     if not data:
-        raise PoseRejected(replies.POSE_EMPTY)
+        raise PoseRejected(texts.POSE_EMPTY)
     with _open_pose(data, max_pixels) as im:
         source_format = str(im.format)
         target = _check_size(im.width, im.height, max_pixels)
@@ -154,11 +155,11 @@ def _normalize(data: bytes, max_pixels: int) -> PoseImage:
         # Encode before the file closes: `image` may still be the file's own pixels.
         fitted = _encode_to_fit(image, POSE_JPEG_BUDGET, _POSE_QUALITIES)
     if fitted is None:  # unreachable in practice: 64 x 64 pixels never take 300 KB
-        raise PoseRejected(replies.POSE_DAMAGED)
+        raise PoseRejected(texts.POSE_DAMAGED)
     jpeg, image = fitted
     note = None
     if animated:
-        note = replies.first_frame(_FORMAT_NAMES.get(source_format, "image"))
+        note = texts.first_frame(_FORMAT_NAMES.get(source_format, "image"))
     return PoseImage(jpeg, image.width, image.height, source_format, note)
 
 
@@ -167,24 +168,24 @@ def _open_pose(data: bytes, max_pixels: int) -> ImageFile.ImageFile:
     try:
         im = Image.open(BytesIO(data), formats=_POSE_FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise PoseRejected(replies.pose_too_many_pixels(None, max_pixels)) from exc
+        raise PoseRejected(texts.pose_too_many_pixels(None, max_pixels)) from exc
     except _DAMAGED_ERRORS as exc:
-        raise PoseRejected(replies.POSE_UNREADABLE) from exc
+        raise PoseRejected(texts.POSE_UNREADABLE) from exc
     if im.format not in _ACCEPTED_FORMATS:
         im.close()
-        raise PoseRejected(replies.POSE_UNREADABLE)
+        raise PoseRejected(texts.POSE_UNREADABLE)
     return im
 
 
 def _check_size(width: int, height: int, max_pixels: int) -> tuple[int, int]:
     """Refuse sizes the model can't use or we shouldn't decode; return the size to scale to."""
     if width * height > max_pixels:
-        raise PoseRejected(replies.pose_too_many_pixels(width * height, max_pixels))
+        raise PoseRejected(texts.pose_too_many_pixels(width * height, max_pixels))
     if min(width, height) < MIN_POSE_SIDE:
-        raise PoseRejected(replies.pose_too_small(width, height, MIN_POSE_SIDE))
+        raise PoseRejected(texts.pose_too_small(width, height, MIN_POSE_SIDE))
     target = _fit_within((width, height), MAX_POSE_SIDE)
     if min(target) < MIN_POSE_SIDE:
-        raise PoseRejected(replies.pose_too_thin(width, height))
+        raise PoseRejected(texts.pose_too_thin(width, height))
     return target
 
 

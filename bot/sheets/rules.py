@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.sheets import texts
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -21,35 +23,40 @@ class Limits:
     expected_cost: float = 0.0
 
 
-class NotAdmitted(Exception):
-    """Admission said no; the subclass says which rule."""
+class Refused(Exception):
+    """A request the bot will not take. It carries its own reply: `str()` is what the member is
+    told, privately (by `bot.discord.answers.refuse`, the one place that tells it)."""
+
+
+class NotAdmitted(Refused):
+    """Admission said no; the subclass says which rule, and words it for the member."""
 
 
 class CoolingDown(NotAdmitted):
     def __init__(self, until: float) -> None:
-        super().__init__(f"cooling down until {until}")
+        super().__init__(texts.cooldown(until))
         self.until = until
 
 
 class QueueFull(NotAdmitted):
     def __init__(self, limit: int) -> None:
-        super().__init__(f"{limit} waiting")
+        super().__init__(texts.queue_full(limit))
         self.limit = limit
 
 
 class TooManyOfYours(NotAdmitted):
     def __init__(self, count: int) -> None:
-        super().__init__(f"{count} of this member's")
+        super().__init__(texts.too_many_of_yours(count))
         self.count = count
 
 
 class DailyLimitReached(NotAdmitted):
     def __init__(self, count: int, limit: int, until: float | None) -> None:
-        super().__init__(f"{count} of {limit} sheets in 24 hours")
+        super().__init__(texts.daily_limit(count, limit, until))
         self.count, self.limit, self.until = count, limit, until
 
 
 class BudgetSpent(NotAdmitted):
     def __init__(self, spent: float, budget: float, until: float | None) -> None:
-        super().__init__(f"{spent} of {budget} credits in 24 hours")
+        super().__init__(texts.budget_spent(spent, budget, until))
         self.spent, self.budget, self.until = spent, budget, until

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.sheets.records import SERVER_SETTINGS, Records
+from bot.sheets.rules import Limits
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,30 @@ class ServerSettings:
     moderator_roles: frozenset[int] = frozenset()
     blocked_words: tuple[str, ...] = ()
 
+    def limits(self, operator: Limits, expected_cost: float) -> Limits:
+        """What admission checks here: the operator's limits, with this server's own."""
+        own = self.cooldown_seconds
+        return dataclasses.replace(
+            operator,
+            cooldown_seconds=operator.cooldown_seconds if own is None else own,
+            daily_limit=self.daily_limit,
+            budget=self.budget,
+            expected_cost=expected_cost,
+        )
+
 
 class Servers:
     """Reads (cached) and changes servers' settings."""
 
-    def __init__(self, store: Records, *, fresh_for: float | None = None) -> None:
+    def __init__(
+        self,
+        store: Records,
+        *,
+        operator_moderator_roles: frozenset[int] = frozenset(),
+        fresh_for: float | None = None,
+    ) -> None:
         self._store = store
+        self._operator_moderator_roles = operator_moderator_roles
         self._cache: dict[int, asyncio.Future[ServerSettings]] = {}
         # Several processes: another may change a setting, so a cached one is read again after
         # this many seconds. One process: None, it changes them all itself.
@@ -70,6 +89,11 @@ class Servers:
         except Exception:
             self._cache.pop(guild_id, None)  # not kept: the next request loads again
             raise
+
+    async def moderator_roles(self, guild_id: int | None) -> frozenset[int]:
+        """The roles that count as moderators in a server: the operator's and its own."""
+        server = await self.get(guild_id)
+        return self._operator_moderator_roles | server.moderator_roles
 
     async def with_alerts(self) -> dict[int, ServerSettings]:
         """Every server that has an alerts channel."""

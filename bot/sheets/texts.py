@@ -1,19 +1,15 @@
-"""Everything the bot says to people: short, plain, and pinging nobody it should not."""
+"""Everything the bot says to people, as plain words: short, actionable, pinging nobody.
+
+The domain's refusals and progress lines and the Discord layer's answers both come from here;
+how a text reaches Discord (embeds, ephemeral answers) is `bot.discord`'s business.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import logging
-from dataclasses import dataclass
-
-import discord
-from discord import app_commands
 from pydantic import ValidationError
 
-from bot.ops.settings import Settings
 from bot.segmind import (
     AuthError,
-    Balance,
     InsufficientCredits,
     InvalidRequest,
     NotFound,
@@ -26,44 +22,6 @@ from bot.segmind import (
     ServerError,
     UnexpectedResponse,
 )
-from bot.sheets.ledger import Usage
-from bot.sheets.servers import ServerSettings
-
-log = logging.getLogger(__name__)
-
-NOBODY = discord.AllowedMentions.none()
-
-
-class Refused(app_commands.AppCommandError):
-    """A request the bot will not take; `str()` is the reason, told to the member privately.
-
-    An `AppCommandError`, so discord.py hands it to the tree's error handler as it is, from a
-    command or from a check.
-    """
-
-
-async def refuse(interaction: discord.Interaction, refusal: Refused) -> None:
-    """Tell the member privately why their request was refused (the one place that does)."""
-    try:
-        if not interaction.response.is_done():
-            await interaction.response.send_message(
-                str(refusal), ephemeral=True, allowed_mentions=NOBODY
-            )
-            return
-        # After a deferral the public "thinking" message goes; the reason is for the member alone.
-        with contextlib.suppress(discord.HTTPException):  # already gone
-            await interaction.delete_original_response()
-        await interaction.followup.send(str(refusal), ephemeral=True, allowed_mentions=NOBODY)
-    except (discord.HTTPException, RuntimeError) as exc:
-        # The interaction expired, or the bot is closing its connection to Discord.
-        log.info("could not tell a member why they were refused (%s)", type(exc).__name__)
-
-
-def only(user_id: int) -> discord.AllowedMentions:
-    """Mentions that may ping this one user and nobody else."""
-    return discord.AllowedMentions(
-        everyone=False, roles=False, replied_user=False, users=[discord.Object(user_id)]
-    )
 
 
 def when(timestamp: float) -> str:
@@ -109,9 +67,13 @@ def pose_too_large(filename: str, size: int, limit: int) -> str:
 POSE_UNREADABLE = (
     "That file isn't a picture I can read. Attach a PNG, JPEG, WebP, GIF or BMP image of a pose."
 )
+
+
 POSE_DAMAGED = (
     "That image looks damaged or cut off. Save it again as a PNG or JPEG and attach it once more."
 )
+
+
 POSE_EMPTY = "That attachment is empty. Attach a PNG, JPEG or WebP picture of a pose."
 
 
@@ -143,6 +105,8 @@ def first_frame(format_name: str) -> str:
 
 
 DEFAULT_POSE_NOTE = "Drawn on the default pose sheet; attach `pose` to use your own."
+
+
 RESIZED_NOTE = "The sheet was re-encoded to fit Discord's upload limit."
 
 
@@ -189,6 +153,8 @@ def budget_alert(spent: float, budget: float) -> str:
 
 
 POSE_DOWNLOAD_FAILED = "I couldn't download the pose from Discord. Try again."
+
+
 RESTARTING = "The bot is restarting. Try again in a minute."
 
 
@@ -199,6 +165,8 @@ def queued(ahead: int) -> str:
 
 
 SENDING = "Sending your request to Segmind…"
+
+
 WAITING_AT_SEGMIND = "Waiting at Segmind — your sheet is in Segmind's own queue."
 
 
@@ -217,18 +185,33 @@ INTERRUPTED = (
     "This sheet was interrupted by a restart of the bot — your cooldown was reset, "
     "run the command again."
 )
+
+
 NOT_YOURS = "Only the member who asked for this sheet (or a moderator) can do that."
+
+
 EXPIRED = "This sheet is too old to re-roll: its pose was deleted. Run /character again."
+
+
 GONE = "That sheet no longer exists."
+
+
 UNDELIVERED = (
     "I drew your character sheet but could not post it anywhere for a long time (Discord kept "
     "refusing), so it was dropped. Your cooldown was reset; run /character again."
 )
+
+
 MODERATORS_ONLY = "Only moderators (Manage Server, or a moderator role) can check the credits."
+
+
 CONFIG_MODERATORS_ONLY = (
     "Only moderators (Manage Server, or a moderator role) can see or change this server's settings."
 )
+
+
 NO_WORDS = "Give one or more words, separated by commas (for example: gore, red eyes)."
+
 
 # What each server setting is called when people read about it.
 SETTING_NAMES = {
@@ -242,7 +225,7 @@ SETTING_NAMES = {
 }
 
 
-def _setting_value(setting: str, value: object) -> str:
+def setting_value(setting: str, value: object) -> str:
     if value is None:
         return "the default"
     if setting == "cooldown_seconds" and isinstance(value, int | float):
@@ -259,13 +242,13 @@ def _setting_value(setting: str, value: object) -> str:
 def setting_changed(setting: str, old: object, new: object, default: object) -> str:
     """A change, as the moderator who made it reads it ("Cooldown: 60 s → 30 s.")."""
     name = SETTING_NAMES.get(setting, setting)
-    before = _setting_value(setting, old)
+    before = setting_value(setting, old)
     if old is None:
-        before = f"{_setting_value(setting, default)} (the default)"
-    return f"{name}: {before} → {_setting_value(setting, new)}."
+        before = f"{setting_value(setting, default)} (the default)"
+    return f"{name}: {before} → {setting_value(setting, new)}."
 
 
-def _listed(kind: str, value: str) -> str:
+def listed(kind: str, value: str) -> str:
     return {"channel": f"<#{value}>", "moderator_role": f"<@&{value}>"}.get(kind, f"`{value}`")
 
 
@@ -274,7 +257,7 @@ def list_changed(kind: str, values: list[str], *, added: bool) -> str:
     if not values:
         return f"{name}: nothing changed (already {'there' if added else 'absent'})."
     verb = "added" if added else "removed"
-    return f"{name}: {verb} {', '.join(_listed(kind, v) for v in values)}."
+    return f"{name}: {verb} {', '.join(listed(kind, v) for v in values)}."
 
 
 def alerts_set(channel_id: int, below: float) -> str:
@@ -282,50 +265,6 @@ def alerts_set(channel_id: int, below: float) -> str:
         f"Alerts go to <#{channel_id}>: when the Segmind balance falls below "
         f"{number(below, fixed=True)} credits, and when this server has used 80 % of its budget."
     )
-
-
-def server_settings(server: ServerSettings, defaults: Settings, spent: float) -> discord.Embed:
-    """/config show: everything a moderator can set here, and how today's spend stands."""
-    embed = discord.Embed(title="This server's settings", colour=discord.Colour.blurple())
-    cooldown = server.cooldown_seconds
-    embed.add_field(
-        name="Cooldown",
-        value=(
-            f"{number(defaults.cooldown_seconds)} s (the default)"
-            if cooldown is None
-            else f"{number(cooldown)} s"
-        ),
-    )
-    embed.add_field(
-        name="Daily limit per member", value=_setting_value("daily_limit", server.daily_limit)
-    )
-    budget = f"{number(spent, fixed=True)} spent in the last 24 hours"
-    if server.budget:
-        share = 100 * spent / server.budget
-        budget += f" of {number(server.budget, fixed=True)} ({share:.0f} %)"
-    embed.add_field(name="Budget", value=budget + ("" if server.budget else " (no budget)"))
-    alerts = "off"
-    if server.alerts_channel_id is not None and server.alerts_below is not None:
-        alerts = (
-            f"<#{server.alerts_channel_id}> below {number(server.alerts_below, fixed=True)} "
-            "credits, and at 80 % of the budget"
-        )
-    embed.add_field(name="Alerts", value=alerts, inline=False)
-    reroll = defaults.open_reroll if server.open_reroll is None else server.open_reroll
-    embed.add_field(
-        name="Anyone may re-roll",
-        value=_setting_value("open_reroll", reroll)
-        + (" (the default)" if server.open_reroll is None else ""),
-    )
-    lists = (
-        ("channel", sorted(str(c) for c in server.channels), "everywhere"),
-        ("moderator_role", sorted(str(r) for r in server.moderator_roles), "none (Manage Server)"),
-        ("blocked_word", list(server.blocked_words), "none"),
-    )
-    for kind, values, empty in lists:
-        text = ", ".join(_listed(kind, v) for v in values) if values else empty
-        embed.add_field(name=SETTING_NAMES[kind], value=_clip(text, 1000), inline=False)
-    return embed
 
 
 NO_DELIVERY = (
@@ -341,7 +280,7 @@ def failure(error: Exception) -> str:
 
 def _what_happened(error: Exception) -> str:
     if isinstance(error, SegmindFailed):
-        return f"Segmind could not draw this sheet: {_clip(error.message, 300)}"
+        return f"Segmind could not draw this sheet: {clip(error.message, 300)}"
     if isinstance(error, RequestExpired):
         return (
             "This sheet was lost: Segmind keeps a finished sheet for an hour, and the bot was "
@@ -378,62 +317,6 @@ def _what_happened(error: Exception) -> str:
 OOPS = "Something went wrong on our side. The operator can see what in the logs; try again."
 
 
-async def apologize(interaction: discord.Interaction) -> None:
-    """Answer an interaction whose handler failed unexpectedly, so no spinner is left behind."""
-    try:
-        if interaction.response.is_done():
-            await interaction.edit_original_response(
-                content=OOPS, embed=None, attachments=[], view=None, allowed_mentions=NOBODY
-            )
-        else:
-            await interaction.response.send_message(OOPS, ephemeral=True, allowed_mentions=NOBODY)
-    except discord.HTTPException:
-        pass  # the interaction is gone; the log already has the error
-
-
-@dataclass(frozen=True)
-class CreditsReport:
-    """What /credits shows: the balance, and how this server (and the account) spends."""
-
-    balance: Balance | SegmindError
-    last_seen: dict[str, float] | None
-    today: Usage
-    week: Usage
-    spent_day: float
-    top_week: list[tuple[int, float]]
-    account_week: float
-
-
-def credits_embed(report: CreditsReport) -> discord.Embed:
-    """/credits, for moderators: balance, this server's spend, who spends, how long it lasts."""
-    embed = discord.Embed(title="Segmind credits", colour=discord.Colour.blurple())
-    balance = report.balance
-    if isinstance(balance, Balance):
-        live = f"{number(balance.credits, fixed=True)} (+ {balance.free_credits:,.4f} free)"
-    else:
-        live = f"unavailable right now. {balance_unavailable(balance)}"
-    embed.add_field(name="Balance now", value=live, inline=False)
-    if report.last_seen:
-        seen = f"{number(report.last_seen['credits'], fixed=True)} {when(report.last_seen['at'])}"
-        embed.add_field(name="Last seen after a sheet", value=seen, inline=False)
-    for label, usage in (("Today (UTC)", report.today), ("Last 7 days", report.week)):
-        embed.add_field(
-            name=label,
-            value=f"{usage.sheets} sheet(s), {number(usage.credits, fixed=True)} credits",
-        )
-    embed.add_field(name="Last 24 hours", value=f"{number(report.spent_day, fixed=True)} credits")
-    if report.top_week:
-        top = "\n".join(
-            f"<@{user}> — {number(credits, fixed=True)}" for user, credits in report.top_week
-        )
-        embed.add_field(name="Top members this week", value=top, inline=False)
-    if isinstance(balance, Balance) and report.account_week > 0:
-        days = balance.credits / (report.account_week / 7)
-        lasts = f"about {days:,.0f} day(s) at the last 7 days' rate (all servers)"
-        embed.add_field(name="The balance lasts", value=lasts, inline=False)
-    return embed
-
-
 def balance_unavailable(error: SegmindError) -> str:
     """Why /credits cannot show the live balance."""
     if isinstance(error, AuthError):
@@ -445,32 +328,6 @@ def balance_unavailable(error: SegmindError) -> str:
     return "Segmind did not answer; try again in a minute."
 
 
-def sheet_embed(
-    *,
-    prompt: str,
-    seed: int,
-    strength: float,
-    credits_left: float | None,
-    seconds: float,
-    requester_id: int,
-    filename: str,
-    notes: list[str],
-) -> discord.Embed:
-    """The card under a finished sheet: what was asked, and how to get it again."""
-    embed = discord.Embed(title="Character sheet", description=_clip(prompt, 1000))
-    embed.colour = discord.Colour.blurple()
-    embed.add_field(name="Seed", value=f"`{seed}`")
-    embed.add_field(name="Strength", value=number(strength))
-    embed.add_field(name="Took", value=f"{seconds:.0f} s")
-    credits = "unknown" if credits_left is None else number(credits_left, fixed=True)
-    embed.add_field(name="Credits left", value=credits)
-    embed.add_field(name="Asked by", value=f"<@{requester_id}>")
-    if notes:
-        embed.add_field(name="Notes", value=_clip(" ".join(notes), 1000), inline=False)
-    embed.set_image(url=f"attachment://{filename}")
-    return embed
-
-
 def number(value: float, *, places: int = 2, fixed: bool = False) -> str:
     """A number as people write it: rounded, no "-0", no exponent ("0.55", "1,234.50")."""
     rounded = round(value, places) + 0.0  # adding 0.0 turns -0.0 into 0.0
@@ -478,5 +335,5 @@ def number(value: float, *, places: int = 2, fixed: bool = False) -> str:
     return text if fixed else text.rstrip("0").rstrip(".")
 
 
-def _clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
