@@ -13,8 +13,8 @@ import io
 import pytest
 from PIL import Image
 
-from bot.sheets import texts
 from bot.discord.app import DATABASE_CHECK_EVERY
+from bot.sheets import texts
 from tests.fake_discord import InteractionRecord
 from tests.fake_segmind import Planned
 from tests.harness import Harness

@@ -83,7 +83,7 @@ class SheetBot(commands.AutoShardedBot):
         )
         self.ledger = Ledger(store)
         writes = JobWrites(store)
-        books = Books(
+        self.books = books = Books(
             store=store,
             writes=writes,
             members=members,
@@ -238,6 +238,7 @@ class SheetBot(commands.AutoShardedBot):
             log.info("shutting down: no new requests, finishing running jobs")
             cut = await self.jobs.stop(self.settings.shutdown_grace_seconds)
             await self.placeholders.close()
+            await self.books.close()
             if cut:
                 log.warning("%d job(s) cut short by the shutdown; reported on restart", cut)
             await self.background.close()

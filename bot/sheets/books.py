@@ -122,6 +122,10 @@ class Books:
         except Undelivered:
             log.warning("job %d: could not tell user %d it ended %s", job.id, job.user_id, state)
 
+    async def close(self) -> None:
+        """Let the alert checks under way finish (before storage closes)."""
+        await asyncio.gather(*self._side_tasks, return_exceptions=True)
+
     def log(self, job: Job, event: str, **facts: object) -> None:
         """One line for one event of a job's life (with its prompt only if LOG_PROMPTS)."""
         details = " ".join(f"{key}={value}" for key, value in facts.items())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.ops.metrics import Metrics
@@ -42,6 +43,7 @@ class Deliveries:
         books: Books,
         metrics: Metrics,
         rules: DeliveryRules,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._writes = writes
@@ -51,7 +53,8 @@ class Deliveries:
         self._rules = rules
         self._delivering: set[int] = set()
         self._unstored: dict[int, tuple[Job, bytes]] = {}  # drawn, but not yet in storage
-        self._booted = time.time()
+        self._clock = clock  # the retry schedule's time (a fake one in the in-process tests)
+        self._booted = clock()
 
     def keep_unstored(self, job: Job, image: bytes) -> None:
         """A drawn sheet storage did not take: kept here until it is delivered."""
@@ -83,7 +86,7 @@ class Deliveries:
 
     async def deliver_kept(self) -> None:
         """Deliver drawn sheets whose next attempt is due (after a restart: all of them)."""
-        now = time.time()
+        now = self._clock()
         due = {job.id: job for job in await self._store.jobs_in(JobState.DRAWN)}
         due.update({job.id: job for job, _ in self._unstored.values()})  # the newer
         for job in due.values():
@@ -108,8 +111,8 @@ class Deliveries:
                 await self._store.release(job.id)
 
     async def _postpone(self, job: Job) -> None:
-        drawn_at = job.finished_at or time.time()
-        if time.time() - drawn_at > self._rules.retry_hours * 3600:
+        drawn_at = job.finished_at or self._clock()
+        if self._clock() - drawn_at > self._rules.retry_hours * 3600:
             log.error(
                 "job %d: gave up delivering its sheet after %d attempt(s)",
                 job.id,
@@ -121,7 +124,9 @@ class Deliveries:
             return
         attempts = job.delivery_attempts + 1
         wait = min(self._rules.retry_seconds * 2 ** (attempts - 1), MAX_DELIVERY_BACKOFF)
-        job = dataclasses.replace(job, delivery_attempts=attempts, deliver_after=time.time() + wait)
+        job = dataclasses.replace(
+            job, delivery_attempts=attempts, deliver_after=self._clock() + wait
+        )
         if job.id in self._unstored:
             self._unstored[job.id] = (job, self._unstored[job.id][1])
         await self._writes.save(job.id, delivery_attempts=attempts, deliver_after=job.deliver_after)
