@@ -196,6 +196,28 @@ async def test_missing_or_garbage_headers_fall_back(
     assert (sheet.request_id, sheet.cost, sheet.generation_seconds) == (None, None, None)
 
 
+@pytest.mark.parametrize("cost", ["-100", "1e9", "nan", "-0.01"])
+async def test_an_implausible_cost_is_not_believed_and_said_once(
+    client: SegmindClient, fake: FakeSegmind, caplog: pytest.LogCaptureFixture, cost: str
+) -> None:
+    jpeg = pose_jpeg()
+    answer = Planned.status(200, jpeg, {"Content-Type": "image/jpeg", "x-cost": cost})
+    fake.plan(answer, answer)
+
+    first = await client.generate(character(seed=1))
+    second = await client.generate(character(seed=2))
+
+    assert (first.cost, second.cost) == (None, None)
+    said = [r for r in caplog.records if "Ignoring x-cost" in r.getMessage()]
+    assert len(said) == (0 if cost == "nan" else 1)  # NaN is no number at all: unknown
+
+
+async def test_a_plausible_cost_is_kept(client: SegmindClient, fake: FakeSegmind) -> None:
+    answer = Planned.status(200, pose_jpeg(), {"Content-Type": "image/jpeg", "x-cost": "0.42"})
+    fake.plan(answer)
+    assert (await client.generate(character(seed=1))).cost == pytest.approx(0.42)
+
+
 @pytest.mark.parametrize(
     ("body", "content_type", "words"),
     [

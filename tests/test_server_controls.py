@@ -214,6 +214,17 @@ async def test_a_failed_sheet_gives_its_reservation_back(harness: Harness) -> No
     assert "budget is spent" in refusal(over)
 
 
+async def test_a_negative_cost_from_segmind_disables_no_budget(harness: Harness) -> None:
+    harness.segmind.cost = -100.0  # one absurd x-cost must not become every sheet's expected cost
+    await harness.start_bot(SHEET_COST_CREDITS="0.13", COOLDOWN_SECONDS="0")
+    await config(harness, "budget", credits=0.39)
+    drawn = [await draw(harness, MEMBER + n, f"s{n}") for n in range(4)]
+    assert [sheet_delivered(rec) for rec in drawn] == [True, True, True, False]
+    assert "budget is spent" in refusal(drawn[3])
+    assert len(harness.segmind.requests) == 3
+    assert "0.39 spent in the last 24 hours of 0.39 (100 %)" in await config(harness, "show")
+
+
 # --- alerts -------------------------------------------------------------------------------------
 
 

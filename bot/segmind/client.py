@@ -41,6 +41,8 @@ from .v2 import is_terminal_body, parse_progress, parse_result, parse_submission
 __all__ = ["Api", "Balance", "SegmindClient", "Sheet"]
 
 log = logging.getLogger(__name__)
+# No sheet costs more credits than this; a larger (or negative) x-cost is not believed.
+MAX_PLAUSIBLE_COST = 100.0
 
 MODEL = "consistent-character-ai-neolemon"
 GENERATE_PATH = f"/v1/{MODEL}"
@@ -113,6 +115,7 @@ class SegmindClient:
         self._poll_interval = poll_interval
         self._max_poll_interval = max_poll_interval
         self._result_retention = result_retention
+        self._told_implausible_cost = False
 
     def __repr__(self) -> str:
         return (
@@ -148,7 +151,7 @@ class SegmindClient:
                 credits_left=_float_header(headers, "x-remaining-credits"),
                 request_id=answer.request_id,
                 generation_seconds=_float_header(headers, "x-generation-time"),
-                cost=_float_header(headers, "x-cost"),
+                cost=self._plausible_cost(headers, answer.request_id),
                 elapsed=time.monotonic() - started,
             )
         )
@@ -300,10 +303,28 @@ class SegmindClient:
                 credits_left=_float_header(answer.headers, "x-remaining-credits"),
                 request_id=submission.request_id,
                 generation_seconds=result.inference_seconds,
-                cost=_float_header(answer.headers, "x-cost"),
+                cost=self._plausible_cost(answer.headers, submission.request_id),
                 elapsed=max(0.0, elapsed),
             )
         )
+
+    def _plausible_cost(self, headers: Mapping[str, str], request_id: str | None) -> float | None:
+        """What Segmind says the sheet cost, if it can be true. A negative or absurd `x-cost`
+        would become the expected cost of every later reservation (one answer disabling every
+        budget), so it is ignored, logged once, and the sheet counts at its reservation."""
+        cost = _float_header(headers, "x-cost")
+        if cost is None or 0 <= cost <= MAX_PLAUSIBLE_COST:
+            return cost
+        if not self._told_implausible_cost:
+            self._told_implausible_cost = True
+            log.warning(
+                "Ignoring x-cost %r from Segmind (request id %s): not between 0 and %g credits; "
+                "sheets count at their reservation instead (said once)",
+                headers.get("x-cost"),
+                request_id,
+                MAX_PLAUSIBLE_COST,
+            )
+        return None
 
     async def _with_balance(self, sheet: Sheet) -> Sheet:
         """An async result carries no balance header: ask for it (free), so the sheet can show
