@@ -146,6 +146,8 @@ class Config(
 
     @moderator_roles.command(name="add", description="Count a role as moderators here.")
     async def roles_add(self, interaction: discord.Interaction, role: discord.Role) -> None:
+        if role.is_default():
+            raise Refused(texts.EVERYONE_IS_NO_MODERATOR_ROLE)
         await self._add(interaction, ListKind.MODERATOR_ROLES, [str(role.id)])
 
     @moderator_roles.command(name="remove", description="Stop counting a role as moderators.")

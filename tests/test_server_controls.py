@@ -96,6 +96,20 @@ async def test_a_role_added_as_moderators_may_configure_and_delete(harness: Harn
     assert rec.original is not None and rec.original.embeds, rec.original
 
 
+async def test_everyone_cannot_become_a_moderator_role(harness: Harness) -> None:
+    everyone = harness.discord.guild_id  # Discord gives @everyone the server's own id
+    # An operator's mistake too: @everyone among MODERATOR_ROLE_IDS makes nobody a moderator.
+    await harness.start_bot(MODERATOR_ROLE_IDS=str(everyone))
+    said = await config(harness, "moderator-roles add", role=everyone)
+    assert "@everyone can't be a moderator role" in said
+    assert "Moderator roles: none" in await config(harness, "show")
+    rec = await harness.discord.invoke(
+        "config show", {}, user_id=OTHER, bypass_default_permissions=True
+    )
+    await rec.wait_for(acked, timeout=5)
+    assert rec.original is not None and "Only moderators" in rec.original.content
+
+
 # --- each setting does what it says, and survives a restart -------------------------------------
 
 

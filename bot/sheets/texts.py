@@ -210,6 +210,10 @@ CONFIG_MODERATORS_ONLY = (
 )
 
 
+EVERYONE_IS_NO_MODERATOR_ROLE = (
+    "@everyone can't be a moderator role: every member has it, so everyone could change these "
+    "settings and delete other members' sheets. Pick a role only your moderators have."
+)
 NO_WORDS = "Give one or more words, separated by commas (for example: gore, red eyes)."
 
 
