@@ -129,11 +129,26 @@ async def test_segmind_failing_a_request_tells_the_member_why_and_gives_the_cool
     harness.segmind.plan_async(AsyncScript(processing=0.3, error="NSFW content detected"))
     await harness.start_bot(COOLDOWN_SECONDS="600", **V2)
     rec = await ask(harness, OWNER, "something not allowed")
-    await rec.wait_for(placeholder_says("NSFW content detected"), timeout=10)
+    await rec.wait_for(placeholder_says("Segmind's safety filter refused"), timeout=10)
     assert rec.original is not None and not rec.original.attachments
+    assert "NSFW content detected" not in rec.original.content  # Segmind's words: the log's
     again = await ask(harness, OWNER, "something fine")
     assert again.ack_type == 5, again.events
     await again.wait_for(sheet_delivered, timeout=10)
+
+
+async def test_segmind_s_own_error_text_stays_in_the_log_and_the_member_reads_plain_words(
+    harness: Harness,
+) -> None:
+    internal = "RuntimeError: CUDA out of memory at /srv/worker-7/model.py:412 " + "x" * 200
+    harness.segmind.plan_async(AsyncScript(processing=0.2, error=internal))
+    bot = await harness.start_bot(**V2)
+    rec = await ask(harness, OWNER, "an ordinary knight")
+    await rec.wait_for(placeholder_says("Segmind could not draw this sheet"), timeout=10)
+    assert rec.original is not None
+    shown = " ".join(history(rec.original))
+    assert "CUDA" not in shown and "/srv/" not in shown
+    await bot.wait_for_log("CUDA out of memory")
 
 
 async def test_members_see_segmind_queueing_then_drawing(harness: Harness) -> None:

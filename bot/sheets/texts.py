@@ -284,7 +284,14 @@ def failure(error: Exception) -> str:
 
 def _what_happened(error: Exception) -> str:
     if isinstance(error, SegmindFailed):
-        return f"Segmind could not draw this sheet: {clip(error.message, 300)}"
+        # Segmind's own words go to the log only: they are for the operator, and may be long,
+        # technical or misleading to a member.
+        if "nsfw" in error.message.lower():
+            return (
+                "Segmind's safety filter refused to draw this sheet. "
+                "Try a different prompt or pose."
+            )
+        return "Segmind could not draw this sheet. Try again, or with another prompt or seed."
     if isinstance(error, RequestExpired):
         return (
             "This sheet was lost: Segmind keeps a finished sheet for an hour, and the bot was "
