@@ -20,17 +20,13 @@ import pytest
 from bot.ops.metrics import Metrics
 from bot.segmind import SegmindClient
 from bot.sheets import texts
-from bot.sheets.alerts import Alerts
-from bot.sheets.books import Books
-from bot.sheets.deliveries import Deliveries, DeliveryRules
+from bot.sheets.deliveries import DeliveryRules
+from bot.sheets.engine import EngineRules, JobEngine
 from bot.sheets.job import Job, JobState, NewJob
-from bot.sheets.jobs import JobRules, Jobs
 from bot.sheets.members import Undelivered
-from bot.sheets.recovery import Recovery
 from bot.sheets.request import SheetRequest
 from bot.sheets.rules import CoolingDown, Limits, Refused
 from bot.sheets.servers import Servers, ServerSettings
-from bot.sheets.writes import JobWrites
 from bot.state.sqlite.line import LocalLine
 from bot.state.sqlite.store import Store
 from tests.fake_segmind import FakeSegmind, Planned
@@ -104,49 +100,32 @@ class MemoryMembers:
 
 
 class Engine:
-    """The job engine as the bot wires it, on one database file."""
+    """The job engine as the bot wires it (`JobEngine`), on one database file."""
 
     def __init__(
         self, store: Store, segmind: SegmindClient, members: MemoryMembers, clock: Clock
     ) -> None:
         self.store = store
         self.members = members
-        metrics = Metrics()
-        servers = Servers(store)
-        writes = JobWrites(store)
         self.line = LocalLine(requests_per_minute=1000)
-        self.books = Books(
+        self.engine = JobEngine(
             store=store,
-            writes=writes,
-            members=members,
-            alerts=Alerts(store=store, servers=servers, members=members),
-            metrics=metrics,
-            sheet_cost=0.1,
-        )
-        self.deliveries = Deliveries(
-            store=store,
-            writes=writes,
-            members=members,
-            books=self.books,
-            metrics=metrics,
-            rules=DeliveryRules(retry_seconds=RETRY_SECONDS, retry_hours=RETRY_HOURS),
-            clock=clock,
-        )
-        self.jobs = Jobs(
-            store=store,
-            writes=writes,
             line=self.line,
             segmind=segmind,
             members=members,
-            deliveries=self.deliveries,
-            books=self.books,
-            metrics=metrics,
-            rules=JobRules(
+            servers=Servers(store),
+            metrics=Metrics(),
+            rules=EngineRules(
                 limits=Limits(cooldown_seconds=COOLDOWN, max_waiting=10, max_per_user=3),
                 concurrency=1,
+                sheet_cost=0.1,
+                delivery=DeliveryRules(retry_seconds=RETRY_SECONDS, retry_hours=RETRY_HOURS),
             ),
+            clock=clock,
         )
-        self.recovery = Recovery(store=store, line=self.line, jobs=self.jobs, books=self.books)
+        self.jobs = self.engine.jobs
+        self.deliveries = self.engine.deliveries
+        self.recovery = self.engine.recovery
 
     async def ask(self, prompt: str = "a knight", *, user_id: int = MEMBER) -> Job:
         """A member's request, admitted and queued with the default pose."""
@@ -215,12 +194,11 @@ async def engine_on(
     async with Store.open(path) as store:
         engine = Engine(store, client, MemoryMembers(), clock)
         if start:
-            engine.jobs.start()
+            engine.jobs.start()  # the workers only: background work is started by each test
         try:
             yield engine
         finally:
-            await engine.jobs.stop(grace=5)
-            await engine.books.close()
+            await engine.engine.stop(grace=5)
 
 
 async def test_an_accepted_request_is_drawn_once_delivered_and_in_the_ledger(

@@ -22,15 +22,11 @@ from bot.ops.background import Background
 from bot.ops.metrics import Metrics, watch_loop
 from bot.ops.settings import Settings
 from bot.segmind import AuthError, SegmindClient, SegmindError
-from bot.sheets.alerts import Alerts
-from bot.sheets.books import Books
-from bot.sheets.deliveries import Deliveries, DeliveryRules
-from bot.sheets.jobs import JobRules, Jobs
+from bot.sheets.deliveries import DeliveryRules
+from bot.sheets.engine import EngineRules, JobEngine
 from bot.sheets.ledger import Ledger
-from bot.sheets.recovery import Recovery
 from bot.sheets.rules import Limits
 from bot.sheets.servers import Servers
-from bot.sheets.writes import JobWrites
 from bot.state.backend import Backend
 
 log = logging.getLogger(__name__)
@@ -38,10 +34,6 @@ log = logging.getLogger(__name__)
 EXTENSIONS = ("cogs.character", "cogs.credits", "cogs.config")
 # How often the database file is checked to be the one the bot has open.
 DATABASE_CHECK_EVERY = 5.0
-# How often waiting members are told their new place, at most.
-ANNOUNCE_EVERY = 2.0
-# Writes that fail (disk full, database locked) are tried again this often.
-UNSAVED_RETRY = 5.0
 
 
 class SheetBot(commands.AutoShardedBot):
@@ -82,48 +74,30 @@ class SheetBot(commands.AutoShardedBot):
             fresh_for=None if backend.lease_seconds is None else 2.0,
         )
         self.ledger = Ledger(store)
-        writes = JobWrites(store)
-        self.books = books = Books(
+        self.engine = JobEngine(
             store=store,
-            writes=writes,
-            members=members,
-            alerts=Alerts(store=store, servers=self.servers, members=members),
-            metrics=metrics,
-            sheet_cost=settings.sheet_cost_credits,
-            log_prompts=settings.log_prompts,
-        )
-        self.deliveries = Deliveries(
-            store=store,
-            writes=writes,
-            members=members,
-            books=books,
-            metrics=metrics,
-            rules=DeliveryRules(
-                retry_seconds=settings.delivery_retry_seconds,
-                retry_hours=settings.delivery_retry_hours,
-            ),
-        )
-        self.jobs = Jobs(
-            store=store,
-            writes=writes,
             line=backend.line,
             segmind=segmind,
             members=members,
-            deliveries=self.deliveries,
-            books=books,
+            servers=self.servers,
             metrics=metrics,
-            rules=JobRules(
+            rules=EngineRules(
                 limits=Limits(
                     cooldown_seconds=settings.cooldown_seconds,
                     max_waiting=settings.max_queue,
                     max_per_user=settings.max_jobs_per_user,
                 ),
                 concurrency=settings.max_concurrent_jobs,
+                sheet_cost=settings.sheet_cost_credits,
+                delivery=DeliveryRules(
+                    retry_seconds=settings.delivery_retry_seconds,
+                    retry_hours=settings.delivery_retry_hours,
+                ),
+                log_prompts=settings.log_prompts,
+                lease_seconds=backend.lease_seconds,
             ),
         )
-        self.recovery = Recovery(store=store, line=backend.line, jobs=self.jobs, books=books)
-        self._line = backend.line
-        self._lease_seconds = backend.lease_seconds
+        self.jobs = self.engine.jobs
         self.intake = Intake(
             jobs=self.jobs,
             servers=self.servers,
@@ -156,27 +130,12 @@ class SheetBot(commands.AutoShardedBot):
             return
         # The engine starts now, before the gateway: Discord sends interactions as soon as the
         # session is READY, and delivery needs only REST.
-        self._start_jobs()
+        self.engine.start(self.background)
         self.metrics.watch_queue(lambda: self.jobs.waiting)
         self.background.once("watch the event loop", lambda: watch_loop(self.metrics))
         self.background.once("check the Segmind key", self._check_segmind)
         self.background.every(3600, "forget old poses", self._forget_old_poses)
         self.background.every(DATABASE_CHECK_EVERY, "check the database file", self._check_file)
-
-    def _start_jobs(self) -> None:
-        """The workers, and the job engine's background work beside them."""
-        self.jobs.start()
-        every = self.background.every
-        if self._lease_seconds is None:
-            self.background.once("settle leftovers", self.recovery.settle_leftovers)
-        else:  # other processes go on: only what nobody renewed is left over
-            every(self._lease_seconds / 2, "settle orphaned jobs", self.recovery.settle_orphans)
-        if self._line.renew_every is not None:
-            every(self._line.renew_every, "renew leases", self._line.renew)
-        every(ANNOUNCE_EVERY, "announce places", self.jobs.announce_places)
-        retry = min(self.settings.delivery_retry_seconds, 60.0)
-        every(retry, "deliver kept sheets", self.deliveries.deliver_kept)
-        every(UNSAVED_RETRY, "save what failed to save", self.jobs.save_unsaved)
 
     async def _forget_old_poses(self) -> None:
         # Poses are kept for re-rolls only as long as the operator allows.
@@ -236,9 +195,8 @@ class SheetBot(commands.AutoShardedBot):
         if not self._closing:
             self._closing = True
             log.info("shutting down: no new requests, finishing running jobs")
-            cut = await self.jobs.stop(self.settings.shutdown_grace_seconds)
+            cut = await self.engine.stop(self.settings.shutdown_grace_seconds)
             await self.placeholders.close()
-            await self.books.close()
             if cut:
                 log.warning("%d job(s) cut short by the shutdown; reported on restart", cut)
             await self.background.close()
