@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bot.sheets.job import DAY, Job, JobState, LedgerEntry, NewJob, Outcome
+from bot.sheets.job import DAY, Job, JobChange, JobState, LedgerEntry, NewJob, Outcome
 from bot.sheets.records import Records
 from bot.sheets.request import SheetRequest
 from bot.sheets.rules import (
@@ -243,6 +243,10 @@ async def test_updates_write_every_field_and_the_outcome_round_trips(records: Re
         credits_left=987.25,
         result=b"sheet",
         **fields,
+    )
+    # Every field a write may change is written here (the pose: in the test of bytes below).
+    assert {*fields, "state", "outcome", "cost", "credits_left", "result", "pose"} == set(
+        JobChange.__annotations__
     )
     expected = dataclasses.replace(job, state=JobState.DRAWN, outcome=outcome, **fields)
     assert await records.job(job.id) == expected

@@ -18,13 +18,23 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import fields as dataclass_fields
-from typing import Any
+from typing import Any, Unpack
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from bot.ops.settings import redis_address
-from bot.sheets.job import ACTIVE, DAY, Job, JobState, LedgerEntry, NewJob, Outcome, params_json
+from bot.sheets.job import (
+    ACTIVE,
+    DAY,
+    Job,
+    JobChange,
+    JobState,
+    LedgerEntry,
+    NewJob,
+    Outcome,
+    params_json,
+)
 from bot.sheets.request import SheetRequest
 from bot.sheets.rules import (
     BudgetSpent,
@@ -165,13 +175,15 @@ class RedisStore:
 
     # Jobs --------------------------------------------------------------------------------
 
-    async def move(self, job_id: int, expected: JobState | None, **fields: Any) -> bool:
+    async def move(
+        self, job_id: int, expected: JobState | None, **fields: Unpack[JobChange]
+    ) -> bool:
         return bool(await self._change("move", job_id, [expected or ""], fields, []))
 
-    async def update(self, job_id: int, **fields: Any) -> None:
+    async def update(self, job_id: int, **fields: Unpack[JobChange]) -> None:
         await self.move(job_id, None, **fields)
 
-    async def finish(self, entry: LedgerEntry, **fields: Any) -> None:
+    async def finish(self, entry: LedgerEntry, **fields: Unpack[JobChange]) -> None:
         guild = "" if entry.guild_id is None else str(entry.guild_id)
         ledger = _ledger_text(entry)
         trailing = [entry.at, guild, KEEP_FINISHED]
@@ -364,23 +376,24 @@ class RedisStore:
         script: str,
         job_id: int,
         leading: list[Any],
-        fields: dict[str, Any],
+        fields: JobChange,
         trailing: list[Any],
     ) -> int:
         """Run a job-writing script: ARGV = P, id, holder, now, *leading, fields, *trailing,
         then the blobs among the fields as (name, bytes) pairs."""
+        changes: dict[str, Any] = dict(fields)
         blobs: list[Any] = []
         for name, key in _BLOBS.items():
-            blob = fields.get(name)
+            blob = changes.get(name)
             if blob is not None and len(blob) > MAX_BLOB_BYTES:
                 # Kept in memory by Redis: refused, the rest written (a sheet is then delivered
                 # from memory, with no copy to survive a crash).
                 log.warning(
                     "job %d: its %s (%d bytes) is too large to keep", job_id, key, len(blob)
                 )
-            elif name in fields:
+            elif name in changes:
                 blobs += [key, blob or b""]
-        record = {k: v for k, v in fields.items() if k not in _BLOBS}
+        record = {k: v for k, v in changes.items() if k not in _BLOBS}
         changed = await self._run(
             script,
             job_id,

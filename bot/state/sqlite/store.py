@@ -14,11 +14,11 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import aiosqlite
 
-from bot.sheets.job import ACTIVE, Job, JobState, LedgerEntry, NewJob, Outcome
+from bot.sheets.job import ACTIVE, Job, JobChange, JobState, LedgerEntry, NewJob, Outcome
 from bot.sheets.records import SERVER_SETTINGS
 from bot.sheets.request import SheetRequest
 from bot.sheets.rules import Limits
@@ -48,29 +48,7 @@ _COPIED_TABLES = frozenset(
         "facts",
     }
 )
-_WRITABLE = frozenset(
-    {
-        "state",
-        "pose",
-        "pose_note",
-        "placeholder_id",
-        "interaction_token",
-        "started_at",
-        "finished_at",
-        "cost",
-        "credits_left",
-        "error",
-        "result",
-        "outcome",
-        "delivery_attempts",
-        "deliver_after",
-        "request_id",
-        "status_url",
-        "response_url",
-        "submitted_at",
-        "reserved",
-    }
-)
+_WRITABLE = frozenset(JobChange.__annotations__)
 
 
 class Store:
@@ -171,7 +149,7 @@ class Store:
             db.execute("COMMIT")
             return job_id
 
-    async def finish(self, entry: LedgerEntry, **fields: Any) -> None:
+    async def finish(self, entry: LedgerEntry, **fields: Unpack[JobChange]) -> None:
         """End a job: its ledger entry and its last fields in one transaction, so its cost is
         counted once, by its reservation or by the ledger, never both or neither."""
         columns, args = _assignments(fields)
@@ -207,11 +185,13 @@ class Store:
 
     # Jobs --------------------------------------------------------------------------------
 
-    async def update(self, job_id: int, **fields: Any) -> None:
+    async def update(self, job_id: int, **fields: Unpack[JobChange]) -> None:
         """Write some columns of a job."""
         await self.move(job_id, None, **fields)
 
-    async def move(self, job_id: int, expected: JobState | None, **fields: Any) -> bool:
+    async def move(
+        self, job_id: int, expected: JobState | None, **fields: Unpack[JobChange]
+    ) -> bool:
         """Write some columns of a job if it is in the `expected` state (any, if None).
 
         Returns whether it was; the check and the write are one statement.
@@ -399,12 +379,13 @@ class Store:
             return list(await cursor.fetchall())
 
 
-def _assignments(fields: dict[str, Any]) -> tuple[str, list[Any]]:
+def _assignments(fields: JobChange) -> tuple[str, list[Any]]:
     unknown = set(fields) - _WRITABLE
     assert not unknown, f"not a job column: {unknown}"
-    if isinstance(fields.get("outcome"), Outcome):
-        fields = {**fields, "outcome": json.dumps(vars(fields["outcome"]))}
-    return ", ".join(f"{name} = ?" for name in fields), list(fields.values())
+    columns: dict[str, Any] = dict(fields)
+    if isinstance(columns.get("outcome"), Outcome):
+        columns["outcome"] = json.dumps(vars(columns["outcome"]))
+    return ", ".join(f"{name} = ?" for name in columns), list(columns.values())
 
 
 def _job(row: aiosqlite.Row) -> Job:
