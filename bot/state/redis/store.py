@@ -17,7 +17,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import fields as dataclass_fields
 from typing import Any, Unpack
 
 import redis.asyncio as redis
@@ -32,10 +31,7 @@ from bot.sheets.job import (
     JobState,
     LedgerEntry,
     NewJob,
-    Outcome,
-    params_json,
 )
-from bot.sheets.request import SheetRequest
 from bot.sheets.rules import (
     BudgetSpent,
     CoolingDown,
@@ -44,6 +40,7 @@ from bot.sheets.rules import (
     QueueFull,
     TooManyOfYours,
 )
+from bot.state.codec import BLOBS, change_record, job_record, new_job, new_job_record, read_job
 from bot.state.redis.scripts import ADMIT, FINISH, HOLD, MOVE, RELEASE, RENEW
 from bot.state.sqlite.store import StorageError
 
@@ -58,18 +55,8 @@ SPARE_CONNECTIONS = 48
 CONNECTION_WAIT = 30.0
 # Finished jobs are kept this long (for re-rolls and deletes), then Redis forgets them.
 KEEP_FINISHED = 30 * DAY
-_BLOBS = {"pose": "pose", "result": "sheet"}
-_FINISHED = (JobState.DONE, JobState.FAILED, JobState.INTERRUPTED, JobState.REFUSED)
-_INTS = {"id", "user_id", "guild_id", "channel_id", "placeholder_id", "delivery_attempts"}
-_FLOATS = {
-    "created_at",
-    "token_expires_at",
-    "started_at",
-    "finished_at",
-    "deliver_after",
-    "reserved",
-    "submitted_at",
-}
+# Each of a job's bytes (`codec.BLOBS`) in a key of its own: job:ID:pose, job:ID:sheet.
+_BLOB_KEYS = {"pose": "pose", "result": "sheet"}
 
 
 class RedisStore:
@@ -135,17 +122,6 @@ class RedisStore:
 
     async def admit(self, new: NewJob, limits: Limits) -> Job:
         now = time.time()
-        record = {
-            "user_id": new.user_id,
-            "guild_id": new.guild_id,
-            "channel_id": new.channel_id,
-            "params": params_json(new),
-            "state": JobState.ACCEPTED,
-            "interaction_token": new.interaction_token,
-            "token_expires_at": new.token_expires_at,
-            "created_at": now,
-            "reserved": limits.expected_cost,
-        }
         answer = await self._run(
             "admit",
             now,
@@ -157,20 +133,14 @@ class RedisStore:
             limits.daily_limit,
             limits.budget,
             limits.expected_cost,
-            json.dumps(_encoded(record)),
+            json.dumps(_as_text(new_job_record(new, now, limits))),
             self.holder,
             self.lease_seconds,
         )
         kind, *values = [_text(v) for v in answer]
         if kind == "ok":
             self.held.add(int(values[0]))  # until it is queued (a pose may take a while)
-            return Job(
-                **vars(new),
-                id=int(values[0]),
-                state=JobState.ACCEPTED,
-                created_at=now,
-                reserved=limits.expected_cost,
-            )
+            return new_job(new, int(values[0]), now, limits)
         raise _refusal(kind, values, limits)
 
     # Jobs --------------------------------------------------------------------------------
@@ -319,15 +289,9 @@ class RedisStore:
 
     async def import_finished_job(self, job: Job, pose: bytes | None) -> None:
         """A finished job as it was, with its pose if still kept (for Re-roll)."""
-        record = {
-            name: value
-            for name, value in vars(job).items()
-            if name not in ("request", "upload_limit", "custom_pose")
-        }
-        record["params"] = params_json(job)
         key = f"{PREFIX}job:{job.id}"
         fields: dict[str | bytes, str] = {
-            k: v for k, v in _encoded(record).items() if v is not None
+            k: v for k, v in _as_text(job_record(job)).items() if v is not None
         }
         ended = job.finished_at or job.created_at
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -381,9 +345,9 @@ class RedisStore:
     ) -> int:
         """Run a job-writing script: ARGV = P, id, holder, now, *leading, fields, *trailing,
         then the blobs among the fields as (name, bytes) pairs."""
-        changes: dict[str, Any] = dict(fields)
+        changes = change_record(fields)
         blobs: list[Any] = []
-        for name, key in _BLOBS.items():
+        for name, key in _BLOB_KEYS.items():
             blob = changes.get(name)
             if blob is not None and len(blob) > MAX_BLOB_BYTES:
                 # Kept in memory by Redis: refused, the rest written (a sheet is then delivered
@@ -393,14 +357,14 @@ class RedisStore:
                 )
             elif name in changes:
                 blobs += [key, blob or b""]
-        record = {k: v for k, v in changes.items() if k not in _BLOBS}
+        record = {k: v for k, v in changes.items() if k not in BLOBS}
         changed = await self._run(
             script,
             job_id,
             self.holder,
             time.time(),
             *leading,
-            json.dumps(_encoded(record)),
+            json.dumps(_as_text(record)),
             *trailing,
             *blobs,
         )
@@ -413,41 +377,13 @@ class RedisStore:
         return await self._scripts[script](args=[PREFIX, *args])
 
 
-def _encoded(record: dict[str, Any]) -> dict[str, Any]:
-    """A job's fields as the hash keeps them: text, or None for "no value"."""
-    encoded: dict[str, Any] = {}
-    for name, value in record.items():
-        if isinstance(value, Outcome):
-            value = json.dumps(vars(value))
-        elif isinstance(value, bool):
-            value = int(value)
-        encoded[name] = None if value is None else str(value)
-    return encoded
+def _as_text(record: dict[str, Any]) -> dict[str, str | None]:
+    """A job's stored values as the hash keeps them: text, or None for "no value"."""
+    return {name: None if value is None else str(value) for name, value in record.items()}
 
 
 def _job(stored: dict[Any, Any]) -> Job:
-    data = {_text(k): _text(v) for k, v in stored.items()}
-    params = json.loads(data["params"])
-    outcome = json.loads(data["outcome"]) if data.get("outcome") else None
-    known = {f.name for f in dataclass_fields(Job)} - {"request", "upload_limit", "custom_pose"}
-    values: dict[str, Any] = {}
-    for name in known - {"state", "outcome"}:
-        raw = data.get(name)
-        if raw is None:
-            continue
-        values[name] = int(raw) if name in _INTS else float(raw) if name in _FLOATS else raw
-    for name in ("guild_id", "interaction_token", "token_expires_at"):  # required, may be None
-        values.setdefault(name, None)
-    return Job(
-        **values,
-        state=JobState(data["state"]),
-        request=SheetRequest.model_validate(
-            {name: params[name] for name in SheetRequest.model_fields if name in params}
-        ),
-        upload_limit=int(params.get("upload_limit") or 10 * 2**20),
-        custom_pose=bool(params.get("custom_pose")),
-        outcome=Outcome(**outcome) if outcome else None,
-    )
+    return read_job({_text(k): _text(v) for k, v in stored.items()})
 
 
 def _ledger_text(entry: LedgerEntry) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from bot.sheets.job import ACTIVE, DAY, SPENDING, WAITING, JobState, NewJob, params_json
+from bot.sheets.job import ACTIVE, DAY, SPENDING, WAITING, JobState, NewJob
 from bot.sheets.rules import (
     BudgetSpent,
     CoolingDown,
@@ -18,6 +18,7 @@ from bot.sheets.rules import (
     QueueFull,
     TooManyOfYours,
 )
+from bot.state.codec import new_job_record
 
 
 def admit(db: sqlite3.Connection, new: NewJob, limits: Limits, now: float) -> int:
@@ -39,20 +40,10 @@ def admit(db: sqlite3.Connection, new: NewJob, limits: Limits, now: float) -> in
         raise QueueFull(limits.max_waiting)
     if new.guild_id is not None:
         _check_server_limits(db, new, limits, now)
+    record = new_job_record(new, now, limits)
     cursor = db.execute(
-        "INSERT INTO jobs (user_id, guild_id, channel_id, params, state, interaction_token,"
-        " token_expires_at, created_at, reserved) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            new.user_id,
-            new.guild_id,
-            new.channel_id,
-            params_json(new),
-            JobState.ACCEPTED,
-            new.interaction_token,
-            new.token_expires_at,
-            now,
-            limits.expected_cost,
-        ),
+        f"INSERT INTO jobs ({', '.join(record)}) VALUES ({sql_marks(tuple(record))})",
+        tuple(record.values()),
     )
     if limits.cooldown_seconds > 0:
         db.execute(

@@ -18,10 +18,10 @@ from typing import Any, Unpack
 
 import aiosqlite
 
-from bot.sheets.job import ACTIVE, Job, JobChange, JobState, LedgerEntry, NewJob, Outcome
+from bot.sheets.job import ACTIVE, Job, JobChange, JobState, LedgerEntry, NewJob
 from bot.sheets.records import SERVER_SETTINGS
-from bot.sheets.request import SheetRequest
 from bot.sheets.rules import Limits
+from bot.state.codec import FIELDS, change_record, new_job, read_job
 from bot.state.sqlite.admission import admit
 from bot.state.sqlite.migrations import DatabaseTooNew, migrate
 
@@ -30,13 +30,6 @@ class StorageError(Exception):
     """The database cannot be used; the message says why and what to do."""
 
 
-# The columns a listing reads: never the pose or sheet bytes.
-_COLUMNS = (
-    "id, user_id, guild_id, channel_id, params, pose_note, state, interaction_token,"
-    " token_expires_at, placeholder_id, created_at, started_at, finished_at, error, outcome,"
-    " delivery_attempts, deliver_after, reserved, request_id, status_url, response_url,"
-    " submitted_at"
-)
 _COPIED_TABLES = frozenset(
     {
         "server_settings",
@@ -48,7 +41,7 @@ _COPIED_TABLES = frozenset(
         "facts",
     }
 )
-_WRITABLE = frozenset(JobChange.__annotations__)
+_COLUMNS = ", ".join(FIELDS)  # what a listing reads: never the pose or sheet bytes
 
 
 class Store:
@@ -129,13 +122,7 @@ class Store:
         """
         now = time.time()
         job_id = await asyncio.to_thread(self._admit_now, new, limits, now)
-        return Job(
-            **vars(new),
-            id=job_id,
-            state=JobState.ACCEPTED,
-            created_at=now,
-            reserved=limits.expected_cost,
-        )
+        return new_job(new, job_id, now, limits)
 
     def _admit_now(self, new: NewJob, limits: Limits, now: float) -> int:
         with self._admissions_lock:
@@ -207,7 +194,7 @@ class Store:
     async def job(self, job_id: int) -> Job | None:
         """The job with this id, if it is stored."""
         row = await self._one(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", job_id)
-        return _job(row) if row else None
+        return read_job(dict(row)) if row else None
 
     async def jobs_in(self, *states: JobState) -> list[Job]:
         """Jobs in any of these states, oldest first."""
@@ -215,7 +202,7 @@ class Store:
         async with self._db.execute(
             f"SELECT {_COLUMNS} FROM jobs WHERE state IN ({marks}) ORDER BY id", states
         ) as cursor:
-            return [_job(row) async for row in cursor]
+            return [read_job(dict(row)) async for row in cursor]
 
     async def pose(self, job_id: int) -> bytes | None:
         """The stored pose of a job, if it still has one."""
@@ -380,30 +367,8 @@ class Store:
 
 
 def _assignments(fields: JobChange) -> tuple[str, list[Any]]:
-    unknown = set(fields) - _WRITABLE
-    assert not unknown, f"not a job column: {unknown}"
-    columns: dict[str, Any] = dict(fields)
-    if isinstance(columns.get("outcome"), Outcome):
-        columns["outcome"] = json.dumps(vars(columns["outcome"]))
+    columns = change_record(fields)
     return ", ".join(f"{name} = ?" for name in columns), list(columns.values())
-
-
-def _job(row: aiosqlite.Row) -> Job:
-    data = dict(row)
-    state = JobState(data.pop("state"))
-    params = json.loads(data.pop("params"))
-    stored_outcome = data.pop("outcome")
-    outcome = json.loads(stored_outcome) if stored_outcome else None
-    return Job(
-        **data,
-        state=state,
-        request=SheetRequest.model_validate(
-            {name: params[name] for name in SheetRequest.model_fields if name in params}
-        ),
-        upload_limit=int(params.get("upload_limit") or 10 * 2**20),
-        custom_pose=bool(params.get("custom_pose")),
-        outcome=Outcome(**outcome) if outcome else None,
-    )
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
