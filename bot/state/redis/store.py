@@ -41,7 +41,7 @@ from bot.sheets.rules import (
     TooManyOfYours,
 )
 from bot.state.codec import BLOBS, change_record, job_record, new_job, new_job_record, read_job
-from bot.state.redis.scripts import ADMIT, FINISH, HOLD, MOVE, RELEASE, RENEW
+from bot.state.redis import lua
 from bot.state.sqlite.store import StorageError
 
 log = logging.getLogger(__name__)
@@ -69,15 +69,8 @@ class RedisStore:
         self.lease_seconds = lease_seconds
         self.holder = f"{uuid.uuid4().hex[:12]}"  # this process, as leases name it
         self._scripts = {
-            name: client.register_script(text)
-            for name, text in {
-                "admit": ADMIT,
-                "move": MOVE,
-                "finish": FINISH,
-                "hold": HOLD,
-                "release": RELEASE,
-                "renew": RENEW,
-            }.items()
+            name: lua.register(client, name)
+            for name in ("admit", "move", "finish", "hold", "release", "renew")
         }
         self.held: set[int] = set()
 

@@ -3,6 +3,10 @@
 Cooldown, queue size, jobs per member, the server's daily limit and budget reservation are
 checked and the job stored in one transaction, so a burst is accepted exactly as far as the
 limits allow. Blocking (sqlite3): the store runs it in a thread on a connection of its own.
+
+The twin of bot/state/redis/scripts/admit.lua: the same rules, in the same order, with the same
+numbers. A rule changed here is changed there; tests/test_records_contract.py runs every rule
+on both.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from bot.sheets.rules import (
     QueueFull,
     TooManyOfYours,
 )
+from bot.state.admission import COST_TOLERANCE
 from bot.state.codec import new_job_record
 
 
@@ -88,11 +93,11 @@ def _check_server_limits(db: sqlite3.Connection, new: NewJob, limits: Limits, no
         ).fetchone()
         committed = sum(cost for _, cost in spent) + reserved
         excess = committed + limits.expected_cost - limits.budget
-        if excess > 1e-9:
+        if excess > COST_TOLERANCE:
             until = None
             for at, cost in spent:  # the moment enough of the spend leaves the window
                 excess -= cost
-                if excess <= 1e-9:
+                if excess <= COST_TOLERANCE:
                     until = at + DAY
                     break
             raise BudgetSpent(committed, limits.budget, until)
