@@ -33,15 +33,10 @@ from bot.sheets.job import (
     NewJob,
 )
 from bot.sheets.rules import (
-    BudgetSpent,
-    CoolingDown,
-    DailyLimitReached,
     Limits,
-    QueueFull,
-    TooManyOfYours,
 )
 from bot.state.codec import BLOBS, change_record, job_record, new_job, new_job_record, read_job
-from bot.state.redis import lua
+from bot.state.redis import admission, lua
 from bot.state.sqlite.store import StorageError
 
 log = logging.getLogger(__name__)
@@ -115,26 +110,12 @@ class RedisStore:
 
     async def admit(self, new: NewJob, limits: Limits) -> Job:
         now = time.time()
-        answer = await self._run(
-            "admit",
-            now,
-            new.user_id,
-            "" if new.guild_id is None else new.guild_id,
-            limits.cooldown_seconds,
-            limits.max_waiting,
-            limits.max_per_user,
-            limits.daily_limit,
-            limits.budget,
-            limits.expected_cost,
-            json.dumps(_as_text(new_job_record(new, now, limits))),
-            self.holder,
-            self.lease_seconds,
-        )
-        kind, *values = [_text(v) for v in answer]
-        if kind == "ok":
-            self.held.add(int(values[0]))  # until it is queued (a pose may take a while)
-            return new_job(new, int(values[0]), now, limits)
-        raise _refusal(kind, values, limits)
+        fields = json.dumps(_as_text(new_job_record(new, now, limits)))
+        asked = admission.arguments(new, limits, now, fields, self.holder, self.lease_seconds)
+        answer = await self._run("admit", *asked)
+        job_id = admission.admitted([_text(v) for v in answer], limits)
+        self.held.add(job_id)  # until it is queued (a pose may take a while)
+        return new_job(new, job_id, now, limits)
 
     # Jobs --------------------------------------------------------------------------------
 
@@ -390,20 +371,6 @@ def _ledger_entry(stored: dict[str, Any]) -> LedgerEntry:
     return LedgerEntry(
         **{**stored, "user_id": int(stored["user_id"]), "guild_id": int(guild) if guild else None}
     )
-
-
-def _refusal(kind: str, values: list[str], limits: Limits) -> Exception:
-    numbers = [float(v) if v not in ("", "nil") else None for v in values]
-    if kind == "cooldown":
-        return CoolingDown(numbers[0] or 0.0)
-    if kind == "mine":
-        return TooManyOfYours(int(numbers[0] or 0))
-    if kind == "queue":
-        return QueueFull(limits.max_waiting)
-    if kind == "daily":
-        return DailyLimitReached(int(numbers[0] or 0), limits.daily_limit, numbers[1])
-    assert kind == "budget", kind
-    return BudgetSpent(numbers[0] or 0.0, limits.budget, numbers[1])
 
 
 def _list_key(guild_id: int, kind: str) -> str:

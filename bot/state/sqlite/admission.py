@@ -4,45 +4,41 @@ Cooldown, queue size, jobs per member, the server's daily limit and budget reser
 checked and the job stored in one transaction, so a burst is accepted exactly as far as the
 limits allow. Blocking (sqlite3): the store runs it in a thread on a connection of its own.
 
-The twin of bot/state/redis/scripts/admit.lua: the same rules, in the same order, with the same
-numbers. A rule changed here is changed there; tests/test_records_contract.py runs every rule
-on both.
+The twin of `bot.state.redis.admission` (bot/state/redis/scripts/admit.lua): the same rules, in
+the same order, with the same numbers. A rule changed here is changed there;
+tests/test_records_contract.py runs every rule on both.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
+from bot.sheets import rules
 from bot.sheets.job import ACTIVE, DAY, SPENDING, WAITING, JobState, NewJob
-from bot.sheets.rules import (
-    BudgetSpent,
-    CoolingDown,
-    DailyLimitReached,
-    Limits,
-    QueueFull,
-    TooManyOfYours,
-)
+from bot.sheets.rules import Limits
 from bot.state.admission import COST_TOLERANCE
 from bot.state.codec import new_job_record
 
 
 def admit(db: sqlite3.Connection, new: NewJob, limits: Limits, now: float) -> int:
+    """Check every rule and store the job (inside the caller's transaction); its id, or the
+    refusal of the first rule that says no, raised."""
     if limits.cooldown_seconds > 0:
         (until,) = db.execute(
             "SELECT MAX(until) FROM member_cooldowns WHERE user_id = ? AND guild_id IN (?, -1)",
             (new.user_id, new.guild_id or 0),
         ).fetchone()
         if until is not None and until > now:
-            raise CoolingDown(float(until))
+            raise rules.CoolingDown(float(until))
     waiting, mine = db.execute(
         f"SELECT COALESCE(SUM(state IN ({sql_marks(WAITING)})), 0), COALESCE(SUM(user_id = ?), 0)"
         f" FROM jobs WHERE state IN ({sql_marks(ACTIVE)})",
         (*WAITING, new.user_id, *ACTIVE),
     ).fetchone()
     if mine >= limits.max_per_user:
-        raise TooManyOfYours(int(mine))
+        raise rules.TooManyOfYours(int(mine))
     if waiting >= limits.max_waiting:
-        raise QueueFull(limits.max_waiting)
+        raise rules.QueueFull(limits.max_waiting)
     if new.guild_id is not None:
         _check_server_limits(db, new, limits, now)
     record = new_job_record(new, now, limits)
@@ -81,7 +77,7 @@ def _check_server_limits(db: sqlite3.Connection, new: NewJob, limits: Limits, no
         if count >= limits.daily_limit:
             over = count - limits.daily_limit  # how many must leave the window first
             until = drawn[over] + DAY if over < len(drawn) else None
-            raise DailyLimitReached(count, limits.daily_limit, until)
+            raise rules.DailyLimitReached(count, limits.daily_limit, until)
     if limits.budget:
         spent = db.execute(
             "SELECT at, cost FROM ledger WHERE guild_id = ? AND at > ? AND cost > 0 ORDER BY at",
@@ -100,7 +96,7 @@ def _check_server_limits(db: sqlite3.Connection, new: NewJob, limits: Limits, no
                 if excess <= COST_TOLERANCE:
                     until = at + DAY
                     break
-            raise BudgetSpent(committed, limits.budget, until)
+            raise rules.BudgetSpent(committed, limits.budget, until)
 
 
 def sql_marks(values: tuple[object, ...]) -> str:

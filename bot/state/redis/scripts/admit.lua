@@ -1,6 +1,7 @@
 -- Admission: the twin of bot/state/sqlite/admission.py (the same rules, in the same order, with
 -- the same numbers); a rule changed in one is changed in the other, and
--- tests/test_records_contract.py runs every rule on both.
+-- tests/test_records_contract.py runs every rule on both. Its Python half (what it is given,
+-- what its answer means): bot/state/redis/admission.py.
 --
 -- ARGV: P, now, user, guild ('' outside servers), cooldown, max_waiting, max_per_user,
 -- daily_limit, budget, expected_cost, the job's fields (JSON), holder, lease seconds.
