@@ -10,6 +10,7 @@ from typing import Any
 from bot.sheets import rules
 from bot.sheets.job import NewJob
 from bot.sheets.rules import Limits
+from bot.state.admission import cooldown_place
 
 
 def arguments(
@@ -29,6 +30,7 @@ def arguments(
         fields,
         holder,
         lease_seconds,
+        cooldown_place(new.guild_id),
     ]
 
 

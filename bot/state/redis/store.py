@@ -24,8 +24,8 @@ from redis.exceptions import RedisError
 
 from bot.ops.settings import redis_address
 from bot.sheets.job import (
-    ACTIVE,
     DAY,
+    SPENDING,
     Job,
     JobChange,
     JobState,
@@ -35,6 +35,7 @@ from bot.sheets.job import (
 from bot.sheets.rules import (
     Limits,
 )
+from bot.state.admission import cooldown_place
 from bot.state.codec import BLOBS, change_record, job_record, new_job, new_job_record, read_job
 from bot.state.redis import admission, lua
 from bot.state.sqlite.store import StorageError
@@ -162,14 +163,14 @@ class RedisStore:
         for raw in await self._redis.zrangebyscore(f"{PREFIX}poses", "-inf", f"({older_than}"):
             job_id = int(_text(raw))
             state = await self._redis.hget(f"{PREFIX}job:{job_id}", "state")
-            if state is not None and JobState(_text(state)) in (*ACTIVE, JobState.DRAWN):
+            if state is not None and JobState(_text(state)) in SPENDING:  # not ended yet
                 continue
             forgotten += await self._redis.delete(f"{PREFIX}job:{job_id}:pose")
             await self._redis.zrem(f"{PREFIX}poses", job_id)
         return forgotten
 
     async def give_back_cooldown(self, user_id: int, guild_id: int | None) -> None:
-        await self._redis.delete(f"{PREFIX}cooldown:{user_id}:{guild_id or 0}")
+        await self._redis.delete(f"{PREFIX}cooldown:{user_id}:{cooldown_place(guild_id)}")
 
     # Leases ------------------------------------------------------------------------------
 

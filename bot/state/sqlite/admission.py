@@ -16,7 +16,7 @@ import sqlite3
 from bot.sheets import rules
 from bot.sheets.job import ACTIVE, DAY, SPENDING, WAITING, JobState, NewJob
 from bot.sheets.rules import Limits
-from bot.state.admission import COST_TOLERANCE
+from bot.state.admission import COST_TOLERANCE, cooldown_place
 from bot.state.codec import new_job_record
 
 
@@ -26,7 +26,7 @@ def admit(db: sqlite3.Connection, new: NewJob, limits: Limits, now: float) -> in
     if limits.cooldown_seconds > 0:
         (until,) = db.execute(
             "SELECT MAX(until) FROM member_cooldowns WHERE user_id = ? AND guild_id IN (?, -1)",
-            (new.user_id, new.guild_id or 0),
+            (new.user_id, cooldown_place(new.guild_id)),
         ).fetchone()
         if until is not None and until > now:
             raise rules.CoolingDown(float(until))
@@ -50,7 +50,7 @@ def admit(db: sqlite3.Connection, new: NewJob, limits: Limits, now: float) -> in
         db.execute(
             "INSERT INTO member_cooldowns (user_id, guild_id, until) VALUES (?, ?, ?)"
             " ON CONFLICT (user_id, guild_id) DO UPDATE SET until = excluded.until",
-            (new.user_id, new.guild_id or 0, now + limits.cooldown_seconds),
+            (new.user_id, cooldown_place(new.guild_id), now + limits.cooldown_seconds),
         )
     assert cursor.lastrowid is not None
     return cursor.lastrowid

@@ -18,11 +18,12 @@ from typing import Any, Unpack
 
 import aiosqlite
 
-from bot.sheets.job import ACTIVE, Job, JobChange, JobState, LedgerEntry, NewJob
+from bot.sheets.job import SPENDING, Job, JobChange, JobState, LedgerEntry, NewJob
 from bot.sheets.records import SERVER_SETTINGS
 from bot.sheets.rules import Limits
+from bot.state.admission import cooldown_place
 from bot.state.codec import FIELDS, change_record, new_job, read_job
-from bot.state.sqlite.admission import admit
+from bot.state.sqlite.admission import admit, sql_marks
 from bot.state.sqlite.migrations import DatabaseTooNew, migrate
 
 
@@ -167,7 +168,7 @@ class Store:
         await self._write(
             "DELETE FROM member_cooldowns WHERE user_id = ? AND guild_id IN (?, -1)",
             user_id,
-            guild_id or 0,
+            cooldown_place(guild_id),
         )
 
     # Jobs --------------------------------------------------------------------------------
@@ -198,9 +199,8 @@ class Store:
 
     async def jobs_in(self, *states: JobState) -> list[Job]:
         """Jobs in any of these states, oldest first."""
-        marks = ", ".join("?" for _ in states)
         async with self._db.execute(
-            f"SELECT {_COLUMNS} FROM jobs WHERE state IN ({marks}) ORDER BY id", states
+            f"SELECT {_COLUMNS} FROM jobs WHERE state IN ({sql_marks(states)}) ORDER BY id", states
         ) as cursor:
             return [read_job(dict(row)) async for row in cursor]
 
@@ -218,10 +218,9 @@ class Store:
         """Drop the pose bytes of finished jobs created before `older_than`."""
         return await self._write(
             "UPDATE jobs SET pose = NULL WHERE pose IS NOT NULL AND created_at < ?"
-            " AND state NOT IN (?, ?, ?, ?, ?)",
+            f" AND state NOT IN ({sql_marks(SPENDING)})",
             older_than,
-            *ACTIVE,
-            JobState.DRAWN,
+            *SPENDING,
         )
 
     # Leases: one process works on every job ----------------------------------------------

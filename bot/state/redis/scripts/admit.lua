@@ -4,15 +4,14 @@
 -- what its answer means): bot/state/redis/admission.py.
 --
 -- ARGV: P, now, user, guild ('' outside servers), cooldown, max_waiting, max_per_user,
--- daily_limit, budget, expected_cost, the job's fields (JSON), holder, lease seconds.
+-- daily_limit, budget, expected_cost, the job's fields (JSON), holder, lease seconds, where the
+-- member's cooldown holds (the server, or 0 in direct messages).
 -- The admitting process holds the new job until it queues it. Returns {'ok', id} or the rule
 -- that said no with its numbers.
 local now, user, guild = tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local cooldown, max_waiting, max_per_user = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local daily, budget, expected = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
-local place = guild
-if place == '' then place = '0' end
-local cooling = P..'cooldown:'..user..':'..place
+local cooling = P..'cooldown:'..user..':'..ARGV[14]
 if cooldown > 0 then
   local ends = tonumber(redis.call('GET', cooling) or '0')
   if ends > now then return {'cooldown', tostring(ends)} end
