@@ -534,6 +534,19 @@ async def test_the_budget_counts_the_ledger_reservations_and_the_expected_cost(
     assert (await refused(7.0, spent=7.0)).until == moment(oldest.at + DAY)
 
 
+async def test_jobs_on_their_way_in_another_server_count_for_neither_limit_here(
+    records: Records,
+) -> None:
+    for state in (JobState.QUEUED, JobState.DRAWN):  # reserving 5 each, in the other server
+        job = await records.admit(new(user_id=1, guild_id=OTHER_GUILD), limits(expected_cost=5.0))
+        await records.move(job.id, JobState.ACCEPTED, state=state)
+    here = limits(daily_limit=1, budget=1.0, expected_cost=1.0)
+    job = await records.admit(new(user_id=1), here)
+    assert job.reserved == 1.0
+    no = await refusal(records, new(user_id=1), here)  # now this server's own job counts
+    assert isinstance(no, DailyLimitReached) and no.count == 1
+
+
 async def test_direct_messages_have_no_daily_limit_or_budget(records: Records) -> None:
     await finished(records, time.time() - 60, guild_id=None, cost=5.0)
     tight = limits(daily_limit=1, budget=0.5, expected_cost=1.0)
