@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bot.sheets.job import DAY, Job, JobState, LedgerEntry, NewJob, Outcome
+from bot.sheets.job import DAY, Job, JobChange, JobState, LedgerEntry, NewJob, Outcome
 from bot.sheets.records import Records
 from bot.sheets.request import SheetRequest
 from bot.sheets.rules import (
@@ -243,6 +243,10 @@ async def test_updates_write_every_field_and_the_outcome_round_trips(records: Re
         credits_left=987.25,
         result=b"sheet",
         **fields,
+    )
+    # Every field a write may change is written here (the pose: in the test of bytes below).
+    assert {*fields, "state", "outcome", "cost", "credits_left", "result", "pose"} == set(
+        JobChange.__annotations__
     )
     expected = dataclasses.replace(job, state=JobState.DRAWN, outcome=outcome, **fields)
     assert await records.job(job.id) == expected
@@ -528,6 +532,19 @@ async def test_the_budget_counts_the_ledger_reservations_and_the_expected_cost(
     job = await records.admit(new(user_id=1), limits(budget=7.0, expected_cost=1.0))  # exactly
     assert job.reserved == 1.0
     assert (await refused(7.0, spent=7.0)).until == moment(oldest.at + DAY)
+
+
+async def test_jobs_on_their_way_in_another_server_count_for_neither_limit_here(
+    records: Records,
+) -> None:
+    for state in (JobState.QUEUED, JobState.DRAWN):  # reserving 5 each, in the other server
+        job = await records.admit(new(user_id=1, guild_id=OTHER_GUILD), limits(expected_cost=5.0))
+        await records.move(job.id, JobState.ACCEPTED, state=state)
+    here = limits(daily_limit=1, budget=1.0, expected_cost=1.0)
+    job = await records.admit(new(user_id=1), here)
+    assert job.reserved == 1.0
+    no = await refusal(records, new(user_id=1), here)  # now this server's own job counts
+    assert isinstance(no, DailyLimitReached) and no.count == 1
 
 
 async def test_direct_messages_have_no_daily_limit_or_budget(records: Records) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypedDict
 
 from bot.sheets.request import SheetRequest
 
@@ -75,6 +76,31 @@ class Job(NewJob):
     status_url: str | None = None
     response_url: str | None = None
     submitted_at: float | None = None
+
+
+class JobChange(TypedDict, total=False):
+    """What one write may change of a stored job: its own fields (None clears one), its pose and
+    sheet bytes, and what its sheet cost (kept beside the job, never read back into it)."""
+
+    state: JobState
+    placeholder_id: int | None
+    pose: bytes | None
+    pose_note: str | None
+    interaction_token: str | None
+    started_at: float | None
+    request_id: str | None
+    status_url: str | None
+    response_url: str | None
+    submitted_at: float | None
+    result: bytes | None  # the drawn sheet, until it is delivered
+    outcome: Outcome | None
+    cost: float | None
+    credits_left: float | None
+    finished_at: float | None
+    reserved: float
+    delivery_attempts: int
+    deliver_after: float | None
+    error: str | None
 
 
 @dataclass(frozen=True)

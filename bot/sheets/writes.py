@@ -9,9 +9,9 @@ timeout.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Unpack
 
-from bot.sheets.job import LedgerEntry
+from bot.sheets.job import JobChange, LedgerEntry
 from bot.sheets.records import Records
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ class JobWrites:
 
     def __init__(self, store: Records) -> None:
         self._store = store
-        self._pending: dict[int, dict[str, Any]] = {}
+        self._pending: dict[int, JobChange] = {}
         self._entries: dict[int, LedgerEntry] = {}
 
     @property
@@ -34,11 +34,11 @@ class JobWrites:
         """Whether some of this job's writes wait (storage lags behind what happened)."""
         return job_id in self._pending
 
-    async def save(self, job_id: int, **fields: Any) -> bool:
+    async def save(self, job_id: int, **fields: Unpack[JobChange]) -> bool:
         """Write a job's fields now if storage answers; returns whether it did."""
         return await self._write(job_id, fields, None)
 
-    async def finish(self, job_id: int, entry: LedgerEntry, **fields: Any) -> bool:
+    async def finish(self, job_id: int, entry: LedgerEntry, **fields: Unpack[JobChange]) -> bool:
         """Write a job's last fields and its ledger entry together."""
         return await self._write(job_id, fields, entry)
 
@@ -50,7 +50,7 @@ class JobWrites:
             self._entries.pop(job_id, None)
             log.info("job %d: stored at last", job_id)
 
-    async def _write(self, job_id: int, fields: dict[str, Any], entry: LedgerEntry | None) -> bool:
+    async def _write(self, job_id: int, fields: JobChange, entry: LedgerEntry | None) -> bool:
         failing = self.failing  # before this job's own waiting writes are taken out
         fields = {**self._pending.pop(job_id, {}), **fields}  # later values win, in order
         entry = entry or self._entries.pop(job_id, None)
@@ -65,9 +65,7 @@ class JobWrites:
             self._entries[job_id] = entry
         return False
 
-    async def _store_now(
-        self, job_id: int, fields: dict[str, Any], entry: LedgerEntry | None
-    ) -> None:
+    async def _store_now(self, job_id: int, fields: JobChange, entry: LedgerEntry | None) -> None:
         if entry is not None:
             await self._store.finish(entry, **fields)
         else:

@@ -22,6 +22,7 @@ from typing import Any
 from redis.exceptions import RedisError, ResponseError
 
 from bot.sheets.job import Job, JobState
+from bot.state.redis import lua
 from bot.state.redis.store import PREFIX, RedisStore
 
 log = logging.getLogger(__name__)
@@ -37,32 +38,8 @@ UNREACHABLE_RETRY = 1.0
 # How often joining the line is tried when Redis does not answer.
 ADD_ATTEMPTS = 5
 _ALIVE = (JobState.QUEUED, JobState.SENDING, JobState.SUBMITTED, JobState.DRAWN)
-
-# ARGV: P, slot, now, lease, limit. 1 if the slot is (now) this holder's.
-_TAKE_SLOT = """
-local key = ARGV[1]..'slots'
-local now = tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-if redis.call('ZSCORE', key, ARGV[2]) or redis.call('ZCARD', key) < tonumber(ARGV[5]) then
-  redis.call('ZADD', key, now + tonumber(ARGV[4]), ARGV[2])
-  return 1
-end
-return 0
-"""
-
-# ARGV: P, now, per minute, start id. '0' if a request may start now (counted), else seconds to
-# wait until the oldest start of the last minute leaves it.
-_START = """
-local key = ARGV[1]..'starts'
-local now = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now - 60)
-if redis.call('ZCARD', key) < tonumber(ARGV[3]) then
-  redis.call('ZADD', key, now, ARGV[4])
-  return '0'
-end
-local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-return tostring(tonumber(oldest[2]) + 60 - now)
-"""
+# SEGMIND_RPM counts the requests started in a rolling minute, by every process together.
+MINUTE = 60.0
 
 
 class SharedLine:
@@ -75,8 +52,8 @@ class SharedLine:
         self._per_minute = requests_per_minute
         self._lease = store.lease_seconds
         self._consumer = store.holder
-        self._take_slot = self._redis.register_script(_TAKE_SLOT)
-        self._start = self._redis.register_script(_START)
+        self._take_slot = lua.register(self._redis, "take_slot")
+        self._start = lua.register(self._redis, "start", MINUTE=MINUTE)
         self._taken: dict[int, tuple[bytes, str]] = {}  # job id -> (stream entry, slot)
         self._unsettled: dict[int, tuple[bytes, str]] = {}  # done with, not yet acked
         self._put_here: dict[int, Job] = {}  # queued by this process, for place announcements

@@ -17,24 +17,27 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import fields as dataclass_fields
-from typing import Any
+from typing import Any, Unpack
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from bot.ops.settings import redis_address
-from bot.sheets.job import ACTIVE, DAY, Job, JobState, LedgerEntry, NewJob, Outcome, params_json
-from bot.sheets.request import SheetRequest
-from bot.sheets.rules import (
-    BudgetSpent,
-    CoolingDown,
-    DailyLimitReached,
-    Limits,
-    QueueFull,
-    TooManyOfYours,
+from bot.sheets.job import (
+    DAY,
+    SPENDING,
+    Job,
+    JobChange,
+    JobState,
+    LedgerEntry,
+    NewJob,
 )
-from bot.state.redis.scripts import ADMIT, FINISH, HOLD, MOVE, RELEASE, RENEW
+from bot.sheets.rules import (
+    Limits,
+)
+from bot.state.admission import cooldown_place
+from bot.state.codec import BLOBS, change_record, job_record, new_job, new_job_record, read_job
+from bot.state.redis import admission, lua
 from bot.state.sqlite.store import StorageError
 
 log = logging.getLogger(__name__)
@@ -48,18 +51,8 @@ SPARE_CONNECTIONS = 48
 CONNECTION_WAIT = 30.0
 # Finished jobs are kept this long (for re-rolls and deletes), then Redis forgets them.
 KEEP_FINISHED = 30 * DAY
-_BLOBS = {"pose": "pose", "result": "sheet"}
-_FINISHED = (JobState.DONE, JobState.FAILED, JobState.INTERRUPTED, JobState.REFUSED)
-_INTS = {"id", "user_id", "guild_id", "channel_id", "placeholder_id", "delivery_attempts"}
-_FLOATS = {
-    "created_at",
-    "token_expires_at",
-    "started_at",
-    "finished_at",
-    "deliver_after",
-    "reserved",
-    "submitted_at",
-}
+# Each of a job's bytes (`codec.BLOBS`) in a key of its own: job:ID:pose, job:ID:sheet.
+_BLOB_KEYS = {"pose": "pose", "result": "sheet"}
 
 
 class RedisStore:
@@ -72,15 +65,8 @@ class RedisStore:
         self.lease_seconds = lease_seconds
         self.holder = f"{uuid.uuid4().hex[:12]}"  # this process, as leases name it
         self._scripts = {
-            name: client.register_script(text)
-            for name, text in {
-                "admit": ADMIT,
-                "move": MOVE,
-                "finish": FINISH,
-                "hold": HOLD,
-                "release": RELEASE,
-                "renew": RENEW,
-            }.items()
+            name: lua.register(client, name)
+            for name in ("admit", "move", "finish", "hold", "release", "renew")
         }
         self.held: set[int] = set()
 
@@ -125,53 +111,24 @@ class RedisStore:
 
     async def admit(self, new: NewJob, limits: Limits) -> Job:
         now = time.time()
-        record = {
-            "user_id": new.user_id,
-            "guild_id": new.guild_id,
-            "channel_id": new.channel_id,
-            "params": params_json(new),
-            "state": JobState.ACCEPTED,
-            "interaction_token": new.interaction_token,
-            "token_expires_at": new.token_expires_at,
-            "created_at": now,
-            "reserved": limits.expected_cost,
-        }
-        answer = await self._run(
-            "admit",
-            now,
-            new.user_id,
-            "" if new.guild_id is None else new.guild_id,
-            limits.cooldown_seconds,
-            limits.max_waiting,
-            limits.max_per_user,
-            limits.daily_limit,
-            limits.budget,
-            limits.expected_cost,
-            json.dumps(_encoded(record)),
-            self.holder,
-            self.lease_seconds,
-        )
-        kind, *values = [_text(v) for v in answer]
-        if kind == "ok":
-            self.held.add(int(values[0]))  # until it is queued (a pose may take a while)
-            return Job(
-                **vars(new),
-                id=int(values[0]),
-                state=JobState.ACCEPTED,
-                created_at=now,
-                reserved=limits.expected_cost,
-            )
-        raise _refusal(kind, values, limits)
+        fields = json.dumps(_as_text(new_job_record(new, now, limits)))
+        asked = admission.arguments(new, limits, now, fields, self.holder, self.lease_seconds)
+        answer = await self._run("admit", *asked)
+        job_id = admission.admitted([_text(v) for v in answer], limits)
+        self.held.add(job_id)  # until it is queued (a pose may take a while)
+        return new_job(new, job_id, now, limits)
 
     # Jobs --------------------------------------------------------------------------------
 
-    async def move(self, job_id: int, expected: JobState | None, **fields: Any) -> bool:
+    async def move(
+        self, job_id: int, expected: JobState | None, **fields: Unpack[JobChange]
+    ) -> bool:
         return bool(await self._change("move", job_id, [expected or ""], fields, []))
 
-    async def update(self, job_id: int, **fields: Any) -> None:
+    async def update(self, job_id: int, **fields: Unpack[JobChange]) -> None:
         await self.move(job_id, None, **fields)
 
-    async def finish(self, entry: LedgerEntry, **fields: Any) -> None:
+    async def finish(self, entry: LedgerEntry, **fields: Unpack[JobChange]) -> None:
         guild = "" if entry.guild_id is None else str(entry.guild_id)
         ledger = _ledger_text(entry)
         trailing = [entry.at, guild, KEEP_FINISHED]
@@ -206,14 +163,14 @@ class RedisStore:
         for raw in await self._redis.zrangebyscore(f"{PREFIX}poses", "-inf", f"({older_than}"):
             job_id = int(_text(raw))
             state = await self._redis.hget(f"{PREFIX}job:{job_id}", "state")
-            if state is not None and JobState(_text(state)) in (*ACTIVE, JobState.DRAWN):
+            if state is not None and JobState(_text(state)) in SPENDING:  # not ended yet
                 continue
             forgotten += await self._redis.delete(f"{PREFIX}job:{job_id}:pose")
             await self._redis.zrem(f"{PREFIX}poses", job_id)
         return forgotten
 
     async def give_back_cooldown(self, user_id: int, guild_id: int | None) -> None:
-        await self._redis.delete(f"{PREFIX}cooldown:{user_id}:{guild_id or 0}")
+        await self._redis.delete(f"{PREFIX}cooldown:{user_id}:{cooldown_place(guild_id)}")
 
     # Leases ------------------------------------------------------------------------------
 
@@ -307,15 +264,9 @@ class RedisStore:
 
     async def import_finished_job(self, job: Job, pose: bytes | None) -> None:
         """A finished job as it was, with its pose if still kept (for Re-roll)."""
-        record = {
-            name: value
-            for name, value in vars(job).items()
-            if name not in ("request", "upload_limit", "custom_pose")
-        }
-        record["params"] = params_json(job)
         key = f"{PREFIX}job:{job.id}"
         fields: dict[str | bytes, str] = {
-            k: v for k, v in _encoded(record).items() if v is not None
+            k: v for k, v in _as_text(job_record(job)).items() if v is not None
         }
         ended = job.finished_at or job.created_at
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -364,30 +315,31 @@ class RedisStore:
         script: str,
         job_id: int,
         leading: list[Any],
-        fields: dict[str, Any],
+        fields: JobChange,
         trailing: list[Any],
     ) -> int:
         """Run a job-writing script: ARGV = P, id, holder, now, *leading, fields, *trailing,
         then the blobs among the fields as (name, bytes) pairs."""
+        changes = change_record(fields)
         blobs: list[Any] = []
-        for name, key in _BLOBS.items():
-            blob = fields.get(name)
+        for name, key in _BLOB_KEYS.items():
+            blob = changes.get(name)
             if blob is not None and len(blob) > MAX_BLOB_BYTES:
                 # Kept in memory by Redis: refused, the rest written (a sheet is then delivered
                 # from memory, with no copy to survive a crash).
                 log.warning(
                     "job %d: its %s (%d bytes) is too large to keep", job_id, key, len(blob)
                 )
-            elif name in fields:
+            elif name in changes:
                 blobs += [key, blob or b""]
-        record = {k: v for k, v in fields.items() if k not in _BLOBS}
+        record = {k: v for k, v in changes.items() if k not in BLOBS}
         changed = await self._run(
             script,
             job_id,
             self.holder,
             time.time(),
             *leading,
-            json.dumps(_encoded(record)),
+            json.dumps(_as_text(record)),
             *trailing,
             *blobs,
         )
@@ -400,41 +352,13 @@ class RedisStore:
         return await self._scripts[script](args=[PREFIX, *args])
 
 
-def _encoded(record: dict[str, Any]) -> dict[str, Any]:
-    """A job's fields as the hash keeps them: text, or None for "no value"."""
-    encoded: dict[str, Any] = {}
-    for name, value in record.items():
-        if isinstance(value, Outcome):
-            value = json.dumps(vars(value))
-        elif isinstance(value, bool):
-            value = int(value)
-        encoded[name] = None if value is None else str(value)
-    return encoded
+def _as_text(record: dict[str, Any]) -> dict[str, str | None]:
+    """A job's stored values as the hash keeps them: text, or None for "no value"."""
+    return {name: None if value is None else str(value) for name, value in record.items()}
 
 
 def _job(stored: dict[Any, Any]) -> Job:
-    data = {_text(k): _text(v) for k, v in stored.items()}
-    params = json.loads(data["params"])
-    outcome = json.loads(data["outcome"]) if data.get("outcome") else None
-    known = {f.name for f in dataclass_fields(Job)} - {"request", "upload_limit", "custom_pose"}
-    values: dict[str, Any] = {}
-    for name in known - {"state", "outcome"}:
-        raw = data.get(name)
-        if raw is None:
-            continue
-        values[name] = int(raw) if name in _INTS else float(raw) if name in _FLOATS else raw
-    for name in ("guild_id", "interaction_token", "token_expires_at"):  # required, may be None
-        values.setdefault(name, None)
-    return Job(
-        **values,
-        state=JobState(data["state"]),
-        request=SheetRequest.model_validate(
-            {name: params[name] for name in SheetRequest.model_fields if name in params}
-        ),
-        upload_limit=int(params.get("upload_limit") or 10 * 2**20),
-        custom_pose=bool(params.get("custom_pose")),
-        outcome=Outcome(**outcome) if outcome else None,
-    )
+    return read_job({_text(k): _text(v) for k, v in stored.items()})
 
 
 def _ledger_text(entry: LedgerEntry) -> str:
@@ -448,20 +372,6 @@ def _ledger_entry(stored: dict[str, Any]) -> LedgerEntry:
     return LedgerEntry(
         **{**stored, "user_id": int(stored["user_id"]), "guild_id": int(guild) if guild else None}
     )
-
-
-def _refusal(kind: str, values: list[str], limits: Limits) -> Exception:
-    numbers = [float(v) if v not in ("", "nil") else None for v in values]
-    if kind == "cooldown":
-        return CoolingDown(numbers[0] or 0.0)
-    if kind == "mine":
-        return TooManyOfYours(int(numbers[0] or 0))
-    if kind == "queue":
-        return QueueFull(limits.max_waiting)
-    if kind == "daily":
-        return DailyLimitReached(int(numbers[0] or 0), limits.daily_limit, numbers[1])
-    assert kind == "budget", kind
-    return BudgetSpent(numbers[0] or 0.0, limits.budget, numbers[1])
 
 
 def _list_key(guild_id: int, kind: str) -> str:

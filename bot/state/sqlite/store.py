@@ -14,15 +14,16 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import aiosqlite
 
-from bot.sheets.job import ACTIVE, Job, JobState, LedgerEntry, NewJob, Outcome
+from bot.sheets.job import SPENDING, Job, JobChange, JobState, LedgerEntry, NewJob
 from bot.sheets.records import SERVER_SETTINGS
-from bot.sheets.request import SheetRequest
 from bot.sheets.rules import Limits
-from bot.state.sqlite.admission import admit
+from bot.state.admission import cooldown_place
+from bot.state.codec import FIELDS, change_record, new_job, read_job
+from bot.state.sqlite.admission import admit, sql_marks
 from bot.state.sqlite.migrations import DatabaseTooNew, migrate
 
 
@@ -30,13 +31,6 @@ class StorageError(Exception):
     """The database cannot be used; the message says why and what to do."""
 
 
-# The columns a listing reads: never the pose or sheet bytes.
-_COLUMNS = (
-    "id, user_id, guild_id, channel_id, params, pose_note, state, interaction_token,"
-    " token_expires_at, placeholder_id, created_at, started_at, finished_at, error, outcome,"
-    " delivery_attempts, deliver_after, reserved, request_id, status_url, response_url,"
-    " submitted_at"
-)
 _COPIED_TABLES = frozenset(
     {
         "server_settings",
@@ -48,29 +42,7 @@ _COPIED_TABLES = frozenset(
         "facts",
     }
 )
-_WRITABLE = frozenset(
-    {
-        "state",
-        "pose",
-        "pose_note",
-        "placeholder_id",
-        "interaction_token",
-        "started_at",
-        "finished_at",
-        "cost",
-        "credits_left",
-        "error",
-        "result",
-        "outcome",
-        "delivery_attempts",
-        "deliver_after",
-        "request_id",
-        "status_url",
-        "response_url",
-        "submitted_at",
-        "reserved",
-    }
-)
+_COLUMNS = ", ".join(FIELDS)  # what a listing reads: never the pose or sheet bytes
 
 
 class Store:
@@ -151,13 +123,7 @@ class Store:
         """
         now = time.time()
         job_id = await asyncio.to_thread(self._admit_now, new, limits, now)
-        return Job(
-            **vars(new),
-            id=job_id,
-            state=JobState.ACCEPTED,
-            created_at=now,
-            reserved=limits.expected_cost,
-        )
+        return new_job(new, job_id, now, limits)
 
     def _admit_now(self, new: NewJob, limits: Limits, now: float) -> int:
         with self._admissions_lock:
@@ -171,7 +137,7 @@ class Store:
             db.execute("COMMIT")
             return job_id
 
-    async def finish(self, entry: LedgerEntry, **fields: Any) -> None:
+    async def finish(self, entry: LedgerEntry, **fields: Unpack[JobChange]) -> None:
         """End a job: its ledger entry and its last fields in one transaction, so its cost is
         counted once, by its reservation or by the ledger, never both or neither."""
         columns, args = _assignments(fields)
@@ -202,16 +168,18 @@ class Store:
         await self._write(
             "DELETE FROM member_cooldowns WHERE user_id = ? AND guild_id IN (?, -1)",
             user_id,
-            guild_id or 0,
+            cooldown_place(guild_id),
         )
 
     # Jobs --------------------------------------------------------------------------------
 
-    async def update(self, job_id: int, **fields: Any) -> None:
+    async def update(self, job_id: int, **fields: Unpack[JobChange]) -> None:
         """Write some columns of a job."""
         await self.move(job_id, None, **fields)
 
-    async def move(self, job_id: int, expected: JobState | None, **fields: Any) -> bool:
+    async def move(
+        self, job_id: int, expected: JobState | None, **fields: Unpack[JobChange]
+    ) -> bool:
         """Write some columns of a job if it is in the `expected` state (any, if None).
 
         Returns whether it was; the check and the write are one statement.
@@ -227,15 +195,14 @@ class Store:
     async def job(self, job_id: int) -> Job | None:
         """The job with this id, if it is stored."""
         row = await self._one(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", job_id)
-        return _job(row) if row else None
+        return read_job(dict(row)) if row else None
 
     async def jobs_in(self, *states: JobState) -> list[Job]:
         """Jobs in any of these states, oldest first."""
-        marks = ", ".join("?" for _ in states)
         async with self._db.execute(
-            f"SELECT {_COLUMNS} FROM jobs WHERE state IN ({marks}) ORDER BY id", states
+            f"SELECT {_COLUMNS} FROM jobs WHERE state IN ({sql_marks(states)}) ORDER BY id", states
         ) as cursor:
-            return [_job(row) async for row in cursor]
+            return [read_job(dict(row)) async for row in cursor]
 
     async def pose(self, job_id: int) -> bytes | None:
         """The stored pose of a job, if it still has one."""
@@ -251,10 +218,9 @@ class Store:
         """Drop the pose bytes of finished jobs created before `older_than`."""
         return await self._write(
             "UPDATE jobs SET pose = NULL WHERE pose IS NOT NULL AND created_at < ?"
-            " AND state NOT IN (?, ?, ?, ?, ?)",
+            f" AND state NOT IN ({sql_marks(SPENDING)})",
             older_than,
-            *ACTIVE,
-            JobState.DRAWN,
+            *SPENDING,
         )
 
     # Leases: one process works on every job ----------------------------------------------
@@ -399,30 +365,9 @@ class Store:
             return list(await cursor.fetchall())
 
 
-def _assignments(fields: dict[str, Any]) -> tuple[str, list[Any]]:
-    unknown = set(fields) - _WRITABLE
-    assert not unknown, f"not a job column: {unknown}"
-    if isinstance(fields.get("outcome"), Outcome):
-        fields = {**fields, "outcome": json.dumps(vars(fields["outcome"]))}
-    return ", ".join(f"{name} = ?" for name in fields), list(fields.values())
-
-
-def _job(row: aiosqlite.Row) -> Job:
-    data = dict(row)
-    state = JobState(data.pop("state"))
-    params = json.loads(data.pop("params"))
-    stored_outcome = data.pop("outcome")
-    outcome = json.loads(stored_outcome) if stored_outcome else None
-    return Job(
-        **data,
-        state=state,
-        request=SheetRequest.model_validate(
-            {name: params[name] for name in SheetRequest.model_fields if name in params}
-        ),
-        upload_limit=int(params.get("upload_limit") or 10 * 2**20),
-        custom_pose=bool(params.get("custom_pose")),
-        outcome=Outcome(**outcome) if outcome else None,
-    )
+def _assignments(fields: JobChange) -> tuple[str, list[Any]]:
+    columns = change_record(fields)
+    return ", ".join(f"{name} = ?" for name in columns), list(columns.values())
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

@@ -1,0 +1,59 @@
+-- Shared by every script, after the constants and state sets Python prepends (bot.state.redis.lua):
+-- the key prefix, and the indexes a job's state change must keep right.
+local P = ARGV[1]
+
+local function reindex(id, old, new, user, guild, now)
+  if old then redis.call('ZREM', P..'state:'..old, id) end
+  -- Live states are listed oldest job first; ended ones by when they ended (to trim them).
+  local score = id
+  if not SPENDING[new] then score = now end
+  redis.call('ZADD', P..'state:'..new, score, id)
+  if ACTIVE[new] then
+    redis.call('SADD', P..'active:'..user, id)
+  else
+    redis.call('SREM', P..'active:'..user, id)
+  end
+  if guild and guild ~= '' then
+    if SPENDING[new] then
+      redis.call('SADD', P..'spending:'..guild, id)
+    else
+      redis.call('SREM', P..'spending:'..guild, id)
+    end
+  end
+end
+
+-- Whether this process may write the job: nobody holds it, it does, or the lease ran out.
+local function may_write(key, me, now)
+  local lease = redis.call('HMGET', key, 'holder', 'lease_until')
+  if not lease[1] or lease[1] == me then return true end
+  return tonumber(lease[2] or '0') < now
+end
+
+-- Write fields (JSON: name -> text, or null to remove) and blobs (name, bytes; empty removes).
+local function apply(key, id, record, blobs_from, now)
+  local old = redis.call('HGET', key, 'state')
+  for name, value in pairs(cjson.decode(record)) do
+    if value == cjson.null then
+      redis.call('HDEL', key, name)
+    else
+      redis.call('HSET', key, name, value)
+    end
+  end
+  for i = blobs_from, #ARGV, 2 do
+    local blob = key..':'..ARGV[i]
+    if ARGV[i + 1] == '' then
+      redis.call('DEL', blob)
+      if ARGV[i] == 'pose' then redis.call('ZREM', P..'poses', id) end
+    else
+      redis.call('SET', blob, ARGV[i + 1])
+      if ARGV[i] == 'pose' then
+        redis.call('ZADD', P..'poses', redis.call('HGET', key, 'created_at'), id)
+      end
+    end
+  end
+  local new = redis.call('HGET', key, 'state')
+  if new ~= old then
+    local who = redis.call('HMGET', key, 'user_id', 'guild_id')
+    reindex(id, old, new, who[1], who[2], now)
+  end
+end
