@@ -463,9 +463,11 @@ class Harness:
         said = [m.to_json() for rec in fake.interactions for m in rec.all_messages]
         said += [m.to_json() for m in fake.channel_messages + fake.dm_messages]
         password = yarl.URL(self.redis_url).password if self.redis_url else None
+        sent = json.dumps(said)
+        logs = self.logs
         for secret in (fake.token, self.segmind.api_key, *([password] if password else [])):
-            assert secret not in self.logs
+            assert secret not in logs, "a secret in the log"
+            assert secret not in sent, "a secret sent to Discord"
         for rec in fake.interactions:  # masked at every level, DEBUG included
-            assert rec.token not in self.logs, f"interaction token of {rec.name} in the log"
-            assert secret not in json.dumps(said)
-            assert "Traceback" not in json.dumps(said)
+            assert rec.token not in logs, f"interaction token of {rec.name} in the log"
+        assert "Traceback" not in sent
