@@ -8,22 +8,21 @@ headers and numbers made fit for people, proxies' 429s waited out, a deleted dat
 from __future__ import annotations
 
 import asyncio
-import io
 
 import pytest
-from PIL import Image
 
 from bot.discord import replies
 from bot.discord.app import DATABASE_CHECK_EVERY
 from tests.fake_discord import InteractionRecord
 from tests.fake_segmind import Planned
 from tests.harness import Harness
-from tests.test_job_engine import (
+from tests.helpers import (
     OTHER,
     OWNER,
     ask,
     at_segmind,
     placeholder_says,
+    png,
     prompts,
     sheet_delivered,
 )
@@ -64,8 +63,8 @@ async def test_a_pose_trickling_in_at_one_byte_a_second_holds_back_nobody_else(
     harness: Harness,
 ) -> None:
     await harness.start_bot(POSE_DOWNLOAD_SECONDS="3")
-    slow = harness.discord.host_attachment(_png(), "slow.png", "image/png", bytes_per_second=1)
-    fast = harness.discord.host_attachment(_png(), "fast.png", "image/png")
+    slow = harness.discord.host_attachment(png(), "slow.png", "image/png", bytes_per_second=1)
+    fast = harness.discord.host_attachment(png(), "fast.png", "image/png")
     stuck = await harness.discord.invoke(
         "character", {"prompt": "slow"}, user_id=OWNER, attachments={"pose": slow}
     )
@@ -81,12 +80,6 @@ async def test_a_pose_trickling_in_at_one_byte_a_second_holds_back_nobody_else(
 def told_download_failed(rec: InteractionRecord) -> bool:
     private = [m for m in rec.all_messages if m.ephemeral and not m.deleted]
     return any("couldn't download the pose" in m.content for m in private)
-
-
-def _png() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (200, 300), (40, 90, 160)).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 @pytest.mark.parametrize(
