@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_discord import Permissions
+from tests.fake_discord import Message, Permissions
 from tests.fake_segmind import Planned
 from tests.harness import Harness, run_cli
 from tests.helpers import MODERATOR, acked, answered, config, draw, refusal, sheet_delivered
@@ -193,7 +193,10 @@ async def test_one_alert_per_crossing(harness: Harness) -> None:
     await harness.start_bot(COOLDOWN_SECONDS="0")
     channel = harness.discord.channel_id
     await config(harness, "alerts", channel=channel, below=9.9)
-    alerts = lambda: [m for m in harness.discord.channel_messages if "⚠️" in m.content]  # noqa: E731
+
+    def alerts() -> list[Message]:
+        return [m for m in harness.discord.channel_messages if "⚠️" in m.content]
+
     for n in range(3):  # 9.871, 9.742, 9.613: crossed once
         await draw(harness, MEMBER, f"s{n}")
     await harness.discord.wait_until(lambda: len(alerts()) == 1, timeout=5)
