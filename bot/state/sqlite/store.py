@@ -118,7 +118,9 @@ class Store:
             try:
                 yield store
             finally:
-                store._admissions.close()
+                # In a thread, under the lock: an admission cancelled on the loop may still be
+                # running in its thread, and closing the connection under it crashes Python.
+                await asyncio.to_thread(store._close_admissions)
         finally:
             await db.close()
 
@@ -158,6 +160,10 @@ class Store:
             created_at=now,
             reserved=limits.expected_cost,
         )
+
+    def _close_admissions(self) -> None:
+        with self._admissions_lock:
+            self._admissions.close()
 
     def _admit_now(self, new: NewJob, limits: Limits, now: float) -> int:
         with self._admissions_lock:
