@@ -11,8 +11,8 @@ import asyncio
 
 import pytest
 
-from bot.discord import replies
-from bot.discord.app import DATABASE_CHECK_EVERY
+from bot.discord import app, replies
+from bot.state.sqlite.store import Store
 from tests.fake_discord import InteractionRecord
 from tests.fake_segmind import Planned
 from tests.harness import Harness
@@ -111,10 +111,23 @@ async def test_a_proxys_429_on_the_final_edit_is_waited_out_not_sent_elsewhere(
     assert harness.discord.channel_messages == []
 
 
-@pytest.mark.process
-async def test_a_database_deleted_while_running_is_reported_loudly(harness: Harness) -> None:
+async def test_a_database_deleted_while_running_is_reported_loudly(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The bot in this loop, checking often, and counted: the test waits for checks, not time.
+    monkeypatch.setattr(app, "DATABASE_CHECK_EVERY", 0.05)
+    checks = 0
+    file_problem = Store.file_problem
+
+    def counted(store: Store) -> str | None:
+        nonlocal checks
+        checks += 1
+        return file_problem(store)
+
+    monkeypatch.setattr(Store, "file_problem", counted)
     bot = await harness.start_bot()
     (harness.cwd / "bot.sqlite3").unlink()
     await bot.wait_for_log("was deleted or replaced while the bot runs", timeout=10)
-    await asyncio.sleep(DATABASE_CHECK_EVERY + 1)  # checked again since
+    seen = checks
+    await harness.discord.wait_until(lambda: checks >= seen + 3, timeout=10)  # checked again
     assert bot.logs.count("was deleted or replaced") == 1  # once per change, not every check
