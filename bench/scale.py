@@ -183,7 +183,7 @@ async def _burst(
     row.max_in_flight = segmind.max_in_flight
     if segmind.max_in_flight > args.concurrency:
         row.problems.append(f"Segmind had {segmind.max_in_flight} at once (> {args.concurrency})")
-    sent = Counter(r.json.get("prompt") for r in segmind.requests if isinstance(r.json, dict))
+    sent = Counter(str(r.json.get("prompt")) for r in segmind.requests if isinstance(r.json, dict))
     twice = sorted(prompt for prompt, count in sent.items() if count > 1)
     missing = n - sum(1 for i in range(n) if sent[f"member {i}"] >= 1)
     if twice or missing or len(segmind.requests) != n:

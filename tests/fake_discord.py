@@ -44,7 +44,7 @@ import secrets
 import time
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,7 @@ from urllib.parse import quote
 
 from aiohttp import WSMsgType, web
 from jsonschema import Draft202012Validator, validators
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 __all__ = [
@@ -168,7 +168,9 @@ def _snowflake_aware_type(validator: Any, types: Any, instance: Any, schema: Any
     yield from _base_type_check(validator, types, instance, schema)
 
 
-_SpecValidator = validators.extend(Draft202012Validator, {"type": _snowflake_aware_type})
+_SpecValidator = validators.extend(  # type: ignore[no-untyped-call]
+    Draft202012Validator, {"type": _snowflake_aware_type}
+)
 
 
 def load_spec() -> dict[str, Any]:
@@ -179,9 +181,7 @@ def load_spec() -> dict[str, Any]:
         if not version.startswith("3.1"):  # 3.1 means JSON Schema 2020-12 dialect
             raise RuntimeError(f"unsupported OpenAPI version {version!r}")
         _SPEC = spec
-        _REGISTRY = Registry().with_resource(
-            _SPEC_URI, Resource(contents=spec, specification=DRAFT202012)
-        )
+        _REGISTRY = Registry().with_resource(_SPEC_URI, DRAFT202012.create_resource(spec))
     return _SPEC
 
 
@@ -1352,9 +1352,7 @@ class FakeDiscord:
                         raise _err(400, 50109, "The request body contains invalid JSON.") from e
                 else:
                     fname = part.filename or ""  # type: ignore[union-attr]
-                    req.files.append(
-                        (name, fname, part.headers.get("Content-Type"), data)  # type: ignore[union-attr]
-                    )
+                    req.files.append((name, fname, part.headers.get("Content-Type"), data))
             return
         raw = await request.read()
         if not raw:
@@ -2350,7 +2348,7 @@ class FakeDiscord:
     async def invoke(
         self,
         name: str,
-        options: dict[str, object] | None = None,
+        options: Mapping[str, object] | None = None,
         *,
         user_id: int,
         attachments: dict[str, dict[str, Any]] | None = None,

@@ -19,11 +19,11 @@ import socket
 import sqlite3
 import sys
 import weakref
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import discord
 import redis
@@ -36,6 +36,8 @@ from bot.ops.settings import Settings, redis_password
 from bot.state.redis.store import PREFIX
 from tests.fake_discord import FakeDiscord
 from tests.fake_segmind import FakeSegmind
+
+T = TypeVar("T")
 
 # Prefixes of the bot's settings: a bot under test sees only the ones a test gives it.
 SETTING_PREFIXES = (
@@ -73,7 +75,10 @@ class Finished:
     err: str
 
 
-async def run_cli(*args: str, cwd: Path, timeout: float = 60, **settings: str) -> Finished:
+CLI_TIMEOUT = 60  # seconds a CLI command may take
+
+
+async def run_cli(*args: str, cwd: Path, **settings: str) -> Finished:
     """Run `python -m bot ARGS` to the end in `cwd` (where a `.env` would be read)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -86,7 +91,7 @@ async def run_cli(*args: str, cwd: Path, timeout: float = 60, **settings: str) -
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    out, err = await asyncio.wait_for(process.communicate(), CLI_TIMEOUT)
     assert process.returncode is not None
     return Finished(process.returncode, out.decode(), err.decode())
 
@@ -202,7 +207,8 @@ class _GivenSettings(Settings):
 
 def given_settings(settings: dict[str, str]) -> Settings:
     """`Settings` from environment-style names and values, as `python -m bot` would read them."""
-    return _GivenSettings(**{name.lower(): value for name, value in settings.items()})
+    values: dict[str, Any] = {name.lower(): value for name, value in settings.items()}
+    return _GivenSettings(**values)
 
 
 class _Lines(logging.Handler):
@@ -280,7 +286,7 @@ class BotInLoop:
         """Raise, with the log, if the bot has stopped."""
         assert self._task is not None
         if self._task.done():
-            outcome = "cancelled" if self._task.cancelled() else self._task.exception()
+            outcome: object = "cancelled" if self._task.cancelled() else self._task.exception()
             outcome = outcome or self._task.result()
             raise AssertionError(f"bot exited ({outcome!r}):\n{self.logs}")
 
@@ -334,8 +340,11 @@ def _track_tasks(loop: asyncio.AbstractEventLoop) -> None:
     previous = loop.get_task_factory()
 
     def factory(
-        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **kwargs: Any
-    ) -> asyncio.Future[Any]:
+        loop: asyncio.AbstractEventLoop,
+        coro: Coroutine[Any, Any, T] | Generator[Any, None, T],
+        /,
+        **kwargs: Any,
+    ) -> asyncio.Future[T]:
         if previous is not None:
             task = previous(loop, coro, **kwargs)
         else:
@@ -463,9 +472,11 @@ class Harness:
         said = [m.to_json() for rec in fake.interactions for m in rec.all_messages]
         said += [m.to_json() for m in fake.channel_messages + fake.dm_messages]
         password = yarl.URL(self.redis_url).password if self.redis_url else None
+        sent = json.dumps(said)
+        logs = self.logs
         for secret in (fake.token, self.segmind.api_key, *([password] if password else [])):
-            assert secret not in self.logs
+            assert secret not in logs, "a secret in the log"
+            assert secret not in sent, "a secret sent to Discord"
         for rec in fake.interactions:  # masked at every level, DEBUG included
-            assert rec.token not in self.logs, f"interaction token of {rec.name} in the log"
-            assert secret not in json.dumps(said)
-            assert "Traceback" not in json.dumps(said)
+            assert rec.token not in logs, f"interaction token of {rec.name} in the log"
+        assert "Traceback" not in sent

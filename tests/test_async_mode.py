@@ -12,7 +12,7 @@ import pytest
 
 from tests.fake_segmind import AsyncScript, Planned
 from tests.harness import Harness, run_cli
-from tests.test_job_engine import (
+from tests.helpers import (
     OWNER,
     ask,
     embed_fields,

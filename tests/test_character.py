@@ -13,7 +13,7 @@ from PIL import Image
 from tests.fake_discord import InteractionRecord
 from tests.fake_segmind import Planned
 from tests.harness import Harness
-from tests.test_job_engine import refused_in_private
+from tests.helpers import refused_in_private
 
 USER = 5001
 TIMESTAMP = re.compile(r"<t:\d+:R>")

@@ -11,26 +11,7 @@ from PIL import Image
 from tests.fake_discord import FakeDiscord
 from tests.fake_segmind import FakeSegmind, Planned
 from tests.harness import run_cli
-
-
-def segmind_env(fake: FakeSegmind, **more: str) -> dict[str, str]:
-    # The blocking API unless a test names another (these tests script its failures).
-    return {
-        "SEGMIND_BASE_URL": fake.url,
-        "SEGMIND_API_KEY": fake.api_key,
-        "SEGMIND_API": "v1",
-        **more,
-    }
-
-
-def both_env(discord: FakeDiscord, segmind: FakeSegmind, **more: str) -> dict[str, str]:
-    return {
-        "DISCORD_TOKEN": discord.token,
-        "DISCORD_API_BASE": discord.api_base,
-        "DISCORD_GATEWAY_URL": discord.gateway_url,
-        **segmind_env(segmind),
-        **more,
-    }
+from tests.helpers import both_env, segmind_env
 
 
 async def test_generate_writes_a_jpeg_and_reports_seed_and_credits(

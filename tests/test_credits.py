@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from tests.fake_discord import InteractionRecord, Permissions
 from tests.harness import Harness
+from tests.helpers import replied
 
 MEMBER = 7001
 MODERATOR = 7002
-
-
-def answered(rec: InteractionRecord) -> bool:
-    return rec.original is not None and bool(rec.original.embeds or rec.original.content)
 
 
 def fields(rec: InteractionRecord) -> dict[str, str]:
@@ -26,7 +23,7 @@ async def test_a_moderator_sees_balance_last_seen_credits_and_usage(harness: Har
     credits = await harness.discord.invoke(
         "credits", user_id=MODERATOR, permissions=Permissions.MANAGE_GUILD
     )
-    await credits.wait_for(answered)
+    await credits.wait_for(replied)
     assert credits.ephemeral
     shown = fields(credits)
     assert shown["Balance now"].startswith(f"{harness.segmind.credits:,.2f}")
@@ -43,7 +40,7 @@ async def test_a_member_with_a_moderator_role_may_check_credits(harness: Harness
     rec = await harness.discord.invoke(
         "credits", user_id=MODERATOR, roles=[role], bypass_default_permissions=True
     )
-    await rec.wait_for(answered)
+    await rec.wait_for(replied)
     assert "Balance now" in fields(rec)
 
 
@@ -65,7 +62,7 @@ async def test_balance_unavailable_is_said_plainly(harness: Harness) -> None:
     rec = await harness.discord.invoke(
         "credits", user_id=MODERATOR, permissions=Permissions.MANAGE_GUILD
     )
-    await rec.wait_for(answered)
+    await rec.wait_for(replied)
     assert fields(rec)["Balance now"].startswith("unavailable right now")
     assert "SEGMIND_API_KEY" in fields(rec)["Balance now"]
 

@@ -18,34 +18,23 @@ from PIL import Image
 from tests.fake_discord import InteractionRecord
 from tests.fake_segmind import Planned
 from tests.harness import Harness, free_port
-from tests.test_job_engine import (
+from tests.helpers import (
     OTHER,
     OWNER,
     acked,
+    answered,
     ask,
     at_segmind,
     placeholder_says,
     prompts,
     refused_in_private,
+    scrape_when,
     sheet_delivered,
+    sheets_posted,
 )
-from tests.test_metrics import scrape_when
 
 # A short retry schedule for sheets no route reaches, so the tests stay quick.
 QUICK_RETRY = {"DELIVERY_RETRY_SECONDS": "0.3"}
-
-
-def sheets_posted(harness: Harness) -> int:
-    """Sheets Discord was given, by every route."""
-    fake = harness.discord
-    messages = [m for rec in fake.interactions for m in rec.all_messages]
-    messages += fake.channel_messages + fake.dm_messages
-    return sum(1 for m in messages if m.attachments)
-
-
-def answered(rec: InteractionRecord) -> bool:
-    """The member has an outcome: the sheet, or a private refusal."""
-    return sheet_delivered(rec) or refused_in_private(rec)
 
 
 # --- start-up and restarts ----------------------------------------------------------------------

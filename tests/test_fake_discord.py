@@ -7,7 +7,7 @@ import contextlib
 import io
 import warnings
 from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import aiohttp
 import pytest
@@ -588,8 +588,9 @@ async def test_interactions_happen_where_they_are_used(point_at: Any) -> None:
                 ({"roles": [role]}, "not roles of guild"),
                 ({"in_guild": False, "guild_id": other}, "not a DM"),
             ):
+                options = cast(dict[str, object], kw.pop("options", {}))
                 with pytest.raises(AssertionError, match=why):
-                    await fake.invoke("where", kw.pop("options", {}), user_id=USER, **kw)
+                    await fake.invoke("where", options, user_id=USER, **kw)
         fake.assert_no_violations()
 
 

@@ -8,22 +8,22 @@ headers and numbers made fit for people, proxies' 429s waited out, a deleted dat
 from __future__ import annotations
 
 import asyncio
-import io
 
 import pytest
-from PIL import Image
 
-from bot.discord.app import DATABASE_CHECK_EVERY
+from bot.discord import app
 from bot.sheets import texts
+from bot.state.sqlite.store import Store
 from tests.fake_discord import InteractionRecord
 from tests.fake_segmind import Planned
 from tests.harness import Harness
-from tests.test_job_engine import (
+from tests.helpers import (
     OTHER,
     OWNER,
     ask,
     at_segmind,
     placeholder_says,
+    png,
     prompts,
     sheet_delivered,
 )
@@ -64,8 +64,8 @@ async def test_a_pose_trickling_in_at_one_byte_a_second_holds_back_nobody_else(
     harness: Harness,
 ) -> None:
     await harness.start_bot(POSE_DOWNLOAD_SECONDS="3")
-    slow = harness.discord.host_attachment(_png(), "slow.png", "image/png", bytes_per_second=1)
-    fast = harness.discord.host_attachment(_png(), "fast.png", "image/png")
+    slow = harness.discord.host_attachment(png(), "slow.png", "image/png", bytes_per_second=1)
+    fast = harness.discord.host_attachment(png(), "fast.png", "image/png")
     stuck = await harness.discord.invoke(
         "character", {"prompt": "slow"}, user_id=OWNER, attachments={"pose": slow}
     )
@@ -81,12 +81,6 @@ async def test_a_pose_trickling_in_at_one_byte_a_second_holds_back_nobody_else(
 def told_download_failed(rec: InteractionRecord) -> bool:
     private = [m for m in rec.all_messages if m.ephemeral and not m.deleted]
     return any("couldn't download the pose" in m.content for m in private)
-
-
-def _png() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (200, 300), (40, 90, 160)).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 @pytest.mark.parametrize(
@@ -118,10 +112,23 @@ async def test_a_proxys_429_on_the_final_edit_is_waited_out_not_sent_elsewhere(
     assert harness.discord.channel_messages == []
 
 
-@pytest.mark.process
-async def test_a_database_deleted_while_running_is_reported_loudly(harness: Harness) -> None:
+async def test_a_database_deleted_while_running_is_reported_loudly(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The bot in this loop, checking often, and counted: the test waits for checks, not time.
+    monkeypatch.setattr(app, "DATABASE_CHECK_EVERY", 0.05)
+    checks = 0
+    file_problem = Store.file_problem
+
+    def counted(store: Store) -> str | None:
+        nonlocal checks
+        checks += 1
+        return file_problem(store)
+
+    monkeypatch.setattr(Store, "file_problem", counted)
     bot = await harness.start_bot()
     (harness.cwd / "bot.sqlite3").unlink()
     await bot.wait_for_log("was deleted or replaced while the bot runs", timeout=10)
-    await asyncio.sleep(DATABASE_CHECK_EVERY + 1)  # checked again since
+    seen = checks
+    await harness.discord.wait_until(lambda: checks >= seen + 3, timeout=10)  # checked again
     assert bot.logs.count("was deleted or replaced") == 1  # once per change, not every check

@@ -10,45 +10,30 @@ from __future__ import annotations
 import io
 import re
 import signal
-from collections.abc import Callable
 
 import pytest
 from PIL import Image
 
-from tests.fake_discord import InteractionRecord, Message, Permissions
-from tests.fake_segmind import FakeSegmind, Planned
+from tests.fake_discord import InteractionRecord, Permissions
+from tests.fake_segmind import Planned
 from tests.harness import Harness
-
-OWNER = 5001
-OTHER = 5002
-THIRD = 5003
-FOURTH = 5004
-TIMESTAMP = re.compile(r"<t:\d+:R>")
-
+from tests.helpers import (
+    OTHER,
+    OWNER,
+    THIRD,
+    acked,
+    ask,
+    ask_queued,
+    at_segmind,
+    embed_fields,
+    history,
+    placeholder_says,
+    prompts,
+    see_places_move,
+    sheet_delivered,
+)
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def sheet_delivered(rec: InteractionRecord) -> bool:
-    return rec.original is not None and bool(rec.original.attachments)
-
-
-def placeholder_says(text: str) -> Callable[[InteractionRecord], bool]:
-    """The placeholder shows, or has shown, `text` (two quick edits may land between wakes)."""
-
-    def check(rec: InteractionRecord) -> bool:
-        return rec.original is not None and any(text in said for said in history(rec.original))
-
-    return check
-
-
-def acked(rec: InteractionRecord) -> bool:
-    return rec.ack_type is not None
-
-
-def history(message: Message) -> list[str]:
-    """Every text the message showed, in order (payloads that did not touch content skipped)."""
-    return [p["content"] or "" for p in message.payloads if "content" in p]
 
 
 def assert_queue_lines_stop_once_drawing(rec: InteractionRecord) -> None:
@@ -62,43 +47,6 @@ def assert_queue_lines_stop_once_drawing(rec: InteractionRecord) -> None:
     assert late == [], f"user {rec.user_id}'s placeholder went back to the queue: {seen}"
     assert rec.original.content == "", rec.original.content  # the sheet, not a queue line
     assert rec.original.attachments
-
-
-def prompts(segmind: FakeSegmind) -> list[str]:
-    """The prompt of every generate request Segmind received, in arrival order."""
-    return [r.json["prompt"] for r in segmind.requests if isinstance(r.json, dict)]
-
-
-def refused_in_private(rec: InteractionRecord) -> bool:
-    """Refused with a reply only the member sees: at once (ack 4), or after a deferral whose
-    public "thinking" message was removed."""
-    private = [m for m in rec.all_messages if m.ephemeral and not m.deleted]
-    public = [m for m in rec.all_messages if not m.ephemeral and not m.deleted]
-    return bool(private) and not public
-
-
-def embed_fields(message: Message) -> dict[str, str]:
-    return {f["name"]: f["value"] for f in message.embeds[0]["fields"]}
-
-
-async def ask(harness: Harness, user_id: int, prompt: str, **options: object) -> InteractionRecord:
-    """/character as `user_id`; returns once the bot has acknowledged it."""
-    rec = await harness.discord.invoke("character", {"prompt": prompt, **options}, user_id=user_id)
-    await rec.wait_for(acked, timeout=5)
-    return rec
-
-
-async def ask_queued(harness: Harness, user_id: int, prompt: str) -> InteractionRecord:
-    """/character as `user_id`, accepted; returns once its placeholder shows its place."""
-    rec = await ask(harness, user_id, prompt)
-    assert rec.ack_type == 5 and not rec.ephemeral, rec.events
-    await rec.wait_for(placeholder_says("Queued"), timeout=5)
-    return rec
-
-
-async def at_segmind(harness: Harness, count: int) -> None:
-    """Wait until Segmind has received `count` generate requests."""
-    await harness.discord.wait_until(lambda: len(harness.segmind.requests) >= count, timeout=10)
 
 
 def assert_refused_privately(rec: InteractionRecord, *words: str) -> None:
@@ -158,41 +106,6 @@ async def test_queued_members_see_their_place_move_then_drawing_then_the_sheet(
     harness: Harness,
 ) -> None:
     await see_places_move(harness)
-
-
-async def see_places_move(harness: Harness) -> None:
-    """Four members, one at a time: each sees their place, then it moving, then the sheet."""
-    harness.segmind.delay = 1.2
-    await harness.start_bot(MAX_CONCURRENT_JOBS="1")
-    first = await ask_queued(harness, OWNER, "first")
-    await at_segmind(harness, 1)
-    second = await ask_queued(harness, OTHER, "second")
-    await harness.until_job(2, "queued", "sending")
-    third = await ask_queued(harness, THIRD, "third")
-    await harness.until_job(3, "queued", "sending")
-    last = await ask_queued(harness, FOURTH, "fourth")
-    assert second.original is not None and third.original is not None
-    assert second.original.content == "Queued — you're next."
-    assert third.original.content == "Queued — 1 ahead of you."
-    assert last.original is not None and last.original.content == "Queued — 2 ahead of you."
-
-    await last.wait_for(sheet_delivered, timeout=20)
-    seen = history(last.original)
-    queued = [text for text in seen if text.startswith("Queued")]
-    drawing = [i for i, text in enumerate(seen) if text.startswith("Drawing")]
-    assert queued[0] == "Queued — 2 ahead of you.", seen
-    assert len(set(queued)) >= 2, f"the place never changed: {seen}"
-    assert set(queued) <= {
-        "Queued — 2 ahead of you.",
-        "Queued — 1 ahead of you.",
-        "Queued — you're next.",
-    }, seen
-    assert drawing, f"never said it was drawing: {seen}"
-    assert TIMESTAMP.search(seen[drawing[0]]), seen[drawing[0]]
-    assert all(not text.startswith("Queued") for text in seen[drawing[0] :]), seen
-    assert last.original.content == "" and last.original.attachments
-    assert first.original is not None and first.original.attachments
-    assert prompts(harness.segmind) == ["first", "second", "third", "fourth"]
 
 
 async def test_a_slow_place_announcement_never_overwrites_a_finished_sheet(

@@ -41,7 +41,7 @@ async def test_the_scripts_see_pythons_constants_and_state_sets(redis_url: str) 
             "return cjson.encode({DAY, COST_TOLERANCE, MINUTE, ACCEPTED, DONE,"
             " WAITING, ACTIVE, SPENDING})"
         )
-        seen = json.loads(await client.eval(probe, 0))  # type: ignore[misc]
+        seen = json.loads(await client.eval(probe, 0))
     finally:
         await client.aclose()
     assert seen[:5] == [DAY, COST_TOLERANCE, MINUTE, "accepted", "done"]

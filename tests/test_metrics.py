@@ -2,23 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
-import aiohttp
-
 from tests.harness import Harness, free_port
-
-
-async def scrape_when(url: str, line: str, timeout: float = 10) -> str:
-    """The metrics page, once it shows `line` (the bot counts a job after delivering it)."""
-    async with asyncio.timeout(timeout), aiohttp.ClientSession() as http:
-        while True:
-            async with http.get(url) as response:
-                assert response.status == 200
-                text = await response.text()
-            if line in text:
-                return text
-            await asyncio.sleep(0.05)
+from tests.helpers import scrape_when
 
 
 async def test_metrics_endpoint_serves_job_queue_segmind_credit_and_loop_numbers(

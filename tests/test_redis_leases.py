@@ -16,7 +16,7 @@ import pytest
 from bot.sheets.job import Job, JobState, LedgerEntry
 from bot.sheets.rules import Limits
 from bot.state.redis.store import RedisStore
-from tests.test_records_contract import ROOMY, new
+from tests.helpers import ROOMY, new
 
 LEASE = 0.5
 

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from bot.ops.cli import _parser
 from bot.sheets.request import SheetRequest, describe, limits
 from tests.harness import Harness
-from tests.test_job_engine import OWNER, acked, refused_in_private
+from tests.helpers import OWNER, acked, refused_in_private
 
 # Discord's option types for the model's field types.
 OPTION_TYPES = {"prompt": 3, "negative_prompt": 3, "seed": 4, "steps": 4}
@@ -37,7 +37,7 @@ async def test_the_registered_command_matches_the_one_definition(harness: Harnes
 
 
 def test_the_cli_has_one_flag_per_option() -> None:
-    generate = _parser()._subparsers._group_actions[0].choices["generate"]  # type: ignore[union-attr]
+    generate = _parser()._subparsers._group_actions[0].choices["generate"]  # type: ignore[union-attr,index]
     flags = {a.dest: a for a in generate._actions if a.dest not in ("help", "pose", "out")}
     assert set(flags) == set(SheetRequest.model_fields)
     for name, action in flags.items():

@@ -21,19 +21,19 @@ from bot.state.redis.store import RedisStore
 from tests.fake_discord import FakeDiscord, InteractionRecord, Permissions
 from tests.fake_segmind import FakeSegmind
 from tests.harness import Harness, RunningBot, free_port, run_cli
-from tests.test_cli import both_env
-from tests.test_exactly_once import sheets_posted
-from tests.test_hardening import _png
-from tests.test_job_engine import (
+from tests.helpers import (
+    ROOMY,
     acked,
     ask,
+    both_env,
     placeholder_says,
+    png,
     prompts,
     refused_in_private,
     see_places_move,
+    sheet_delivered,
+    sheets_posted,
 )
-from tests.test_job_engine import sheet_delivered as delivered
-from tests.test_records_contract import ROOMY
 
 MANAGE = Permissions.MANAGE_GUILD
 # Where a test kills a process: short leases, so its jobs are taken over within the test's
@@ -86,7 +86,7 @@ async def test_a_burst_over_two_shards_and_a_worker_is_drawn_once_each_within_th
     )
     assert {rec.shard for rec in recs} == {0, 1}
     for rec in recs:
-        await rec.wait_for(delivered, timeout=60)
+        await rec.wait_for(sheet_delivered, timeout=60)
     assert Counter(prompts(harness.segmind)) == {f"burst {n}": 1 for n in range(40)}
     # Three processes, four workers each would allow 12: the limit is one, for all of them.
     assert harness.segmind.max_in_flight == 3
@@ -114,14 +114,14 @@ async def test_segmind_requests_a_minute_are_capped_for_all_processes_together(
     recs = await asyncio.gather(
         *(ask_in(harness, guilds[n % 4], 8100 + n, f"paced {n}") for n in range(10))
     )
-    await harness.discord.wait_until(lambda: sum(map(delivered, recs)) == 6, timeout=20)
-    waiting = [rec for rec in recs if not delivered(rec)]
+    await harness.discord.wait_until(lambda: sum(map(sheet_delivered, recs)) == 6, timeout=20)
+    waiting = [rec for rec in recs if not sheet_delivered(rec)]
     # The next in line are told why they wait (the others still see their place).
     told = placeholder_says("Segmind's plan allows only so many sheets a minute")
     await harness.discord.wait_until(lambda: any(map(told, waiting)), timeout=10)
     await asyncio.sleep(2)  # three processes pacing alone would each have sent 6 by now
     assert len(harness.segmind.requests) == 6
-    assert not any(map(delivered, waiting))
+    assert not any(map(sheet_delivered, waiting))
 
 
 @pytest.mark.process
@@ -146,15 +146,15 @@ async def test_a_server_budget_holds_while_other_processes_draw_and_settle_its_s
     await moderator.wait_for(acked, timeout=10)
     first = await asyncio.gather(*(ask_in(harness, guild, 8200 + n, f"a {n}") for n in range(6)))
     for rec in first:  # drawn by any process, settled in the shared ledger
-        await rec.wait_for(delivered, timeout=30)
+        await rec.wait_for(sheet_delivered, timeout=30)
     rest = await asyncio.gather(*(ask_in(harness, guild, 8300 + n, f"b {n}") for n in range(20)))
     for rec in rest:
-        await rec.wait_for(lambda r: delivered(r) or refused_in_private(r), timeout=30)
-    assert sum(map(delivered, first + rest)) == 10
+        await rec.wait_for(lambda r: sheet_delivered(r) or refused_in_private(r), timeout=30)
+    assert sum(map(sheet_delivered, first + rest)) == 10
     assert len(harness.segmind.requests) == 10
     # Another server (on the other shard) is not held back by this one's budget.
     elsewhere = await ask_in(harness, other, 8400, "elsewhere")
-    await elsewhere.wait_for(delivered, timeout=20)
+    await elsewhere.wait_for(sheet_delivered, timeout=20)
 
 
 @pytest.mark.process
@@ -173,8 +173,8 @@ async def test_one_members_requests_on_two_shards_at_once_are_admitted_as_one_pr
     # As Discord does: the requests came the moment the sessions were READY, before on_ready.
     assert "ready as" not in bots[1].logs, "the test was meant to act before on_ready"
     for rec in recs:
-        await rec.wait_for(lambda r: delivered(r) or refused_in_private(r), timeout=20)
-    assert sum(map(delivered, recs)) == 2
+        await rec.wait_for(lambda r: sheet_delivered(r) or refused_in_private(r), timeout=20)
+    assert sum(map(sheet_delivered, recs)) == 2
     assert len(harness.segmind.requests) == 2
 
 
@@ -196,7 +196,7 @@ async def test_a_process_killed_while_drawing_leaves_its_sheet_to_another_withou
     await harness.discord.wait_until(lambda: " submitted: " in harness.logs, timeout=10)
     drawing = next(bot for bot in bots if " submitted: " in bot.logs)
     await drawing.kill()  # SIGKILL: no goodbye, its lease just stops being renewed
-    await rec.wait_for(delivered, timeout=30)
+    await rec.wait_for(sheet_delivered, timeout=30)
     assert len(harness.segmind.submits) == 1
     assert sheets_posted(harness) == 1
 
@@ -220,10 +220,12 @@ async def test_queued_jobs_of_a_killed_gateway_process_are_drawn_and_delivered_b
     await bots[0].signal(signal.SIGKILL)
     await bots[0].kill()
     for rec in recs:  # over REST with each interaction's token, from the surviving processes
-        await rec.wait_for(lambda r: delivered(r) or "interrupted" in _last_text(r), timeout=40)
+        await rec.wait_for(
+            lambda r: sheet_delivered(r) or "interrupted" in _last_text(r), timeout=40
+        )
     sent = Counter(prompts(harness.segmind))
     assert all(count == 1 for count in sent.values()), sent
-    assert sum(map(delivered, recs)) >= 4  # at most the one it was drawing is interrupted
+    assert sum(map(sheet_delivered, recs)) >= 4  # at most the one it was drawing is interrupted
 
 
 def _last_text(rec: InteractionRecord) -> str:
@@ -318,7 +320,7 @@ async def test_a_request_whose_gateway_died_fetching_its_pose_is_reported_by_ano
     bots = await two_shards_and_a_worker(
         harness, POSE_DOWNLOAD_SECONDS="60", JOB_LEASE_SECONDS=SHORT_LEASE, MAX_JOBS_PER_USER="1"
     )
-    slow = harness.discord.host_attachment(_png(), "slow.png", "image/png", bytes_per_second=1)
+    slow = harness.discord.host_attachment(png(), "slow.png", "image/png", bytes_per_second=1)
     rec = await harness.discord.invoke(
         "character", {"prompt": "cut off"}, user_id=8700, guild_id=guild, attachments={"pose": slow}
     )
@@ -330,7 +332,7 @@ async def test_a_request_whose_gateway_died_fetching_its_pose_is_reported_by_ano
     assert harness.segmind.requests == []
     # It no longer counts as the member's running job (one allowed): they may ask again.
     again = await ask_in(harness, harness.discord.add_guild(shard=1, shard_count=2), 8700, "again")
-    await again.wait_for(delivered, timeout=20)
+    await again.wait_for(sheet_delivered, timeout=20)
 
 
 @pytest.mark.process
@@ -345,7 +347,7 @@ async def test_an_upgrade_without_a_stop_serves_everyone_once(shared_harness: Ha
     after = await asyncio.gather(*(ask(harness, 8950 + n, f"after {n}") for n in range(2)))
     assert await old.wait(timeout=30) == 0
     for rec in before + after:
-        await rec.wait_for(delivered, timeout=30)
+        await rec.wait_for(sheet_delivered, timeout=30)
     assert Counter(prompts(harness.segmind)) == Counter(
         [f"before {n}" for n in range(3)] + [f"after {n}" for n in range(2)]
     )
@@ -372,7 +374,7 @@ async def test_connections_to_redis_dropped_mid_burst_lose_no_sheet_and_send_non
             await asyncio.sleep(0.4)
             client.client_kill_filter(_type="normal", skipme=True)
     for rec in recs:
-        await rec.wait_for(delivered, timeout=40)
+        await rec.wait_for(sheet_delivered, timeout=40)
     assert Counter(prompts(harness.segmind)) == {f"dropped {n}": 1 for n in range(12)}
     assert sheets_posted(harness) == 12
 
@@ -386,7 +388,7 @@ async def test_a_bot_moved_from_sqlite_to_redis_keeps_its_settings_ledger_and_bu
     )
     await limit.wait_for(acked, timeout=5)
     first = await ask(harness, 9100, "a fox ranger", strength=0.6)
-    await first.wait_for(delivered, timeout=10)
+    await first.wait_for(sheet_delivered, timeout=10)
     await bot.signal(signal.SIGTERM)
     assert await bot.wait() == 0
 
@@ -401,7 +403,7 @@ async def test_a_bot_moved_from_sqlite_to_redis_keeps_its_settings_ledger_and_bu
     sheet = first.original
     assert sheet is not None
     reroll = await harness.discord.click(sheet, sheet.custom_ids()[0], user_id=9100)
-    await reroll.wait_for(delivered, timeout=10)  # the old sheet's button, its pose kept
+    await reroll.wait_for(sheet_delivered, timeout=10)  # the old sheet's button, its pose kept
     assert harness.segmind.requests[1].json["strength"] == 0.6
     third = await ask(harness, 9100, "one too many")
     assert "you have 2/2" in _last_text(third)  # the copied ledger and limit count
@@ -442,7 +444,7 @@ async def test_one_process_may_run_every_shard_on_its_sqlite_file(harness: Harne
     await harness.discord.wait_ready(shards=2, timeout=20)  # discord.py spaces IDENTIFYs by 5 s
     recs = [await ask_in(harness, guild, 9300, f"shard {n}") for n, guild in enumerate(guilds)]
     for rec in recs:
-        await rec.wait_for(delivered, timeout=10)
+        await rec.wait_for(sheet_delivered, timeout=10)
     assert {rec.shard for rec in recs} == {0, 1}
 
 

@@ -9,44 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_discord import InteractionRecord, Permissions
+from tests.fake_discord import Message, Permissions
 from tests.fake_segmind import Planned
 from tests.harness import Harness, run_cli
-from tests.test_job_engine import acked, refused_in_private, sheet_delivered
+from tests.helpers import MODERATOR, acked, answered, config, draw, refusal, sheet_delivered
 
 MEMBER = 7101
 OTHER = 7102
-MOD = 7103
+MOD = MODERATOR  # the one helpers.config acts as
 MANAGE = Permissions.MANAGE_GUILD
-
-
-def answered(rec: InteractionRecord) -> bool:
-    """The sheet, a private refusal, or word that it failed."""
-    failed = rec.original is not None and "cooldown was reset" in rec.original.content
-    return sheet_delivered(rec) or refused_in_private(rec) or failed
-
-
-async def config(harness: Harness, command: str, user_id: int = MOD, **options: object) -> str:
-    """Run /config as a moderator; return the private answer's text (or its embed's fields)."""
-    rec = await harness.discord.invoke(
-        f"config {command}", options, user_id=user_id, permissions=MANAGE
-    )
-    await rec.wait_for(acked, timeout=5)
-    assert rec.ephemeral and rec.original is not None, rec.events
-    if rec.original.embeds:
-        return "\n".join(f"{f['name']}: {f['value']}" for f in rec.original.embeds[0]["fields"])
-    return rec.original.content
-
-
-async def draw(harness: Harness, user_id: int, prompt: str) -> InteractionRecord:
-    rec = await harness.discord.invoke("character", {"prompt": prompt}, user_id=user_id)
-    await rec.wait_for(answered, timeout=10)
-    return rec
-
-
-def refusal(rec: InteractionRecord) -> str:
-    assert refused_in_private(rec), rec.events
-    return next(m.content for m in rec.all_messages if m.ephemeral and not m.deleted)
 
 
 # --- who may ------------------------------------------------------------------------------------
@@ -247,7 +218,10 @@ async def test_one_alert_per_crossing(harness: Harness) -> None:
     await harness.start_bot(COOLDOWN_SECONDS="0")
     channel = harness.discord.channel_id
     await config(harness, "alerts", channel=channel, below=9.9)
-    alerts = lambda: [m for m in harness.discord.channel_messages if "⚠️" in m.content]  # noqa: E731
+
+    def alerts() -> list[Message]:
+        return [m for m in harness.discord.channel_messages if "⚠️" in m.content]
+
     for n in range(3):  # 9.871, 9.742, 9.613: crossed once
         await draw(harness, MEMBER, f"s{n}")
     await harness.discord.wait_until(lambda: len(alerts()) == 1, timeout=5)

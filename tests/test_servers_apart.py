@@ -3,50 +3,14 @@ server the bot is in, and within a server /character is drawn only where its mod
 
 from __future__ import annotations
 
-from tests.fake_discord import InteractionRecord, Permissions
+from tests.fake_discord import InteractionRecord
 from tests.harness import Harness
-from tests.test_job_engine import acked, sheet_delivered
-from tests.test_server_controls import answered, refusal
+from tests.helpers import MODERATOR, acked, config, draw, refusal, sheet_delivered
 
 MEMBER = 7201
 OTHER = 7202
-MOD = 7203
+MOD = MODERATOR  # the one helpers.config acts as
 HELPER = 7204
-MANAGE = Permissions.MANAGE_GUILD
-
-
-async def config(
-    harness: Harness,
-    command: str,
-    *,
-    guild_id: int | None = None,
-    user_id: int = MOD,
-    **options: object,
-) -> str:
-    """Run /config in a server as a moderator; the private answer's text (or embed fields)."""
-    rec = await harness.discord.invoke(
-        f"config {command}", options, user_id=user_id, permissions=MANAGE, guild_id=guild_id
-    )
-    await rec.wait_for(acked, timeout=5)
-    assert rec.ephemeral and rec.original is not None, rec.events
-    if rec.original.embeds:
-        return "\n".join(f"{f['name']}: {f['value']}" for f in rec.original.embeds[0]["fields"])
-    return rec.original.content
-
-
-async def draw(
-    harness: Harness,
-    user_id: int,
-    prompt: str,
-    *,
-    guild_id: int | None = None,
-    channel_id: int | None = None,
-) -> InteractionRecord:
-    rec = await harness.discord.invoke(
-        "character", {"prompt": prompt}, user_id=user_id, guild_id=guild_id, channel_id=channel_id
-    )
-    await rec.wait_for(answered, timeout=10)
-    return rec
 
 
 def drawn_in(rec: InteractionRecord, channel_id: int) -> bool:

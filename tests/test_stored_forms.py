@@ -181,17 +181,25 @@ async def _keys(client: redis.Redis, holder: str) -> dict[str, Any]:
     """Every key with its type, its remaining life in seconds (-1: none) and its content."""
     found: dict[str, Any] = {}
     async for raw in client.scan_iter(count=1000):
-        key = raw.decode()
-        kind = (await client.type(key)).decode()
+        key = _text(raw)
+        kind = _text(await client.type(key))
         if kind == "string":
-            content: Any = (await client.get(key)).decode()
+            content: Any = _text(await client.get(key))
         elif kind == "hash":
-            content = {k.decode(): v.decode() for k, v in (await client.hgetall(key)).items()}
+            content = {_text(k): _text(v) for k, v in (await client.hgetall(key)).items()}
         elif kind == "zset":
-            content = [[m.decode(), s] for m, s in await client.zrange(key, 0, -1, withscores=True)]
+            scored: list[Any] = await client.zrange(key, 0, -1, withscores=True)
+            content = [[_text(member), score] for member, score in scored]
         elif kind == "set":
-            content = sorted(m.decode() for m in await client.smembers(key))
+            content = sorted(_text(m) for m in await client.smembers(key))
         else:
             content = kind
         found[key] = [kind, await client.ttl(key), content]
-    return json.loads(json.dumps(found, sort_keys=True).replace(holder, "HOLDER"))
+    anonymous: dict[str, Any] = json.loads(
+        json.dumps(found, sort_keys=True).replace(holder, "HOLDER")
+    )
+    return anonymous
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -90,7 +90,9 @@ class Store:
             try:
                 yield store
             finally:
-                store._admissions.close()
+                # In a thread, under the lock: an admission cancelled on the loop may still be
+                # running in its thread, and closing the connection under it crashes Python.
+                await asyncio.to_thread(store._close_admissions)
         finally:
             await db.close()
 
@@ -124,6 +126,10 @@ class Store:
         now = time.time()
         job_id = await asyncio.to_thread(self._admit_now, new, limits, now)
         return new_job(new, job_id, now, limits)
+
+    def _close_admissions(self) -> None:
+        with self._admissions_lock:
+            self._admissions.close()
 
     def _admit_now(self, new: NewJob, limits: Limits, now: float) -> int:
         with self._admissions_lock:
