@@ -13,7 +13,7 @@ from bot.ops.metrics import Metrics
 from bot.segmind import AuthError, SegmindError, Sheet
 from bot.sheets import texts
 from bot.sheets.alerts import Alerts
-from bot.sheets.job import Job, JobState, LedgerEntry
+from bot.sheets.job import Job, JobChange, JobState, LedgerEntry
 from bot.sheets.members import Members, Undelivered
 from bot.sheets.records import Records
 from bot.sheets.writes import JobWrites
@@ -96,7 +96,7 @@ class Books:
         """The one way a job ends: record, store, count, log, settle the cooldown, tell."""
         paid = (job.outcome.cost or job.reserved) if job.outcome is not None else 0.0
         entry = LedgerEntry(job.id, time.time(), job.guild_id, job.user_id, paid, state.value)
-        fields: dict[str, Any] = {"state": state, "interaction_token": None}
+        fields: JobChange = {"state": state, "interaction_token": None}
         if state is not JobState.DONE or job.finished_at is None:
             fields["finished_at"] = time.time()
         if state is JobState.DONE:
