@@ -329,13 +329,45 @@ async def test_mentions_in_a_prompt_ping_nobody(harness: Harness) -> None:
         assert mentions is not None and mentions.get("parse") == []
 
 
-async def test_character_works_in_a_direct_message_with_the_bot(harness: Harness) -> None:
+async def test_direct_messages_are_refused_unless_the_operator_allows_them(
+    harness: Harness,
+) -> None:
     await harness.start_bot()
     rec = await harness.discord.invoke(
         "character", {"prompt": "a lonely lighthouse keeper"}, user_id=USER, in_guild=False
     )
-    await rec.wait_for(sheet_delivered)
-    assert rec.original is not None and rec.original.embeds
+    await rec.wait_for(lambda r: r.acked_at is not None)
+    assert "only draw in servers" in private_refusal(rec)
+    assert harness.segmind.requests == []
+
+
+async def test_allowed_direct_messages_keep_the_operators_limit_and_words(
+    harness: Harness,
+) -> None:
+    # A member refused by their server cannot draw the same prompt in DMs instead.
+    await harness.start_bot(
+        ALLOW_DMS="true", DM_DAILY_LIMIT="1", BLOCKED_WORDS="dragon", COOLDOWN_SECONDS="0"
+    )
+
+    async def in_dm(prompt: str) -> InteractionRecord:
+        rec = await harness.discord.invoke(
+            "character", {"prompt": prompt}, user_id=USER, in_guild=False
+        )
+        await rec.wait_for(lambda r: sheet_delivered(r) or refused_in_private(r))
+        return rec
+
+    blocked = await in_dm("a red dragon")
+    assert "doesn't allow the word “dragon”" in private_refusal(blocked)
+    drawn = await in_dm("a lonely lighthouse keeper")
+    assert drawn.original is not None and drawn.original.embeds
+    again = await in_dm("a second keeper")
+    assert "In direct messages the bot allows 1 sheet(s) per member" in private_refusal(again)
+    assert len(harness.segmind.requests) == 1
+    # The operator's words hold in every server too.
+    in_server = await harness.discord.invoke("character", {"prompt": "dragon"}, user_id=USER + 1)
+    await in_server.wait_for(lambda r: r.acked_at is not None)
+    assert "“dragon”" in private_refusal(in_server)
+    assert len(harness.segmind.requests) == 1
 
 
 async def test_a_channel_where_the_bot_cannot_post_is_refused_up_front(harness: Harness) -> None:

@@ -528,12 +528,24 @@ async def test_jobs_on_their_way_in_another_server_count_for_neither_limit_here(
     assert isinstance(no, DailyLimitReached) and no.count == 1
 
 
-async def test_direct_messages_have_no_daily_limit_or_budget(records: Records) -> None:
-    await finished(records, time.time() - 60, guild_id=None, cost=5.0)
-    tight = limits(daily_limit=1, budget=0.5, expected_cost=1.0)
-    for _ in range(2):
-        job = await records.admit(new(user_id=1, guild_id=None), tight)
-        assert job.guild_id is None
+async def test_direct_messages_keep_a_daily_limit_and_budget_of_their_own(
+    records: Records,
+) -> None:
+    # The operator's DM_DAILY_LIMIT and DM_BUDGET_CREDITS: counted over direct messages only.
+    await finished(records, time.time() - 60, user_id=9, guild_id=GUILD, cost=5.0)  # not here
+    one_sheet = limits(daily_limit=1)
+    job = await records.admit(new(user_id=1, guild_id=None), one_sheet)
+    assert job.guild_id is None
+    no = await refusal(records, new(user_id=1, guild_id=None), one_sheet)
+    assert isinstance(no, DailyLimitReached) and no.count == 1
+    assert str(no).startswith("In direct messages the bot allows 1 sheet(s)")
+    await records.admit(new(user_id=1, guild_id=GUILD), one_sheet)  # a server's own count
+
+    await finished(records, time.time() - 60, user_id=2, guild_id=None, cost=2.0)
+    dm_budget = limits(budget=2.5, expected_cost=1.0)
+    spent = await refusal(records, new(user_id=3, guild_id=None), dm_budget)
+    assert isinstance(spent, BudgetSpent) and spent.spent == pytest.approx(2.0)
+    await records.admit(new(user_id=3, guild_id=OTHER_GUILD), dm_budget)  # a server spent none
 
 
 # Bursts: each rule holds however many requests arrive at once ------------------------------

@@ -50,6 +50,15 @@ async def test_generate_does_not_need_a_discord_token(tmp_path: Path) -> None:
     assert "DISCORD_TOKEN" not in result.err
 
 
+async def test_operator_blocked_words_that_could_never_match_are_named(tmp_path: Path) -> None:
+    result = await run_cli(
+        cwd=tmp_path, DISCORD_TOKEN="tok", SEGMIND_API_KEY="sk", BLOCKED_WORDS="gore, !!!"
+    )
+    assert result.code == 2
+    assert "BLOCKED_WORDS is not valid" in result.err and "no letter or digit" in result.err
+    assert "Traceback" not in result.err + result.out
+
+
 def test_every_setting_is_documented_in_env_example() -> None:
     from bot.ops.settings import Settings
 

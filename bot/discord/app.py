@@ -14,7 +14,7 @@ from discord.ext import commands
 
 from bot.discord.buttons import ButtonRules, SheetActions, SheetButton, sheet_buttons
 from bot.discord.delivery import Courier
-from bot.discord.intake import Intake, PoseRules
+from bot.discord.intake import Intake, IntakeRules
 from bot.discord.members import DiscordMembers
 from bot.discord.placeholders import Placeholders
 from bot.discord.tree import SheetTree
@@ -26,7 +26,8 @@ from bot.sheets.deliveries import DeliveryRules
 from bot.sheets.engine import EngineRules, JobEngine
 from bot.sheets.ledger import Ledger
 from bot.sheets.rules import Limits
-from bot.sheets.servers import Servers
+from bot.sheets.servers import OperatorRules, Servers
+from bot.sheets.words import parse_words
 from bot.state.backend import Backend
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,12 @@ class SheetBot(commands.AutoShardedBot):
         # With several processes another may change a server's settings: read them again soon.
         self.servers = Servers(
             store,
-            operator_moderator_roles=settings.moderator_role_ids,
+            operator=OperatorRules(
+                moderator_roles=settings.moderator_role_ids,
+                blocked_words=tuple(parse_words(settings.blocked_words)),
+                dm_daily_limit=settings.dm_daily_limit,
+                dm_budget=settings.dm_budget_credits,
+            ),
             fresh_for=None if backend.lease_seconds is None else 2.0,
         )
         self.ledger = Ledger(store)
@@ -102,7 +108,8 @@ class SheetBot(commands.AutoShardedBot):
             jobs=self.jobs,
             servers=self.servers,
             http=http,
-            rules=PoseRules(
+            rules=IntakeRules(
+                allow_dms=settings.allow_dms,
                 max_bytes=settings.max_pose_bytes,
                 max_pixels=settings.max_pose_pixels,
                 download_seconds=settings.pose_download_seconds,

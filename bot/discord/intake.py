@@ -41,9 +41,10 @@ DEFAULT_UPLOAD_LIMIT = 10 * 2**20
 
 
 @dataclass(frozen=True)
-class PoseRules:
-    """What a pose attachment is checked against."""
+class IntakeRules:
+    """Where requests are taken, and what a pose attachment is checked against."""
 
+    allow_dms: bool
     max_bytes: int
     max_pixels: int
     download_seconds: float
@@ -66,7 +67,7 @@ class Intake:
         jobs: Jobs,
         servers: Servers,
         http: aiohttp.ClientSession,
-        rules: PoseRules,
+        rules: IntakeRules,
         metrics: Metrics,
         poses_at_once: int = max(1, (os.cpu_count() or 2) - 1),
     ) -> None:
@@ -88,7 +89,7 @@ class Intake:
         kept_pose: StoredPose | None = None,
     ) -> None:
         """Check, admit, acknowledge and queue one request."""
-        self._check_channel(interaction)
+        self._check_where(interaction)
         server = await self._servers.get(interaction.guild_id)
         _check_server_rules(interaction, request, server)
         if attachment is not None:
@@ -151,9 +152,10 @@ class Intake:
             return
         await self._jobs.withdraw(job)
 
-    @staticmethod
-    def _check_channel(interaction: discord.Interaction) -> None:
+    def _check_where(self, interaction: discord.Interaction) -> None:
         if interaction.guild_id is None:
+            if not self._rules.allow_dms:  # else DMs would escape every server's rules
+                raise Refused(texts.DMS_OFF)
             return
         permissions = interaction.app_permissions
         if not (
@@ -227,5 +229,5 @@ def _check_server_rules(
         parent = getattr(channel, "parent_id", None)  # a thread counts as its channel
         if interaction.channel_id not in server.channels and parent not in server.channels:
             raise Refused(texts.wrong_channel(server.channels))
-    if server.blocked_words and (word := find_blocked(request.prompt, server.blocked_words)):
+    if server.refused_words and (word := find_blocked(request.prompt, server.refused_words)):
         raise Refused(texts.blocked_word(word))

@@ -28,6 +28,7 @@ from bot.ops.settings import (
     HELP,
     Settings,
     SettingsError,
+    describe_problems,
     discord_token,
     load_settings,
     redis_password,
@@ -36,6 +37,7 @@ from bot.ops.state_commands import check_state, copy_state, usage, where
 from bot.segmind import MAX_SEED, SegmindClient, SegmindError
 from bot.sheets.imaging import PoseRejected, default_pose, normalize_pose
 from bot.sheets.request import SheetRequest, describe
+from bot.sheets.words import parse_words
 from bot.state.backend import open_backend
 from bot.state.sqlite.store import StorageError
 
@@ -80,8 +82,12 @@ def main(argv: list[str] | None = None) -> int:
         return invite()
     try:
         settings = load_settings(need_discord=command not in ("generate", "usage", COPY))
+        parse_words(settings.blocked_words)  # the operator's words, checked as a server's are
     except SettingsError as exc:
         print(exc, file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(describe_problems([("BLOCKED_WORDS", f"is not valid: {exc}")]), file=sys.stderr)
         return 2
     discord.utils.setup_logging(level=logging.getLevelNamesMapping()[settings.log_level])
     quiet_libraries()

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     shard_count: int | None = Field(default=None, ge=1)
     shard_ids: Annotated[tuple[int, ...], NoDecode] = ()
     job_lease_seconds: float = Field(default=120, ge=1)
+    # Direct messages: off unless the operator allows them; then under the operator's rules.
+    allow_dms: bool = False
+    dm_daily_limit: int = Field(default=10, ge=0)
+    dm_budget_credits: float = Field(default=0, ge=0)
+    blocked_words: str = ""  # everywhere: direct messages and every server (theirs add to it)
 
     @model_validator(mode="after")
     def _shards_fit(self) -> Settings:
@@ -131,7 +136,7 @@ def load_settings(*, need_discord: bool = True, env_file: str | Path | None = ".
     if need_discord and not discord_token(env_file):
         problems.insert(0, ("DISCORD_TOKEN", "is missing"))
     if problems or settings is None:
-        raise SettingsError(describe(problems))
+        raise SettingsError(describe_problems(problems))
     return settings
 
 
@@ -155,7 +160,7 @@ def _problem(error: ErrorDetails) -> tuple[str, str]:
     return name, f"is not valid: {error['msg']}"
 
 
-def describe(problems: list[tuple[str, str]]) -> str:
+def describe_problems(problems: list[tuple[str, str]]) -> str:
     """One line per bad setting, without echoing any value (it may be a secret)."""
     lines = ["The bot cannot start; fix these settings in .env or the environment:"]
     for name, problem in problems:

@@ -51,12 +51,16 @@ class TooManyOfYours(NotAdmitted):
 
 
 class DailyLimitReached(NotAdmitted):
-    def __init__(self, count: int, limit: int, until: float | None) -> None:
-        super().__init__(texts.daily_limit(count, limit, until))
+    def __init__(
+        self, count: int, limit: int, until: float | None, *, direct: bool = False
+    ) -> None:
+        super().__init__(texts.daily_limit(count, limit, until, direct=direct))
         self.count, self.limit, self.until = count, limit, until
 
 
 class BudgetSpent(NotAdmitted):
-    def __init__(self, spent: float, budget: float, until: float | None) -> None:
-        super().__init__(texts.budget_spent(spent, budget, until))
+    def __init__(
+        self, spent: float, budget: float, until: float | None, *, direct: bool = False
+    ) -> None:
+        super().__init__(texts.budget_spent(spent, budget, until, direct=direct))
         self.spent, self.budget, self.until = spent, budget, until

@@ -41,6 +41,13 @@ class ServerSettings:
     channels: frozenset[int] = frozenset()
     moderator_roles: frozenset[int] = frozenset()
     blocked_words: tuple[str, ...] = ()
+    # The operator's BLOCKED_WORDS, refused here too (not this server's to list or change).
+    operator_words: tuple[str, ...] = ()
+
+    @property
+    def refused_words(self) -> tuple[str, ...]:
+        """Every word a prompt may not hold here: the server's own and the operator's."""
+        return self.blocked_words + self.operator_words
 
     def limits(self, operator: Limits, expected_cost: float) -> Limits:
         """What admission checks here: the operator's limits, with this server's own."""
@@ -54,6 +61,24 @@ class ServerSettings:
         )
 
 
+@dataclass(frozen=True)
+class OperatorRules:
+    """What the operator set for every server (and for direct messages, which have no server)."""
+
+    moderator_roles: frozenset[int] = frozenset()
+    blocked_words: tuple[str, ...] = ()
+    dm_daily_limit: int = 0
+    dm_budget: float = 0.0
+
+    def direct_messages(self) -> ServerSettings:
+        """The rules of direct messages: the operator's daily limit, budget and words."""
+        return ServerSettings(
+            daily_limit=self.dm_daily_limit,
+            budget=self.dm_budget,
+            operator_words=self.blocked_words,
+        )
+
+
 class Servers:
     """Reads (cached) and changes servers' settings."""
 
@@ -61,11 +86,11 @@ class Servers:
         self,
         store: Records,
         *,
-        operator_moderator_roles: frozenset[int] = frozenset(),
+        operator: OperatorRules | None = None,
         fresh_for: float | None = None,
     ) -> None:
         self._store = store
-        self._operator_moderator_roles = operator_moderator_roles
+        self._operator = operator or OperatorRules()
         self._cache: dict[int, asyncio.Future[ServerSettings]] = {}
         # Several processes: another may change a setting, so a cached one is read again after
         # this many seconds. One process: None, it changes them all itself.
@@ -73,9 +98,9 @@ class Servers:
         self._loaded_at: dict[int, float] = {}
 
     async def get(self, guild_id: int | None) -> ServerSettings:
-        """A server's settings (the defaults outside servers)."""
+        """A server's settings; outside servers, the operator's rules for direct messages."""
         if guild_id is None:
-            return ServerSettings()
+            return self._operator.direct_messages()
         stale = (
             self._fresh_for is not None
             and time.monotonic() - self._loaded_at.get(guild_id, 0.0) > self._fresh_for
@@ -93,7 +118,7 @@ class Servers:
     async def moderator_roles(self, guild_id: int | None) -> frozenset[int]:
         """The roles that count as moderators in a server: the operator's and its own."""
         server = await self.get(guild_id)
-        return self._operator_moderator_roles | server.moderator_roles
+        return self._operator.moderator_roles | server.moderator_roles
 
     async def with_alerts(self) -> dict[int, ServerSettings]:
         """Every server that has an alerts channel."""
@@ -171,4 +196,5 @@ class Servers:
                 int(v) for v in await self._list(guild_id, ListKind.MODERATOR_ROLES)
             ),
             blocked_words=tuple(await self._list(guild_id, ListKind.BLOCKED_WORDS)),
+            operator_words=self._operator.blocked_words,
         )

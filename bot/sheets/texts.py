@@ -110,18 +110,22 @@ DEFAULT_POSE_NOTE = "Drawn on the default pose sheet; attach `pose` to use your 
 RESIZED_NOTE = "The sheet was re-encoded to fit Discord's upload limit."
 
 
-def daily_limit(count: int, limit: int, until: float | None) -> str:
+def daily_limit(count: int, limit: int, until: float | None, *, direct: bool = False) -> str:
     again = f"You can draw again {when(until)}." if until else "Wait for one to finish."
+    where = "In direct messages the bot" if direct else "This server"
     return (
-        f"This server allows {limit} sheet(s) per member in 24 hours, and you have "
+        f"{where} allows {limit} sheet(s) per member in 24 hours, and you have "
         f"{count}/{limit}. {again}"
     )
 
 
-def budget_spent(spent: float, budget: float, until: float | None) -> str:
+def budget_spent(spent: float, budget: float, until: float | None, *, direct: bool = False) -> str:
     again = f"Try again {when(until)}." if until else "Try again once running sheets finish."
+    whose = (
+        "The bot's Segmind budget for direct messages" if direct else "This server's Segmind budget"
+    )
     return (
-        f"This server's Segmind budget is spent: {number(spent, fixed=True)} of "
+        f"{whose} is spent: {number(spent, fixed=True)} of "
         f"{number(budget, fixed=True)} credits in the last 24 hours. {again}"
     )
 
@@ -152,6 +156,7 @@ def budget_alert(spent: float, budget: float) -> str:
     )
 
 
+DMS_OFF = "I only draw in servers, not in direct messages. Use /character in a server that has me."
 POSE_DOWNLOAD_FAILED = "I couldn't download the pose from Discord. Try again."
 
 

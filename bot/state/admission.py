@@ -11,5 +11,6 @@ COST_TOLERANCE = 1e-9
 
 
 def cooldown_place(guild_id: int | None) -> int:
-    """Where a member's cooldown holds: in one server, or (0) in direct messages."""
+    """Where a member's cooldown and limits hold: in one server (its settings), or (0) in
+    direct messages (the operator's DM_DAILY_LIMIT and DM_BUDGET_CREDITS)."""
     return guild_id or 0

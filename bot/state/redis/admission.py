@@ -34,8 +34,9 @@ def arguments(
     ]
 
 
-def admitted(answer: list[str], limits: Limits) -> int:
+def admitted(answer: list[str], new: NewJob, limits: Limits) -> int:
     """The new job's id, from admit.lua's answer; or the refusal it names, raised."""
+    direct = new.guild_id is None
     kind, *values = answer
     if kind == "ok":
         return int(values[0])
@@ -47,6 +48,8 @@ def admitted(answer: list[str], limits: Limits) -> int:
     if kind == "queue":
         raise rules.QueueFull(limits.max_waiting)
     if kind == "daily":
-        raise rules.DailyLimitReached(int(numbers[0] or 0), limits.daily_limit, numbers[1])
+        raise rules.DailyLimitReached(
+            int(numbers[0] or 0), limits.daily_limit, numbers[1], direct=direct
+        )
     assert kind == "budget", kind
-    raise rules.BudgetSpent(numbers[0] or 0.0, limits.budget, numbers[1])
+    raise rules.BudgetSpent(numbers[0] or 0.0, limits.budget, numbers[1], direct=direct)

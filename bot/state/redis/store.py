@@ -114,7 +114,7 @@ class RedisStore:
         fields = json.dumps(_as_text(new_job_record(new, now, limits)))
         asked = admission.arguments(new, limits, now, fields, self.holder, self.lease_seconds)
         answer = await self._run("admit", *asked)
-        job_id = admission.admitted([_text(v) for v in answer], limits)
+        job_id = admission.admitted([_text(v) for v in answer], new, limits)
         self.held.add(job_id)  # until it is queued (a pose may take a while)
         return new_job(new, job_id, now, limits)
 
@@ -129,7 +129,7 @@ class RedisStore:
         await self.move(job_id, None, **fields)
 
     async def finish(self, entry: LedgerEntry, **fields: Unpack[JobChange]) -> None:
-        guild = "" if entry.guild_id is None else str(entry.guild_id)
+        guild = cooldown_place(entry.guild_id)  # direct messages count under 0
         ledger = _ledger_text(entry)
         trailing = [entry.at, guild, KEEP_FINISHED]
         await self._change("finish", entry.job_id, [ledger], fields, trailing)
@@ -285,8 +285,8 @@ class RedisStore:
                 text = _ledger_text(entry)
                 pipe.hset(f"{PREFIX}ledger:entries", str(entry.job_id), text)
                 pipe.zadd(f"{PREFIX}ledger:all", {text: entry.at})
-                if entry.guild_id is not None:
-                    pipe.zadd(f"{PREFIX}ledger:guild:{entry.guild_id}", {text: entry.at})
+                place = cooldown_place(entry.guild_id)  # direct messages count under 0
+                pipe.zadd(f"{PREFIX}ledger:guild:{place}", {text: entry.at})
             await pipe.execute()
 
     async def import_cooldown(self, user_id: int, guild_id: int, until: float) -> None:

@@ -39,8 +39,7 @@ def admit(db: sqlite3.Connection, new: NewJob, limits: Limits, now: float) -> in
         raise rules.TooManyOfYours(int(mine))
     if waiting >= limits.max_waiting:
         raise rules.QueueFull(limits.max_waiting)
-    if new.guild_id is not None:
-        _check_server_limits(db, new, limits, now)
+    _check_server_limits(db, new, limits, now)
     record = new_job_record(new, now, limits)
     cursor = db.execute(
         f"INSERT INTO jobs ({', '.join(record)}) VALUES ({sql_marks(tuple(record))})",
@@ -58,33 +57,34 @@ def admit(db: sqlite3.Connection, new: NewJob, limits: Limits, now: float) -> in
 
 def _check_server_limits(db: sqlite3.Connection, new: NewJob, limits: Limits, now: float) -> None:
     # Inside admission's transaction: what is counted here cannot change before the insert.
-    day_ago = now - DAY
+    # A server's limits, or the operator's for direct messages (guild_id IS NULL: `IS`, not `=`).
+    day_ago, direct = now - DAY, new.guild_id is None
     spending = f"state IN ({sql_marks(SPENDING)})"
     if limits.daily_limit:
         drawn = [
             at
             for (at,) in db.execute(
-                "SELECT at FROM ledger WHERE guild_id = ? AND user_id = ? AND at > ?"
+                "SELECT at FROM ledger WHERE guild_id IS ? AND user_id = ? AND at > ?"
                 " AND outcome = ? ORDER BY at",
                 (new.guild_id, new.user_id, day_ago, JobState.DONE),
             )
         ]
         (active,) = db.execute(
-            f"SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND {spending}",
+            f"SELECT COUNT(*) FROM jobs WHERE guild_id IS ? AND user_id = ? AND {spending}",
             (new.guild_id, new.user_id, *SPENDING),
         ).fetchone()
         count = len(drawn) + active
         if count >= limits.daily_limit:
             over = count - limits.daily_limit  # how many must leave the window first
             until = drawn[over] + DAY if over < len(drawn) else None
-            raise rules.DailyLimitReached(count, limits.daily_limit, until)
+            raise rules.DailyLimitReached(count, limits.daily_limit, until, direct=direct)
     if limits.budget:
         spent = db.execute(
-            "SELECT at, cost FROM ledger WHERE guild_id = ? AND at > ? AND cost > 0 ORDER BY at",
+            "SELECT at, cost FROM ledger WHERE guild_id IS ? AND at > ? AND cost > 0 ORDER BY at",
             (new.guild_id, day_ago),
         ).fetchall()
         (reserved,) = db.execute(
-            f"SELECT COALESCE(SUM(reserved), 0) FROM jobs WHERE guild_id = ? AND {spending}",
+            f"SELECT COALESCE(SUM(reserved), 0) FROM jobs WHERE guild_id IS ? AND {spending}",
             (new.guild_id, *SPENDING),
         ).fetchone()
         committed = sum(cost for _, cost in spent) + reserved
@@ -96,7 +96,7 @@ def _check_server_limits(db: sqlite3.Connection, new: NewJob, limits: Limits, no
                 if excess <= COST_TOLERANCE:
                     until = at + DAY
                     break
-            raise rules.BudgetSpent(committed, limits.budget, until)
+            raise rules.BudgetSpent(committed, limits.budget, until, direct=direct)
 
 
 def sql_marks(values: tuple[object, ...]) -> str:

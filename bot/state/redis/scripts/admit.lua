@@ -5,13 +5,14 @@
 --
 -- ARGV: P, now, user, guild ('' outside servers), cooldown, max_waiting, max_per_user,
 -- daily_limit, budget, expected_cost, the job's fields (JSON), holder, lease seconds, where the
--- member's cooldown holds (the server, or 0 in direct messages).
+-- member's cooldown and limits hold (the server, or 0 in direct messages).
 -- The admitting process holds the new job until it queues it. Returns {'ok', id} or the rule
 -- that said no with its numbers.
 local now, user, guild = tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local cooldown, max_waiting, max_per_user = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local daily, budget, expected = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
-local cooling = P..'cooldown:'..user..':'..ARGV[14]
+local place = ARGV[14]  -- the server, or 0 in direct messages (the operator's limits hold there)
+local cooling = P..'cooldown:'..user..':'..place
 if cooldown > 0 then
   local ends = tonumber(redis.call('GET', cooling) or '0')
   if ends > now then return {'cooldown', tostring(ends)} end
@@ -21,9 +22,9 @@ if mine >= max_per_user then return {'mine', tostring(mine)} end
 local waiting = 0
 for state in pairs(WAITING) do waiting = waiting + redis.call('ZCARD', P..'state:'..state) end
 if waiting >= max_waiting then return {'queue'} end
-if guild ~= '' and (daily > 0 or budget > 0) then
-  local entries = redis.call('ZRANGEBYSCORE', P..'ledger:guild:'..guild, '('..(now - DAY), '+inf')
-  local spending = redis.call('SMEMBERS', P..'spending:'..guild)
+if daily > 0 or budget > 0 then
+  local entries = redis.call('ZRANGEBYSCORE', P..'ledger:guild:'..place, '('..(now - DAY), '+inf')
+  local spending = redis.call('SMEMBERS', P..'spending:'..place)
   if daily > 0 then
     local drawn = {}
     for _, raw in ipairs(entries) do

@@ -1,4 +1,5 @@
--- ARGV: P, id, holder, now, ledger entry (JSON), fields (JSON), at, guild, keep seconds, blobs...
+-- ARGV: P, id, holder, now, ledger entry (JSON), fields (JSON), at, where the entry counts (the
+-- server, or 0 for direct messages), keep seconds, blobs...
 -- The job's end and its ledger entry in one step; the job is forgotten `keep` seconds later.
 local id, me, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local entry, at, guild, keep = ARGV[5], ARGV[7], ARGV[8], tonumber(ARGV[9])
@@ -8,11 +9,11 @@ if not may_write(key, me, now) then return -1 end
 local old = redis.call('HGET', P..'ledger:entries', id)
 if old then
   redis.call('ZREM', P..'ledger:all', old)
-  if guild ~= '' then redis.call('ZREM', P..'ledger:guild:'..guild, old) end
+  redis.call('ZREM', P..'ledger:guild:'..guild, old)
 end
 redis.call('HSET', P..'ledger:entries', id, entry)
 redis.call('ZADD', P..'ledger:all', at, entry)
-if guild ~= '' then redis.call('ZADD', P..'ledger:guild:'..guild, at, entry) end
+redis.call('ZADD', P..'ledger:guild:'..guild, at, entry)
 apply(key, id, ARGV[6], 10, now)
 redis.call('HDEL', key, 'holder', 'lease_until')
 for _, part in ipairs({'', ':pose', ':sheet'}) do redis.call('EXPIRE', key..part, keep) end

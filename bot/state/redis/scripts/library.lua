@@ -13,12 +13,13 @@ local function reindex(id, old, new, user, guild, now)
   else
     redis.call('SREM', P..'active:'..user, id)
   end
-  if guild and guild ~= '' then
-    if SPENDING[new] then
-      redis.call('SADD', P..'spending:'..guild, id)
-    else
-      redis.call('SREM', P..'spending:'..guild, id)
-    end
+  -- Spending is counted per server, direct messages under 0 (the operator's DM budget).
+  local place = guild
+  if not place or place == '' then place = '0' end
+  if SPENDING[new] then
+    redis.call('SADD', P..'spending:'..place, id)
+  else
+    redis.call('SREM', P..'spending:'..place, id)
   end
 end
 
