@@ -200,3 +200,42 @@ async def test_dev_guild_id_registers_commands_in_that_server_only(
     assert discord_fake.global_commands == []
     names = {c["name"] for c in discord_fake.guild_commands[discord_fake.guild_id]}
     assert names == {"character", "credits", "config"}
+
+
+# --- DATABASE_PATH: the commands that only read the state never create it --------------------
+
+
+async def test_check_on_a_fresh_install_says_run_creates_the_database_and_creates_none(
+    tmp_path: Path, segmind: FakeSegmind, discord_fake: FakeDiscord
+) -> None:
+    result = await run_cli("check", cwd=tmp_path, **both_env(discord_fake, segmind))
+    assert result.code == 0, result.err
+    assert "State: no database yet; `python -m bot run` creates data/bot.sqlite3" in result.out
+    assert not (tmp_path / "data").exists()
+
+
+async def test_check_names_a_database_path_run_could_not_create(
+    tmp_path: Path, segmind: FakeSegmind, discord_fake: FakeDiscord
+) -> None:
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    env = both_env(discord_fake, segmind, DATABASE_PATH="notes.txt/bot.sqlite3")
+    result = await run_cli("check", cwd=tmp_path, **env)
+    assert result.code == 1
+    assert "DATABASE_PATH (notes.txt/bot.sqlite3) cannot be created" in result.err
+    assert "is not a folder the bot may write to" in result.err
+    assert "Traceback" not in result.err
+
+
+async def test_usage_without_a_database_says_so_in_one_line_and_creates_none(
+    tmp_path: Path,
+) -> None:
+    result = await run_cli(
+        "usage", cwd=tmp_path, SEGMIND_API_KEY="sk-unused", DATABASE_PATH="kept/bot.sqlite3"
+    )
+    assert result.code == 2
+    assert result.err.strip().splitlines() == [
+        "DATABASE_PATH (kept/bot.sqlite3) does not exist: there is no ledger to report. Point "
+        "DATABASE_PATH at the bot's database (the bot creates it when it first runs)."
+    ]
+    assert "Traceback" not in result.err
+    assert not (tmp_path / "kept").exists()

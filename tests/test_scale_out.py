@@ -18,6 +18,7 @@ import yarl
 from bot.sheets.job import JobState, NewJob
 from bot.sheets.request import SheetRequest
 from bot.state.redis.store import RedisStore
+from bot.state.sqlite.store import Store
 from tests.fake_discord import FakeDiscord, InteractionRecord, Permissions
 from tests.fake_segmind import FakeSegmind
 from tests.harness import Harness, RunningBot, free_port, run_cli
@@ -259,6 +260,8 @@ async def test_check_says_where_the_state_is_and_fails_while_redis_would_lose_it
 async def test_check_without_redis_names_the_sqlite_file(
     tmp_path: Path, segmind: FakeSegmind, discord_fake: FakeDiscord
 ) -> None:
+    async with Store.open(tmp_path / "data" / "bot.sqlite3"):
+        pass  # the file a first run leaves
     result = await run_cli("check", cwd=tmp_path, **both_env(discord_fake, segmind))
     assert result.code == 0, result.err
     assert "State: the SQLite file data/bot.sqlite3 (one process)" in result.out
@@ -425,6 +428,25 @@ async def test_copying_to_redis_waits_until_no_job_is_left_in_the_sqlite_file(
     assert "Traceback" not in result.err
     with redis.Redis.from_url(redis_url) as client:
         assert client.dbsize() == 0  # nothing half-copied
+
+
+async def test_copying_a_database_path_that_does_not_exist_leaves_redis_empty_for_the_right_one(
+    tmp_path: Path, redis_url: str
+) -> None:
+    env = {"SEGMIND_API_KEY": "sk-unused", "REDIS_URL": redis_url}
+    typo = await run_cli("copy-to-redis", cwd=tmp_path, DATABASE_PATH="dta/bot.sqlite3", **env)
+    assert typo.code == 2
+    assert typo.err.strip().splitlines() == [
+        "DATABASE_PATH (dta/bot.sqlite3) does not exist: there is nothing to copy into Redis. "
+        "Point DATABASE_PATH at the bot's database (the bot creates it when it first runs)."
+    ]
+    assert not (tmp_path / "dta").exists()
+    with redis.Redis.from_url(redis_url) as client:
+        assert client.dbsize() == 0  # no empty copy to refuse the right one
+    async with Store.open(tmp_path / "data" / "bot.sqlite3"):
+        pass
+    right = await run_cli("copy-to-redis", cwd=tmp_path, DATABASE_PATH="data/bot.sqlite3", **env)
+    assert right.code == 0, right.err
 
 
 async def test_a_bot_discord_wants_sharded_stops_saying_how_to_shard_it(

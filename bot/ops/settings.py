@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import ssl
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlparse
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
@@ -16,6 +17,41 @@ HELP = {
     "DISCORD_TOKEN": "the bot token from https://discord.com/developers/applications "
     "(your application > Bot > Reset Token)",
     "SEGMIND_API_KEY": "an API key from https://cloud.segmind.com (Console > API Keys)",
+}
+
+REDIS_EXAMPLE = "redis://:password@127.0.0.1:6379/0"
+ENCODED = "percent-encode any @ : / ? # in a password, @ as %40"
+# The options (?name=value) redis-py takes from a Redis URL: its URL_QUERY_ARGUMENT_PARSERS
+# and the parameters of each scheme's connection class. Any other option passes `from_url` and
+# fails only on connecting, with a traceback. tests/test_settings.py holds both to the same URLs.
+WHOLE_NUMBER = frozenset(
+    {"db", "protocol", "max_connections", "socket_read_size", "health_check_interval"}
+    | {"ssl_min_version"}  # rediss:// only
+)
+DECIMAL = frozenset({"socket_timeout", "socket_connect_timeout", "timeout"})
+VERIFY_FLAGS = frozenset({"ssl_include_verify_flags", "ssl_exclude_verify_flags"})
+_EVERY = frozenset(
+    {"db", "username", "password", "client_name", "protocol", "max_connections", "timeout"}
+    | {"socket_timeout", "socket_connect_timeout", "socket_read_size", "health_check_interval"}
+    | {"retry_on_timeout", "encoding", "encoding_errors", "decode_responses", "legacy_responses"}
+    | {"lib_name", "lib_version"}
+)
+_TLS = VERIFY_FLAGS | {
+    "ssl_keyfile",
+    "ssl_certfile",
+    "ssl_password",
+    "ssl_cert_reqs",
+    "ssl_ca_certs",
+    "ssl_ca_data",
+    "ssl_ca_path",
+    "ssl_check_hostname",
+    "ssl_min_version",
+    "ssl_ciphers",
+}
+REDIS_OPTIONS = {
+    "redis": _EVERY | {"socket_keepalive"},
+    "rediss": _EVERY | {"socket_keepalive"} | _TLS,
+    "unix": _EVERY | {"path"},
 }
 
 
@@ -104,6 +140,14 @@ class Settings(BaseSettings):
             return sorted({int(part) for part in parts})
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_can_use(cls, value: SecretStr | None) -> SecretStr | None:
+        problem = None if value is None else redis_url_problem(value.get_secret_value())
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
     @field_validator("segmind_api", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
@@ -157,7 +201,7 @@ def _problem(error: ErrorDetails) -> tuple[str, str]:
     name = str(error["loc"][0]).upper()
     if name in HELP:  # a secret can only be missing or empty
         return name, "is missing"
-    return name, f"is not valid: {error['msg']}"
+    return name, f"is not valid: {error['msg'].removeprefix('Value error, ')}"
 
 
 def describe_problems(problems: list[tuple[str, str]]) -> str:
@@ -170,14 +214,68 @@ def describe_problems(problems: list[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
+def redis_url_problem(url: str) -> str | None:
+    """What keeps redis-py from using `url`, in words that never repeat a piece of it (a
+    mistyped URL may put part of its password where the port or an option should be)."""
+    try:
+        parsed = urlparse(url)
+    except ValueError:  # an unclosed [ of an IPv6 address
+        return f"it is not a URL like {REDIS_EXAMPLE}"
+    if parsed.scheme not in REDIS_OPTIONS:
+        return f"it must start with redis://, rediss:// or unix://, as in {REDIS_EXAMPLE}"
+    if parsed.scheme == "unix" and "@" in parsed.path:  # redis-py takes it, an @ and all
+        return f"its socket path has an @ in it, as when a password has a / ({ENCODED})"
+    if parsed.scheme != "unix":
+        try:
+            _ = parsed.port  # raises unless a number up to 65535
+        except ValueError:
+            return f"its port is not a number up to 65535 ({ENCODED})"
+    for name, values in parse_qs(parsed.query).items():
+        if name not in REDIS_OPTIONS[parsed.scheme]:
+            return f"it has an option after ? that Redis does not take ({ENCODED})"
+        if not _option_is_valid(name, values[0]):
+            return f"its option ?{name}= has a value Redis does not take"
+    return None
+
+
+def _option_is_valid(name: str, value: str) -> bool:
+    # redis-py's parsers: int, float, its list of ssl.VerifyFlags; the rest is taken as text.
+    try:
+        if name in WHOLE_NUMBER:
+            number = int(value)
+            return name != "protocol" or number in (2, 3)  # refused when connecting otherwise
+        if name in DECIMAL:
+            float(value)
+    except ValueError:
+        return False
+    if name in VERIFY_FLAGS:
+        flags = value.replace("[", "").replace("]", "").split(",")
+        return all(hasattr(ssl.VerifyFlags, flag.strip()) for flag in flags)
+    return True
+
+
 def redis_address(url: str) -> str:
-    """host:port/db of a Redis URL, for messages: never its password."""
-    parsed = urlsplit(url)
-    return f"{parsed.hostname}:{parsed.port or 6379}{parsed.path or '/0'}"
+    """host:port/db of a Redis URL, or its socket, for messages: never its password."""
+    parsed = urlparse(url)
+    db = parse_qs(parsed.query).get("db", [""])[0]
+    if parsed.scheme == "unix":
+        return f"the socket {unquote(parsed.path)} db {_number(db)}"
+    if not db:  # as redis-py reads it: the path's digits, else database 0
+        db = unquote(parsed.path).replace("/", "")
+    host = parsed.hostname or "localhost"
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{parsed.port or 6379}/{_number(db)}"
+
+
+def _number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return 0
 
 
 def redis_password(settings: Settings) -> str | None:
     """The password in REDIS_URL, if any: a secret like the tokens."""
     if settings.redis_url is None:
         return None
-    return urlsplit(settings.redis_url.get_secret_value()).password
+    return urlparse(settings.redis_url.get_secret_value()).password

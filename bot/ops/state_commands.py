@@ -7,9 +7,11 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import os
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from bot.ops.settings import Settings, redis_address
 from bot.sheets.job import LedgerEntry
@@ -29,8 +31,48 @@ def where(settings: Settings) -> str:
     )
 
 
+def _no_database(path: Path) -> bool:
+    """Whether nothing is at DATABASE_PATH (a fresh install): the commands that only read it
+    must not create it, as opening it would."""
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False  # something is there: opening it says what is wrong with it
+    return False
+
+
+def _missing_database(path: Path, why: str) -> str | None:
+    """The line refusing a command that reads DATABASE_PATH while there is none, if so."""
+    if not _no_database(path):
+        return None
+    return (
+        f"DATABASE_PATH ({path}) does not exist: {why}. Point DATABASE_PATH at the bot's "
+        "database (the bot creates it when it first runs)."
+    )
+
+
+def _fresh_install(path: Path) -> bool:
+    """Say that `run` will create the database, and whether it can; True if so."""
+    folder = next(parent for parent in path.absolute().parents if parent.exists())
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        print(
+            f"State: DATABASE_PATH ({path}) cannot be created: {folder} is not a folder the "
+            "bot may write to. Point DATABASE_PATH at a file in one.",
+            file=sys.stderr,
+        )
+        return False
+    print(f"State: no database yet; `python -m bot run` creates {path}")
+    return True
+
+
 async def check_state(settings: Settings) -> bool:
-    """Open the state; for Redis, say whether it keeps what it is told across a restart."""
+    """Open the state; for Redis, say whether it keeps what it is told across a restart.
+    A fresh install has no SQLite file yet: say so, without creating it."""
+    if settings.redis_url is None and _no_database(settings.database_path):
+        print(f"State: {where(settings)}")
+        return _fresh_install(settings.database_path)
     try:
         async with open_backend(settings) as backend:
             print(f"State: {where(settings)}")
@@ -55,6 +97,10 @@ async def copy_state(settings: Settings) -> int:
     if settings.redis_url is None:
         print("copy-to-redis copies into REDIS_URL: set it first.", file=sys.stderr)
         return 2
+    missing = _missing_database(settings.database_path, "there is nothing to copy into Redis")
+    if missing is not None:
+        print(missing, file=sys.stderr)
+        return 2
     url = settings.redis_url.get_secret_value()
     try:
         async with Store.open(settings.database_path) as store, RedisStore.open(url) as shared:
@@ -75,6 +121,14 @@ async def usage(settings: Settings, args: argparse.Namespace) -> int:
     """Print the ledger summed per day (UTC), server and member."""
     if args.days < 1:
         print("error: --days must be at least 1", file=sys.stderr)
+        return 2
+    missing = (  # with REDIS_URL set, the ledger is in Redis
+        _missing_database(settings.database_path, "there is no ledger to report")
+        if settings.redis_url is None
+        else None
+    )
+    if missing is not None:
+        print(missing, file=sys.stderr)
         return 2
     try:
         async with open_backend(settings) as backend:
