@@ -139,7 +139,7 @@ def redis_py_takes(url: str) -> bool:
     import redis.asyncio
 
     try:
-        redis.asyncio.BlockingConnectionPool.from_url(url).make_connection()
+        redis.asyncio.BlockingConnectionPool.from_url(url).make_connection()  # type: ignore[no-untyped-call]
     except (ValueError, TypeError, redis.RedisError):
         return False
     return True
