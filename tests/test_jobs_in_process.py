@@ -22,14 +22,14 @@ from bot.segmind import SegmindClient
 from bot.sheets import texts
 from bot.sheets.deliveries import DeliveryRules
 from bot.sheets.engine import EngineRules, JobEngine
-from bot.sheets.job import Job, JobState, NewJob
+from bot.sheets.job import Job, JobState
 from bot.sheets.members import Undelivered
-from bot.sheets.request import SheetRequest
 from bot.sheets.rules import CoolingDown, Limits, Refused
 from bot.sheets.servers import Servers, ServerSettings
 from bot.state.sqlite.line import LocalLine
 from bot.state.sqlite.store import Store
 from tests.fake_segmind import FakeSegmind, Planned
+from tests.helpers import new
 
 MEMBER = 7001
 GUILD = 9001
@@ -129,7 +129,7 @@ class Engine:
 
     async def ask(self, prompt: str = "a knight", *, user_id: int = MEMBER) -> Job:
         """A member's request, admitted and queued with the default pose."""
-        job = await self.jobs.accept(new_job(prompt, user_id), ServerSettings())
+        job = await self.jobs.accept(new(user_id, GUILD, prompt=prompt), ServerSettings())
         await self.jobs.queue(job, placeholder_id=None, pose=None, pose_note=None)
         return job
 
@@ -153,19 +153,6 @@ class Engine:
             while (stored := await self.store.job(job.id)) is None or not stored.delivery_attempts:
                 await asyncio.sleep(0.01)
         return stored
-
-
-def new_job(prompt: str, user_id: int = MEMBER) -> NewJob:
-    return NewJob(
-        user_id=user_id,
-        guild_id=GUILD,
-        channel_id=1,
-        request=SheetRequest(prompt=prompt, seed=42),
-        custom_pose=False,
-        upload_limit=10 * 2**20,
-        interaction_token="token",
-        token_expires_at=time.time() + 900,
-    )
 
 
 @pytest.fixture
@@ -209,7 +196,7 @@ async def test_an_accepted_request_is_drawn_once_delivered_and_in_the_ledger(
         await engine.settled(job, JobState.DONE)
         assert len(engine.members.sheets[job.id]) == 1
         assert len(segmind.requests) == 1
-        assert segmind.requests[0].json["seed"] == 42
+        assert segmind.requests[0].json["seed"] == 5
         (entry,) = await engine.store.ledger(0)
         assert entry.outcome == "done"
         assert entry.cost == pytest.approx(segmind.cost)
