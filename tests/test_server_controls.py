@@ -287,3 +287,16 @@ async def test_credits_shows_spend_top_members_and_how_long_the_balance_lasts(
     assert fields["Top members this week"].splitlines()[0].startswith(f"<@{MEMBER}>")
     assert "day(s)" in fields["The balance lasts"]
     assert rec.original.pinged_user_ids == []
+
+
+# --- prompts that show nothing ------------------------------------------------------------------
+
+
+async def test_a_prompt_of_only_hangul_fillers_is_refused_privately_and_costs_nothing(
+    harness: Harness,
+) -> None:
+    await harness.start_bot(COOLDOWN_SECONDS="0")
+    for prompt in ("\u3164", "\u3164 \u3164", "\u2800\u2800"):
+        rec = await draw(harness, MEMBER, prompt)
+        assert "prompt" in refusal(rec), prompt
+    assert harness.segmind.requests == []

@@ -36,6 +36,17 @@ from bot.sheets.words import find_blocked, normalize, parse_words
         "\u202edragon\u202c",  # bidirectional override
         "Dr\u0061\u0301gon",  # a combining accent, not a precomposed letter
         "ｄｒａｇｏｎ",  # full-width lower case
+        "dra\u17b4gon",  # Khmer inherent vowel AQ (Default_Ignorable, a mark)
+        "dra\u17b5gon",  # Khmer inherent vowel AA
+        "dra\x00gon",  # a control character
+        "dra\x1fgon",  # unit separator: a control, though Python's isspace says space
+        "dra\x7fgon",  # delete
+        "dra\x9bgon",  # a C1 control
+        "dra\u3164gon",  # Hangul filler
+        "dra\u115f\u1160gon",  # Hangul choseong and jungseong fillers
+        "dra\uffa0gon",  # half-width Hangul filler
+        "dra\u2800gon",  # Braille blank
+        "dra\U000e0067gon",  # a tag character
     ],
 )
 def test_a_blocked_word_is_found_in_any_case_width_accent_or_punctuation(prompt: str) -> None:
@@ -51,7 +62,17 @@ def test_a_blocked_word_inside_a_longer_word_is_not_found(prompt: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "prompt", ["red eyes", "Red-Eyes", "glowing RED, eyes!", "red\n\teyes", "réd  éyes"]
+    "prompt",
+    [
+        "red eyes",
+        "Red-Eyes",
+        "glowing RED, eyes!",
+        "red\n\teyes",
+        "réd  éyes",
+        "red\u2800eyes",  # a blank leaves a gap: it is read as a space too
+        "red\u3164eyes",
+        "red\uffa0\uffa0eyes",
+    ],
 )
 def test_a_phrase_is_found_when_its_words_follow_each_other(prompt: str) -> None:
     assert find_blocked(prompt, ["red eyes"]) == "red eyes"

@@ -5,6 +5,8 @@ removed) and split into words, a word being a run of letters, digits and the mar
 to them. "dragon" is found in "DRAGON's", "Dragón!" and full-width "DRAGON", never in "dragonfly".
 Scripts written without spaces (Chinese, Japanese, Thai, ...) have no word boundaries to go
 by, so there each character counts as a word of its own: "ドラゴン" is found in "赤いドラゴンの絵".
+A blank that leaves a gap (the Hangul fillers, the Braille blank) is read both as nothing and
+as a space, so "dra\u2800gon" is "dragon" and "red\u2800eyes" is "red eyes".
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import functools
 import itertools
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+
+from bot.sheets.invisible import BLANKS, blanks_as_spaces, remove_invisible
 
 MAX_ENTRY_LENGTH = 100
 
@@ -29,37 +33,19 @@ def _char_class(*ranges: tuple[int, int]) -> str:
     )
 
 
-def _format_and_mark_ranges() -> dict[str, list[tuple[int, int]]]:
-    """Code point ranges of format characters ("Cf") and combining marks ("M"), read from
-    Python's Unicode database once: planes 0 to 2 and 14 hold all of them (about 25 ms)."""
-    ranges: dict[str, list[tuple[int, int]]] = {"Cf": [], "M": []}
+def _mark_ranges() -> list[tuple[int, int]]:
+    """Code point ranges of combining marks ("M"), read from Python's Unicode database once:
+    planes 0, 1 and 14 hold all of them (about 25 ms)."""
+    ranges: list[tuple[int, int]] = []
     for point in itertools.chain(range(0x20000), range(0xE0000, 0xE1000)):
-        category = unicodedata.category(chr(point))
-        found = ranges.get(category if category == "Cf" else category[0])
-        if found is None:
+        if unicodedata.category(chr(point))[0] != "M":
             continue
-        if found and found[-1][1] == point - 1:
-            found[-1] = (found[-1][0], point)
+        if ranges and ranges[-1][1] == point - 1:
+            ranges[-1] = (ranges[-1][0], point)
         else:
-            found.append((point, point))
+            ranges.append((point, point))
     return ranges
 
-
-_CATEGORY_RANGES = _format_and_mark_ranges()
-
-# Characters that draw nothing but would split a word for a naive comparison ("dra\u200bgon"):
-# format characters (category Cf) plus the invisible ones filed under other categories.
-_INVISIBLE = re.compile(
-    _char_class(
-        *_CATEGORY_RANGES["Cf"],
-        (0xFE00, 0xFE0F),  # variation selectors
-        (0xE0100, 0xE01EF),  # variation selectors supplement
-        (0x180B, 0x180F),  # Mongolian free variation selectors
-        (0x115F, 0x1160),  # Hangul choseong and jungseong fillers
-        (0x3164, 0x3164),  # Hangul filler
-        (0xFFA0, 0xFFA0),  # half-width Hangul filler
-    )
-)
 
 # Accents are the generic combining diacritics (Latin, Greek, Cyrillic: "é", "ñ", "ё").
 # Script-specific marks are letters' parts, not decoration, and stay: stripping the kana
@@ -90,12 +76,13 @@ _UNSPACED = _char_class(
 )
 
 # A word: a run of letters, digits and combining marks, or one character of an unspaced script.
-_MARK = _char_class(*_CATEGORY_RANGES["M"])
+_MARK = _char_class(*_mark_ranges())
 _WORD = re.compile(rf"{_UNSPACED}|(?:(?!{_UNSPACED})(?:[^\W_]|{_MARK}))+")
 
 
 def _fold(text: str) -> str:
-    text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).casefold()
+    # Invisible characters (bot.sheets.invisible) would split a word for a naive comparison.
+    text = remove_invisible(unicodedata.normalize("NFKC", text)).casefold()
     return unicodedata.normalize("NFKC", _ACCENT.sub("", unicodedata.normalize("NFKD", text)))
 
 
@@ -149,13 +136,22 @@ class _Index:
         self.entries = entries
 
     def first_in(self, prompt: str) -> str | None:
-        words = _words(normalize(prompt))
         found: int | None = None
-        for start, word in enumerate(words):
-            for rank, wanted in self.by_first_word.get(word, ()):
-                if (found is None or rank < found) and words[start : start + len(wanted)] == wanted:
-                    found = rank
+        for words in map(_words, _readings(prompt)):
+            for start, word in enumerate(words):
+                for rank, wanted in self.by_first_word.get(word, ()):
+                    if (found is None or rank < found) and words[
+                        start : start + len(wanted)
+                    ] == wanted:
+                        found = rank
         return None if found is None else self.entries[found]
+
+
+def _readings(prompt: str) -> Iterator[str]:
+    """The prompt normalized; when it has blanks, also with them read as spaces."""
+    yield normalize(prompt)
+    if not BLANKS.isdisjoint(prompt):
+        yield normalize(blanks_as_spaces(prompt))
 
 
 # Guilds keep their lists for many prompts: build each list's index once, not per prompt.
