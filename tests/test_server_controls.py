@@ -300,3 +300,18 @@ async def test_a_prompt_of_only_hangul_fillers_is_refused_privately_and_costs_no
         rec = await draw(harness, MEMBER, prompt)
         assert "prompt" in refusal(rec), prompt
     assert harness.segmind.requests == []
+
+
+# --- blocked words seen through look-alike letters ---------------------------------------------
+
+
+async def test_a_look_alike_of_a_blocked_word_is_refused_privately_and_costs_nothing(
+    harness: Harness,
+) -> None:
+    await harness.start_bot(COOLDOWN_SECONDS="0")
+    await config(harness, "blocked-words add", words="dragon")
+    # A Cyrillic small a (U+0430), then small capitals.
+    for prompt in ("a dr\u0430gon rider", "a \u1d05\u0280\u1d00\u0262\u1d0f\u0274"):
+        rec = await draw(harness, MEMBER, prompt)
+        assert "doesn't allow the word \u201cdragon\u201d" in refusal(rec), prompt
+    assert harness.segmind.requests == []
