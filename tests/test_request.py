@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from bot.ops.cli import _parser
+from bot.sheets.invisible import INVISIBLE
 from bot.sheets.request import SheetRequest, describe, limits
+from bot.sheets.words import normalize
 from tests.harness import Harness
 from tests.helpers import OWNER, acked, refused_in_private
 
@@ -74,7 +76,34 @@ def test_a_prompt_with_nothing_visible_is_refused(prompt: str) -> None:
         SheetRequest(prompt=prompt)
 
 
-@pytest.mark.parametrize("prompt", ["a\u200bknight", "ドラゴン", "é", "🐉"])
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "\u3164",  # Hangul filler
+        "\u115f\u1160",  # Hangul choseong and jungseong fillers
+        "\uffa0\uffa0",  # half-width Hangul filler
+        "\u2800\u2800\u2800",  # Braille blank
+        "\u17b4\u17b5",  # Khmer inherent vowels
+        "\x00\x1f\x7f\x9b",  # controls, C0 and C1
+        "\U000e0041\U000e0042",  # tag characters
+        " \u3164 \u2800 \u200b ",
+    ],
+)
+def test_a_prompt_of_blanks_fillers_or_controls_is_refused(prompt: str) -> None:
+    with pytest.raises(ValidationError, match="no visible text"):
+        SheetRequest(prompt=prompt)
+
+
+@given(st.text(alphabet=st.sampled_from(sorted(INVISIBLE)), min_size=1, max_size=5))
+def test_what_the_prompt_check_finds_invisible_the_word_filter_reads_as_nothing(
+    invisible: str,
+) -> None:
+    with pytest.raises(ValidationError, match="no visible text"):
+        SheetRequest(prompt=invisible)
+    assert normalize(f"dra{invisible}gon") == "dragon"
+
+
+@pytest.mark.parametrize("prompt", ["a\u200bknight", "ドラゴン", "é", "🐉", "\u3164a", "ᴀ"])
 def test_a_prompt_with_visible_text_is_kept(prompt: str) -> None:
     assert SheetRequest(prompt=prompt).prompt == prompt
 

@@ -286,3 +286,31 @@ async def test_credits_shows_spend_top_members_and_how_long_the_balance_lasts(
     assert fields["Top members this week"].splitlines()[0].startswith(f"<@{MEMBER}>")
     assert "day(s)" in fields["The balance lasts"]
     assert rec.original.pinged_user_ids == []
+
+
+# --- prompts that show nothing ------------------------------------------------------------------
+
+
+async def test_a_prompt_of_only_hangul_fillers_is_refused_privately_and_costs_nothing(
+    harness: Harness,
+) -> None:
+    await harness.start_bot(COOLDOWN_SECONDS="0")
+    for prompt in ("\u3164", "\u3164 \u3164", "\u2800\u2800"):
+        rec = await draw(harness, MEMBER, prompt)
+        assert "prompt" in refusal(rec), prompt
+    assert harness.segmind.requests == []
+
+
+# --- blocked words seen through look-alike letters ---------------------------------------------
+
+
+async def test_a_look_alike_of_a_blocked_word_is_refused_privately_and_costs_nothing(
+    harness: Harness,
+) -> None:
+    await harness.start_bot(COOLDOWN_SECONDS="0")
+    await config(harness, "blocked-words add", words="dragon")
+    # A Cyrillic small a (U+0430), then small capitals.
+    for prompt in ("a dr\u0430gon rider", "a \u1d05\u0280\u1d00\u0262\u1d0f\u0274"):
+        rec = await draw(harness, MEMBER, prompt)
+        assert "doesn't allow the word \u201cdragon\u201d" in refusal(rec), prompt
+    assert harness.segmind.requests == []

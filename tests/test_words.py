@@ -1,4 +1,5 @@
-"""Blocked words: whole words only, in any case, width or accent, not fooled by invisible marks."""
+"""Blocked words: whole words only, in any case, width, accent or look-alike letters, not fooled
+by invisible marks."""
 
 # Look-alike letters and punctuation are what these tests are about.
 # ruff: noqa: RUF001, RUF003
@@ -13,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.sheets.lookalikes import skeleton
 from bot.sheets.words import find_blocked, normalize, parse_words
 
 
@@ -36,6 +38,17 @@ from bot.sheets.words import find_blocked, normalize, parse_words
         "\u202edragon\u202c",  # bidirectional override
         "Dr\u0061\u0301gon",  # a combining accent, not a precomposed letter
         "ｄｒａｇｏｎ",  # full-width lower case
+        "dra\u17b4gon",  # Khmer inherent vowel AQ (Default_Ignorable, a mark)
+        "dra\u17b5gon",  # Khmer inherent vowel AA
+        "dra\x00gon",  # a control character
+        "dra\x1fgon",  # unit separator: a control, though Python's isspace says space
+        "dra\x7fgon",  # delete
+        "dra\x9bgon",  # a C1 control
+        "dra\u3164gon",  # Hangul filler
+        "dra\u115f\u1160gon",  # Hangul choseong and jungseong fillers
+        "dra\uffa0gon",  # half-width Hangul filler
+        "dra\u2800gon",  # Braille blank
+        "dra\U000e0067gon",  # a tag character
     ],
 )
 def test_a_blocked_word_is_found_in_any_case_width_accent_or_punctuation(prompt: str) -> None:
@@ -51,7 +64,17 @@ def test_a_blocked_word_inside_a_longer_word_is_not_found(prompt: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "prompt", ["red eyes", "Red-Eyes", "glowing RED, eyes!", "red\n\teyes", "réd  éyes"]
+    "prompt",
+    [
+        "red eyes",
+        "Red-Eyes",
+        "glowing RED, eyes!",
+        "red\n\teyes",
+        "réd  éyes",
+        "red\u2800eyes",  # a blank leaves a gap: it is read as a space too
+        "red\u3164eyes",
+        "red\uffa0\uffa0eyes",
+    ],
 )
 def test_a_phrase_is_found_when_its_words_follow_each_other(prompt: str) -> None:
     assert find_blocked(prompt, ["red eyes"]) == "red eyes"
@@ -80,6 +103,97 @@ def test_a_phrase_is_not_found_when_its_words_are_apart_or_part_of_others(prompt
 def test_words_of_other_scripts(blocked: str, prompt: str, found: bool) -> None:
     entry = parse_words(blocked)[0]
     assert find_blocked(prompt, [entry]) == (entry if found else None)
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "a dr\u0430gon",  # Cyrillic а
+        "a drag\u03bfn",  # Greek ο
+        "a dr\u0430g\u043en",  # Cyrillic а and о
+        "A DR\u0410GON",  # Cyrillic capital А
+        "\u1d05\u0280\u1d00\u0262\u1d0f\u0274",  # small capitals ᴅʀᴀɢᴏɴ
+        "\u1d05ʀ\u0430\u0262\u03bf\u0274!",  # small capitals, Cyrillic and Greek at once
+        "𝐝𝐫𝐚𝐠𝐨𝐧",  # mathematical bold (NFKC)
+        "dr\u0430\u200bgon",  # a look-alike and an invisible character
+        "the \u0501r\u0430gon",  # Cyrillic komi de ԁ
+    ],
+)
+def test_a_blocked_word_written_with_look_alike_letters_is_found(prompt: str) -> None:
+    assert find_blocked(prompt, ["dragon"]) == "dragon"
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "a dr\u0430gonfly",  # still whole words: a look-alike inside a longer word
+        "snapdr\u0430gon",
+        "dr\u0430gons",
+        "a dr\u0430 gon",
+    ],
+)
+def test_a_look_alike_inside_a_longer_word_is_not_found(prompt: str) -> None:
+    assert find_blocked(prompt, ["dragon"]) is None
+
+
+@pytest.mark.parametrize(
+    ("blocked", "prompt"),
+    [
+        ("bum", "a burning barn"),  # "rn" looks like "m", but plain ASCII is read as typed
+        ("modem", "a modern knight"),
+        ("dragon", "drag0n"),  # digits are not letters
+        ("cl", "a d"),
+    ],
+)
+def test_plain_ascii_is_read_as_typed(blocked: str, prompt: str) -> None:
+    assert find_blocked(prompt, [blocked]) is None
+
+
+def test_blocking_a_latin_word_does_not_refuse_russian_words_made_of_the_same_letters() -> None:
+    # с, а, т look like c, a, t, but inside other words they are parts of those words.
+    assert find_blocked("кот на сатиновой подушке, сатира", ["cat"]) is None
+    # A Russian word that looks like an English one is still Russian in Russian text ...
+    assert find_blocked("сор на полу", ["cop"]) is None
+    assert find_blocked("Красивая оса у окна", ["oca"]) is None
+    assert find_blocked("вот кот", ["bot"]) is None
+    # ... but alone among English words it is a disguise.
+    assert find_blocked("a cute сат", ["cat"]) == "cat"
+    assert find_blocked("a сор", ["cop"]) == "cop"
+    # Mixed scripts in one word are always a disguise, whatever the text around it.
+    assert find_blocked("кот и cаt на полу", ["cat"]) == "cat"
+
+
+@pytest.mark.parametrize(
+    ("blocked", "prompt", "found"),
+    [
+        ("дракон", "дракон", True),
+        ("дракон", "большой д\u0440акон", True),  # the same word
+        ("дракон", "большой дp\u0430кoн", True),  # Latin p and o inside a Cyrillic word
+        ("дракон", "dpakoh", False),  # a Latin word in Latin text
+        ("ドラゴン", "赤いドラゴンの絵", True),
+        ("ドラゴン", "ドラコン", False),
+        ("δράκος", "ΔΡΑΚΟΣ", True),
+        ("δράκος", "δρ\u0430κος", True),  # a Cyrillic а inside a Greek word
+    ],
+)
+def test_blocked_words_of_other_scripts_still_match_themselves_and_their_disguises(
+    blocked: str, prompt: str, found: bool
+) -> None:
+    entry = parse_words(blocked)[0]
+    assert find_blocked(prompt, [entry]) == (entry if found else None)
+
+
+def test_letters_are_read_as_the_plain_letter_they_look_like() -> None:
+    assert skeleton("\u0430\u03bf\u0441\u0440") == "aocp"  # Cyrillic а, Greek ο, Cyrillic с, р
+    assert skeleton("\u1d00\u0299\u1d04\u1d05\u1d07\ua730\u0262\u029c\u026a") == "abcdefghi"
+    assert skeleton("dragon, m, rn, 0, l, I") == "dragon, m, rn, 0, l, I"  # ASCII as typed
+
+
+@pytest.mark.parametrize("letter", string.ascii_lowercase)
+def test_each_look_alike_reads_as_one_latin_letter(letter: str) -> None:
+    # A class of look-alikes holding two plain letters would make ordinary words collide.
+    for char in LOOK_ALIKES.get(letter, ""):
+        assert skeleton(normalize(char)) == letter, (char, skeleton(normalize(char)))
 
 
 def test_the_first_blocked_entry_in_list_order_is_named_as_given() -> None:
@@ -122,6 +236,23 @@ def test_an_entry_without_a_letter_or_digit_is_refused() -> None:
     assert parse_words("dragon, \u200b\u200b") == ["dragon"]  # invisible only: an empty entry
 
 
+def test_a_long_prompt_with_look_alikes_against_a_hundred_entries_is_fast() -> None:
+    rng = random.Random(8)
+    blocked = [
+        "".join(rng.choices(string.ascii_lowercase, k=rng.randint(3, 10))) for _ in range(99)
+    ]
+    blocked.append("cop")  # "сор" below looks like it: every check takes the slow path
+    russian = "красивый сор на полу и большой кот с дракон "
+    prompt = (russian + "a dr\u0430gon with red eyes ") * 20
+    assert len(prompt[:1000]) == 1000
+    find_blocked(prompt[:1000], blocked)  # the list's index is built once
+    started = time.perf_counter()
+    for n in range(100):
+        assert find_blocked(prompt[: 1000 - n], blocked) is None
+    # About 0.5 ms a check on a quiet machine; the bound leaves room for a busy one.
+    assert time.perf_counter() - started < 1.0
+
+
 def test_a_long_prompt_against_a_thousand_entries_is_fast() -> None:
     rng = random.Random(7)
 
@@ -146,6 +277,35 @@ INVISIBLE = "\u200b\u200c\u200d\u00ad\u2060\ufeff"
 SEPARATORS = " \t\n!?.,;:-'\"()[]{}<>/\\|@#$%&*+=~`_…—–«»¡¿•★🐉！？、。"
 
 words = st.text(alphabet=LETTERS, min_size=1, max_size=12)
+# Letters of other scripts, and Latin small capitals, that look like a plain Latin letter.
+LOOK_ALIKES = {
+    "a": "\u0430\u03b1\u1d00",
+    "b": "\u0299",
+    "c": "\u0441\u2ca5\u1d04",
+    "d": "\u0501\u1d05",
+    "e": "\u0435\u1d07",
+    "f": "\ua730",
+    "g": "\u0261\u0262",
+    "h": "\u04bb\u029c",
+    "i": "\u0456\u03b9\u026a",
+    "j": "\u0458\u1d0a",
+    "k": "\u03ba\u1d0b",
+    "l": "\u029f",
+    "m": "\u1d0d",
+    "n": "\u0274",
+    "o": "\u043e\u03bf\u1d0f",
+    "p": "\u0440\u03c1\u1d18",
+    "q": "\u051b",
+    "r": "\u0433\u0280",
+    "s": "\u0455\ua731",
+    "t": "\u1d1b",
+    "u": "\u1d1c",
+    "v": "\u03bd\u1d20",
+    "w": "\u051d\u1d21",
+    "x": "\u0445",
+    "y": "\u0443\u028f",
+    "z": "\u1d22",
+}
 separators = st.text(alphabet=SEPARATORS, min_size=1, max_size=5)
 
 
@@ -172,6 +332,21 @@ def test_a_blocked_word_is_found_however_disguised_between_any_non_word_characte
         before + data.draw(separators) + data.draw(disguised(word)) + data.draw(separators) + after
     )
     assert find_blocked(prompt, [entry]) == entry
+
+
+@given(
+    word=st.text(string.ascii_lowercase, min_size=1, max_size=12),
+    before=st.text(string.digits + " ,.!", max_size=20),
+    after=st.text(string.digits + " ,.!", max_size=20),
+    data=st.data(),
+)
+def test_a_blocked_word_is_found_whatever_look_alikes_it_is_written_with(
+    word: str, before: str, after: str, data: st.DataObject
+) -> None:
+    looking = "".join(data.draw(st.sampled_from([c, *LOOK_ALIKES[c]])) for c in word)
+    assert find_blocked(f"{before} {looking}, {after}", [word]) == word
+    longer = data.draw(st.sampled_from(string.ascii_lowercase)) + looking
+    assert find_blocked(f"{before} {longer}, {after}", [word]) is None
 
 
 @given(word=words, prefix=st.text(LETTERS, max_size=4), suffix=st.text(LETTERS, max_size=4))

@@ -6,12 +6,12 @@ are all derived from `SheetRequest` (a test fails when the registered command dr
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.segmind import MAX_SEED, CharacterRequest
+from bot.sheets.invisible import has_visible_text
 
 PROMPT_CHARS = 1000
 
@@ -60,7 +60,8 @@ class SheetRequest(BaseModel):
         if value is None:
             return None
         value = value.strip()
-        if not any(_visible_char(c) for c in value):
+        # The word filter reads the same characters as nothing (bot.sheets.invisible).
+        if not has_visible_text(value):
             raise ValueError("has no visible text")
         return value
 
@@ -84,11 +85,6 @@ class SheetRequest(BaseModel):
             upscale_by=self.upscale,
             **optional,
         )
-
-
-def _visible_char(char: str) -> bool:
-    # Format characters (zero-width spaces and joiners, BOMs), controls and spaces draw nothing.
-    return not char.isspace() and unicodedata.category(char) not in ("Cf", "Cc", "Zs", "Mn")
 
 
 def limits(name: str) -> tuple[float | None, float | None]:

@@ -1,11 +1,27 @@
-"""Blocked words: a prompt naming one, as a whole word in any case, width or accent, is refused.
+"""Blocked words: a prompt naming one, as a whole word in any case, width, accent or look-alike
+letters, is refused.
 
 Text is compared after `normalize` (NFKC, case folding, accents and invisible characters
 removed) and split into words, a word being a run of letters, digits and the marks that belong
 to them. "dragon" is found in "DRAGON's", "Dragón!" and full-width "DRAGON", never in "dragonfly".
 Scripts written without spaces (Chinese, Japanese, Thai, ...) have no word boundaries to go
 by, so there each character counts as a word of its own: "ドラゴン" is found in "赤いドラゴンの絵".
+A blank that leaves a gap (the Hangul fillers, the Braille blank) is read both as nothing and
+as a space, so "dra<U+2800>gon" is "dragon" and "red<U+2800>eyes" is "red eyes".
+
+Words are also compared by their look (`bot.sheets.lookalikes`: Unicode's confusables, small
+capitals read as letters, plain ASCII as typed): "drаgon" with a Cyrillic "а", "dragοn" with a
+Greek "ο" and "ᴅʀᴀɢᴏɴ" are "dragon". That is still a whole-word match: every letter of the
+prompt's word must look like the blocked word's, so "drаgonfly" is not "dragon". One exception
+keeps other languages apart: a word written wholly in a script the blocked word does not use
+is a word of that script, not a disguise, when the prompt also has a letter of that script that
+looks like none of the blocked word's letters. So blocking "cop" refuses "a сор" (only the
+disguise is Cyrillic) but not the Russian "сор на полу" ("н", "л" look like no letter of
+"cop"); a Russian or Japanese blocked word still matches itself.
 """
+
+# Look-alike letters are what this module is about.
+# ruff: noqa: RUF002
 
 from __future__ import annotations
 
@@ -13,7 +29,11 @@ import functools
 import itertools
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from bot.sheets.invisible import BLANKS, blanks_as_spaces, remove_invisible
+from bot.sheets.lookalikes import script, scripts, skeleton
 
 MAX_ENTRY_LENGTH = 100
 
@@ -29,37 +49,19 @@ def _char_class(*ranges: tuple[int, int]) -> str:
     )
 
 
-def _format_and_mark_ranges() -> dict[str, list[tuple[int, int]]]:
-    """Code point ranges of format characters ("Cf") and combining marks ("M"), read from
-    Python's Unicode database once: planes 0 to 2 and 14 hold all of them (about 25 ms)."""
-    ranges: dict[str, list[tuple[int, int]]] = {"Cf": [], "M": []}
+def _mark_ranges() -> list[tuple[int, int]]:
+    """Code point ranges of combining marks ("M"), read from Python's Unicode database once:
+    planes 0, 1 and 14 hold all of them (about 25 ms)."""
+    ranges: list[tuple[int, int]] = []
     for point in itertools.chain(range(0x20000), range(0xE0000, 0xE1000)):
-        category = unicodedata.category(chr(point))
-        found = ranges.get(category if category == "Cf" else category[0])
-        if found is None:
+        if unicodedata.category(chr(point))[0] != "M":
             continue
-        if found and found[-1][1] == point - 1:
-            found[-1] = (found[-1][0], point)
+        if ranges and ranges[-1][1] == point - 1:
+            ranges[-1] = (ranges[-1][0], point)
         else:
-            found.append((point, point))
+            ranges.append((point, point))
     return ranges
 
-
-_CATEGORY_RANGES = _format_and_mark_ranges()
-
-# Characters that draw nothing but would split a word for a naive comparison ("dra\u200bgon"):
-# format characters (category Cf) plus the invisible ones filed under other categories.
-_INVISIBLE = re.compile(
-    _char_class(
-        *_CATEGORY_RANGES["Cf"],
-        (0xFE00, 0xFE0F),  # variation selectors
-        (0xE0100, 0xE01EF),  # variation selectors supplement
-        (0x180B, 0x180F),  # Mongolian free variation selectors
-        (0x115F, 0x1160),  # Hangul choseong and jungseong fillers
-        (0x3164, 0x3164),  # Hangul filler
-        (0xFFA0, 0xFFA0),  # half-width Hangul filler
-    )
-)
 
 # Accents are the generic combining diacritics (Latin, Greek, Cyrillic: "é", "ñ", "ё").
 # Script-specific marks are letters' parts, not decoration, and stay: stripping the kana
@@ -90,12 +92,13 @@ _UNSPACED = _char_class(
 )
 
 # A word: a run of letters, digits and combining marks, or one character of an unspaced script.
-_MARK = _char_class(*_CATEGORY_RANGES["M"])
+_MARK = _char_class(*_mark_ranges())
 _WORD = re.compile(rf"{_UNSPACED}|(?:(?!{_UNSPACED})(?:[^\W_]|{_MARK}))+")
 
 
 def _fold(text: str) -> str:
-    text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).casefold()
+    # Invisible characters (bot.sheets.invisible) would split a word for a naive comparison.
+    text = remove_invisible(unicodedata.normalize("NFKC", text)).casefold()
     return unicodedata.normalize("NFKC", _ACCENT.sub("", unicodedata.normalize("NFKD", text)))
 
 
@@ -137,24 +140,85 @@ def parse_words(text: str) -> list[str]:
     return entries
 
 
+@dataclass(frozen=True)
+class _Entry:
+    """A blocked entry as it is compared: its words as written and as they look, the scripts
+    it is written in and the letters it looks made of."""
+
+    rank: int
+    words: tuple[str, ...]
+    looks: tuple[str, ...]
+    scripts: frozenset[str]
+    letters: frozenset[str]
+
+
+class _Reading:
+    """A prompt as it is compared: its words as written and as they look."""
+
+    def __init__(self, normalized: str) -> None:
+        self.text = normalized
+        self.words = _words(normalized)
+        # Plain ASCII is read as typed: most prompts need no look-up.
+        plain = normalized.isascii()
+        self.looks = self.words if plain else tuple(skeleton(word) for word in self.words)
+        self._known: dict[tuple[str, frozenset[str]], bool] = {}
+
+    def has(self, entry: _Entry, start: int) -> bool:
+        """Whether `entry` is the words from `start`: each one as written, or looking like it
+        and not a word of its own script."""
+        end = start + len(entry.looks)
+        return self.looks[start:end] == entry.looks and all(
+            word == wanted or not self._in_own_script(word, entry)
+            for word, wanted in zip(self.words[start:end], entry.words, strict=True)
+        )
+
+    def _in_own_script(self, word: str, entry: _Entry) -> bool:
+        """Whether `word` is written wholly in one script the entry does not use, and the
+        prompt shows that script: it has a letter of it that looks like none of the entry's."""
+        key = (word, entry.letters)
+        if key not in self._known:
+            own = scripts(word)
+            self._known[key] = (
+                len(own) == 1
+                and not own <= entry.scripts
+                and any(
+                    script(char) in own and not entry.letters.issuperset(skeleton(char))
+                    for char in set(self.text)
+                )
+            )
+        return self._known[key]
+
+
+def _readings(prompt: str) -> Iterator[_Reading]:
+    """The prompt normalized; when it has blanks, also with them read as spaces."""
+    yield _Reading(normalize(prompt))
+    if not BLANKS.isdisjoint(prompt):
+        yield _Reading(normalize(blanks_as_spaces(prompt)))
+
+
 class _Index:
-    """Blocked entries by their first word, so a prompt is checked in one pass over its words."""
+    """Blocked entries by how their first word looks, so a prompt is checked in one pass over
+    its words."""
 
     def __init__(self, entries: tuple[str, ...]) -> None:
-        self.by_first_word: dict[str, list[tuple[int, tuple[str, ...]]]] = {}
-        for rank, entry in enumerate(entries):
-            words = _words(normalize(entry))
+        self.by_first_look: dict[str, list[_Entry]] = {}
+        for rank, text in enumerate(entries):
+            words = _words(normalize(text))
             if words:
-                self.by_first_word.setdefault(words[0], []).append((rank, words))
+                looks = tuple(skeleton(word) for word in words)
+                entry = _Entry(
+                    rank, words, looks, scripts("".join(words)), frozenset("".join(looks))
+                )
+                self.by_first_look.setdefault(looks[0], []).append(entry)
         self.entries = entries
 
     def first_in(self, prompt: str) -> str | None:
-        words = _words(normalize(prompt))
         found: int | None = None
-        for start, word in enumerate(words):
-            for rank, wanted in self.by_first_word.get(word, ()):
-                if (found is None or rank < found) and words[start : start + len(wanted)] == wanted:
-                    found = rank
+        for reading in _readings(prompt):
+            for start, look in enumerate(reading.looks):
+                for entry in self.by_first_look.get(look, ()):
+                    if (found is None or entry.rank < found) and reading.has(entry, start):
+                        found = entry.rank
         return None if found is None else self.entries[found]
 
 
@@ -166,8 +230,10 @@ def _index(entries: tuple[str, ...]) -> _Index:
 
 def find_blocked(prompt: str, blocked: Iterable[str]) -> str | None:
     """The first entry of `blocked`, in its order, that occurs in `prompt` as whole words
-    (a phrase: its words in a row, whatever non-word characters lie between); else None."""
+    (a phrase: its words in a row, whatever non-word characters lie between), as written or
+    by their look; else None."""
     # Linear: building an index costs the entries' total length (once per list, cached),
-    # checking a prompt costs its length plus, per word, the entries starting with that word.
-    # 1000 entries and a 1000-character prompt take well under a millisecond once indexed.
+    # checking a prompt costs its length plus, per word, the entries whose first word looks
+    # like it. A 1000-character prompt against 100 entries takes 0.15 to 0.6 ms once indexed
+    # (plain ASCII is the fast end; every other word looking like an entry the slow one).
     return _index(tuple(blocked)).first_in(prompt)
