@@ -18,7 +18,7 @@ import discord
 
 from bot.ops.metrics import Metrics
 from bot.segmind import MAX_SEED
-from bot.sheets import texts
+from bot.sheets import lookalikes, texts
 from bot.sheets.imaging import PoseImage, normalize_pose
 from bot.sheets.job import Job, NewJob
 from bot.sheets.jobs import Jobs
@@ -91,6 +91,8 @@ class Intake:
         """Check, admit, acknowledge and queue one request."""
         self._check_where(interaction)
         server = await self._servers.get(interaction.guild_id)
+        if server.refused_words:
+            await lookalikes.prepare()  # once, in a thread: the word filter's look-alike table
         _check_server_rules(interaction, request, server)
         if attachment is not None:
             self._check_attachment(attachment)

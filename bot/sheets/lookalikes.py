@@ -15,11 +15,10 @@ are read as their small letters, as upper case is.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import unicodedata
 from collections.abc import Iterable
-
-from confusable_homoglyphs import categories, confusables
 
 # The package copies each character from the file's comments, where right-to-left ones are
 # wrapped in left-to-right marks.
@@ -53,6 +52,8 @@ def _small_capitals() -> dict[str, str]:
 def _classes() -> list[tuple[set[str], set[str]]]:
     """Unicode's confusable classes, a small capital in its letter's, each with the members
     known to be TR39 prototypes (a prototype stands for several characters or a sequence)."""
+    from confusable_homoglyphs import confusables  # its data loads on import: only when needed
+
     data: dict[str, list[dict[str, str]]] = confusables.confusables_data
     parent: dict[str, str] = {}
     degree: dict[str, int] = {}
@@ -118,17 +119,28 @@ def _build() -> dict[int, str]:
     return table
 
 
-_TABLE = _build()
+@functools.cache
+def _table() -> dict[int, str]:
+    # Built on first use (about 0.1 s of CPU): most processes never compare a blocked word.
+    return _build()
+
+
+async def prepare() -> None:
+    """Build the look-alike table in a thread, so the first check does not stall the loop."""
+    if not _table.cache_info().currsize:
+        await asyncio.to_thread(_table)
 
 
 def skeleton(text: str) -> str:
     """`text` with each letter read as the one it looks like (after case folding)."""
-    return text.translate(_TABLE)
+    return text.translate(_table())
 
 
 @functools.lru_cache(maxsize=4096)
 def script(char: str) -> str:
     """The Unicode script of `char` ("LATIN", "CYRILLIC", "COMMON", ...)."""
+    from confusable_homoglyphs import categories
+
     found: str = categories.alias(char)
     return found
 
