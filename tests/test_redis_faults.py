@@ -1,0 +1,93 @@
+"""What goes wrong between the processes and their shared Redis (issue 22, items 1-6): a process
+frozen past its lease, a Redis wiped or restarted or frozen, a process killed with queued jobs,
+Segmind's own count of requests a minute.
+
+Real processes (`python -m bot run|worker`), a real redis-server, the wire-level fakes; what
+matters is counted at the fakes: requests Segmind received, sheets each member was given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import pytest
+import redis
+
+from bot.state.redis.store import PREFIX
+from tests.fake_discord import InteractionRecord
+from tests.harness import Harness, RunningBot
+from tests.helpers import history, sheet_delivered, sheets_posted
+
+SHORT_LEASE = "3"
+
+
+async def shards_and_a_worker(harness: Harness, **settings: str) -> list[RunningBot]:
+    """Gateway processes for shards 0 and 1 of 2, and a worker-only process."""
+    both = {"SHARD_COUNT": "2", "COOLDOWN_SECONDS": "0", **settings}
+    bots = [
+        await harness.start_bot(SHARD_IDS="0", **both),
+        await harness.start_bot(SHARD_IDS="1", **both),
+        await harness.start_worker(**both),
+    ]
+    await harness.discord.wait_ready(shards=2)
+    return bots
+
+
+async def ask_on_shard(
+    harness: Harness, shard: int, user_id: int, prompt: str
+) -> InteractionRecord:
+    guild = harness.discord.add_guild(shard=shard, shard_count=2)
+    return await harness.discord.invoke(
+        "character", {"prompt": prompt}, user_id=user_id, guild_id=guild
+    )
+
+
+def sheets_given(rec: InteractionRecord) -> int:
+    """How many times a sheet reached this member (each upload to their messages counts)."""
+    return sum(1 for m in rec.all_messages for p in m.payloads if p.get("attachments"))
+
+
+def ledger(harness: Harness) -> dict[bytes, bytes]:
+    assert harness.redis_url is not None
+    with redis.Redis.from_url(harness.redis_url) as client:
+        return dict(client.hgetall(f"{PREFIX}ledger:entries"))
+
+
+# --- 1. fencing ----------------------------------------------------------------------------------
+
+
+@pytest.mark.process
+async def test_a_worker_frozen_past_its_lease_is_taken_over_and_once_woken_sends_nothing(
+    shared_harness: Harness,
+) -> None:
+    harness = shared_harness
+    harness.segmind.delay = 8.0  # Segmind draws while the drawing process is frozen
+    bots = await shards_and_a_worker(
+        harness, SEGMIND_API="v2", MAX_CONCURRENT_JOBS="1", JOB_LEASE_SECONDS=SHORT_LEASE
+    )
+    rec = await ask_on_shard(harness, 1, 8500, "frozen")
+    await harness.discord.wait_until(lambda: " submitted: " in harness.logs, timeout=10)
+    frozen = next(bot for bot in bots if " submitted: " in bot.logs)
+    await frozen.signal(signal.SIGSTOP)
+    try:
+        await rec.wait_for(sheet_delivered, timeout=40)  # another process took it over
+        await harness.until_job(1, "done")
+        settled = ledger(harness)
+        told = history(rec.original) if rec.original else []
+    finally:
+        await frozen.signal(signal.SIGCONT)
+    stopped = "job 1: another process took it over; this one stops"
+    # Woken, it goes on from where it froze: it stops there, or (unfenced) delivers again.
+    await harness.discord.wait_until(
+        lambda: stopped in frozen.logs or "job 1 done:" in frozen.logs, timeout=30
+    )
+    await asyncio.sleep(0.5)  # a second delivery would be on its way
+    assert len(harness.segmind.submits) == 1
+    assert sheets_given(rec) == 1
+    assert sheets_posted(harness) == 1
+    assert harness.job_state(1) == "done"
+    assert ledger(harness) == settled and len(settled) == 1  # not rewritten
+    assert rec.original is not None and history(rec.original) == told  # no message after
+    assert harness.discord.channel_messages == []
+    assert stopped in frozen.logs
