@@ -14,10 +14,20 @@ import signal
 import pytest
 import redis
 
+from bot.sheets import texts
 from bot.state.redis.store import PREFIX
 from tests.fake_discord import InteractionRecord
 from tests.harness import Harness, RunningBot
-from tests.helpers import history, sheet_delivered, sheets_posted
+from tests.helpers import (
+    acked,
+    ask,
+    history,
+    refusal,
+    refused_in_private,
+    sheet_delivered,
+    sheets_posted,
+)
+from tests.redis_server import RedisServer
 
 SHORT_LEASE = "3"
 
@@ -91,3 +101,41 @@ async def test_a_worker_frozen_past_its_lease_is_taken_over_and_once_woken_sends
     assert rec.original is not None and history(rec.original) == told  # no message after
     assert harness.discord.channel_messages == []
     assert stopped in frozen.logs
+
+
+# --- 4. a frozen Redis ---------------------------------------------------------------------------
+
+
+async def test_while_redis_is_frozen_every_request_is_answered_in_time_and_nothing_is_charged(
+    shared_harness: Harness, redis_server: RedisServer
+) -> None:
+    harness = shared_harness
+    await harness.start_bot(COOLDOWN_SECONDS="600")
+    with redis_server.frozen():  # for 10 s
+        # A server's settings are read before the acknowledgement: told at once. In direct
+        # messages admission comes first: acknowledged ("thinking…"), then told.
+        recs = [await ask(harness, 9600, "in a server"), await ask_privately(harness, 9601)]
+        await recs[0].wait_for(refused_in_private, timeout=3)
+        await recs[1].wait_for(acked, timeout=3)
+        await recs[1].wait_for(refused_in_private, timeout=6)
+        assert {refusal(rec) for rec in recs} == {texts.STORAGE_NOT_ANSWERING}
+        await asyncio.sleep(10 - 5)
+    assert all(rec.ack_latency is not None and rec.ack_latency < 3 for rec in recs)
+    # Redis answers again: the late admission is withdrawn, its cooldown given back.
+    await harness.discord.wait_until(lambda: no_job_waits(harness), timeout=10)
+    again = [await ask(harness, 9600, "again"), await ask_privately(harness, 9601)]
+    for rec in again:
+        await rec.wait_for(sheet_delivered, timeout=20)
+    assert len(harness.segmind.requests) == 2
+
+
+async def ask_privately(harness: Harness, user_id: int) -> InteractionRecord:
+    return await harness.discord.invoke(
+        "character", {"prompt": "in private"}, user_id=user_id, in_guild=False
+    )
+
+
+def no_job_waits(harness: Harness) -> bool:
+    assert harness.redis_url is not None
+    with redis.Redis.from_url(harness.redis_url) as client:
+        return all(client.zcard(f"{PREFIX}state:{state}") == 0 for state in ("accepted", "queued"))
