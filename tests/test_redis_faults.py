@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
+from collections import Counter
 
 import pytest
 import redis
@@ -22,6 +24,8 @@ from tests.helpers import (
     acked,
     ask,
     history,
+    placeholder_says,
+    prompts,
     refusal,
     refused_in_private,
     sheet_delivered,
@@ -139,3 +143,32 @@ def no_job_waits(harness: Harness) -> bool:
     assert harness.redis_url is not None
     with redis.Redis.from_url(harness.redis_url) as client:
         return all(client.zcard(f"{PREFIX}state:{state}") == 0 for state in ("accepted", "queued"))
+
+
+# --- 5. takeover of a dead process's queued jobs -------------------------------------------------
+
+
+@pytest.mark.process
+async def test_queued_jobs_of_a_killed_gateway_are_delivered_within_30s_with_the_default_lease(
+    shared_harness: Harness,
+) -> None:
+    harness = shared_harness
+    harness.segmind.delay = 3.0  # the slots stay busy: workers hold jobs waiting for one
+    bots = await shards_and_a_worker(harness, MAX_CONCURRENT_JOBS="2", JOB_LEASE_SECONDS="120")
+    recs = [await ask_on_shard(harness, 0, 8600 + n, f"orphan {n}") for n in range(6)]
+    for rec in recs:
+        await rec.wait_for(
+            lambda r: sheet_delivered(r) or placeholder_says("Queued")(r), timeout=10
+        )
+    await harness.discord.wait_until(lambda: " sending: " in harness.logs, timeout=10)
+    drawing = bots[0].logs.count(" sending: ")  # these wait for their lease (Segmind has them)
+    await bots[0].kill()  # SIGKILL, while its workers hold queued jobs waiting for a slot
+    died = time.monotonic()
+    await harness.discord.wait_until(
+        lambda: sum(map(sheet_delivered, recs)) >= len(recs) - drawing, timeout=40
+    )
+    took = time.monotonic() - died
+    print(f"queued jobs of the killed gateway delivered {took:.1f}s after its death")
+    assert took < 30
+    assert all(n == 1 for n in Counter(prompts(harness.segmind)).values())
+    assert all(sheets_given(rec) <= 1 for rec in recs)

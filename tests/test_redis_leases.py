@@ -29,6 +29,8 @@ async def two(redis_url: str) -> AsyncIterator[tuple[RedisStore, RedisStore]]:
         RedisStore.open(redis_url, lease_seconds=LEASE) as first,
         RedisStore.open(redis_url, lease_seconds=LEASE) as second,
     ):
+        for process in (first, second):
+            await process.beat()  # alive: a process without a heartbeat has its queued jobs taken
         yield first, second
 
 

@@ -56,6 +56,11 @@ SPARE_CONNECTIONS = 48
 CONNECTION_WAIT = 30.0
 # Finished jobs are kept this long (for re-rolls and deletes), then Redis forgets them.
 KEEP_FINISHED = 30 * DAY
+# Each process renews its heartbeat this often (with its leases); one not renewed for DEAD_AFTER
+# is dead: its queued jobs (not started) and its Segmind slots are taken over at once, without
+# waiting for their leases. Leases still guard its jobs in flight.
+HEARTBEAT_EVERY = 3.0
+DEAD_AFTER = 15.0
 # How many ended jobs' fences a process remembers (for a finish retried after a lost answer).
 REMEMBER_ENDED = 1000
 # Each of a job's bytes (`codec.BLOBS`) in a key of its own: job:ID:pose, job:ID:sheet.
@@ -206,12 +211,18 @@ class RedisStore:
         """Stop renewing a job's lease (Redis cannot be told now): it runs out by itself."""
         self._fences.pop(job_id, None)
 
+    async def beat(self) -> None:
+        """Say this process is alive (for DEAD_AFTER seconds)."""
+        await self._redis.set(f"{PREFIX}alive:{self.holder}", 1, px=int(DEAD_AFTER * 1000))
+
     def holds(self, job_id: int) -> bool:
         """Whether this process holds the job (as far as it knows)."""
         return job_id in self._fences
 
     async def renew(self) -> None:
-        """Extend the leases of every job this process holds; forget those taken over."""
+        """Renew the heartbeat, extend the leases of every job this process holds; forget
+        those taken over."""
+        await self.beat()
         if not self._fences:
             return
         pairs = [value for held in self._fences.items() for value in held]
@@ -281,9 +292,10 @@ class RedisStore:
     # Filling an empty Redis from the SQLite file (`bot.state.copy`) ------------------------
 
     async def is_empty(self) -> bool:
-        """Whether no bot has kept anything here yet."""
-        async for _ in self._redis.scan_iter(match=f"{PREFIX}*", count=1000):
-            return False
+        """Whether no bot has kept anything here yet (heartbeats aside)."""
+        async for key in self._redis.scan_iter(match=f"{PREFIX}*", count=1000):
+            if not _text(key).startswith(f"{PREFIX}alive:"):
+                return False
         return True
 
     async def import_finished_job(self, job: Job, pose: bytes | None) -> None:

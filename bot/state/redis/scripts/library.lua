@@ -22,11 +22,13 @@ local function reindex(id, old, new, user, guild, now)
   end
 end
 
--- Whether a process may take the job: nobody holds it, it does, or the lease ran out.
+-- Whether a process may take the job: nobody holds it, it does, the lease ran out, or it is
+-- still queued (not started) and its holder's heartbeat stopped (that process died).
 local function may_take(key, me, now)
-  local lease = redis.call('HMGET', key, 'holder', 'lease_until')
+  local lease = redis.call('HMGET', key, 'holder', 'lease_until', 'state')
   if not lease[1] or lease[1] == me then return true end
-  return tonumber(lease[2] or '0') < now
+  if tonumber(lease[2] or '0') < now then return true end
+  return lease[3] == QUEUED and redis.call('EXISTS', P..'alive:'..lease[1]) == 0
 end
 
 -- Whether a write presents the job's fence: the number of its latest claim or takeover (0 for
