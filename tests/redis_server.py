@@ -7,13 +7,16 @@ so `make test` needs pip only), else from PATH.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -125,6 +128,16 @@ class RedisServer:
             time.sleep(0.005)
         client.close()
         return False
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """The server stops answering (SIGSTOP) until the block ends: connections stay open."""
+        assert self._process is not None, "the server is not started"
+        self._process.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self._process.send_signal(signal.SIGCONT)
 
     def flushall(self) -> None:
         """Empty every database of the server."""

@@ -653,3 +653,23 @@ async def test_a_job_can_be_held_and_released(records: Records) -> None:
     await records.release(job.id)
     assert await records.hold(job.id)
     await records.release(job.id)
+
+
+async def test_the_holders_writes_pass_through_each_claim_and_a_retried_finish(
+    records: Records,
+) -> None:
+    # Fencing (a takeover refuses the earlier holder's writes: tests/test_redis_leases.py) is
+    # invisible to a process that holds its jobs: one process (SQLite) holds all of them.
+    job = await records.admit(new(), ROOMY)
+    assert await records.move(job.id, JobState.ACCEPTED, state=JobState.QUEUED)
+    await records.release(job.id)
+    assert await records.hold(job.id)
+    assert await records.hold(job.id)  # holding it again changes nothing
+    assert await records.move(job.id, JobState.QUEUED, state=JobState.SENDING)
+    await records.update(job.id, state=JobState.DRAWN, result=b"sheet")
+    entry = LedgerEntry(job.id, time.time(), GUILD, 1, 1.0, JobState.DONE.value)
+    await records.finish(entry, state=JobState.DONE, result=None)
+    await records.finish(entry, state=JobState.DONE, result=None)  # its first answer lost
+    await records.release(job.id)
+    assert await records.ledger(0) == [entry]
+    assert (await records.job(job.id)).state is JobState.DONE  # type: ignore[union-attr]

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.sheets.job import Job, JobState, LedgerEntry
+from bot.sheets.records import Fenced
 from bot.sheets.rules import Limits
 from bot.state.redis.store import RedisStore
 from tests.helpers import ROOMY, new
@@ -28,6 +29,8 @@ async def two(redis_url: str) -> AsyncIterator[tuple[RedisStore, RedisStore]]:
         RedisStore.open(redis_url, lease_seconds=LEASE) as first,
         RedisStore.open(redis_url, lease_seconds=LEASE) as second,
     ):
+        for process in (first, second):
+            await process.beat()  # alive: a process without a heartbeat has its queued jobs taken
         yield first, second
 
 
@@ -45,9 +48,11 @@ async def test_a_job_one_process_holds_is_neither_taken_nor_written_by_another(
     job = await queued(first)
     assert await first.hold(job.id)
     assert not await second.hold(job.id)
-    assert not await second.move(job.id, JobState.QUEUED, state=JobState.SENDING)
+    with pytest.raises(Fenced):
+        await second.move(job.id, JobState.QUEUED, state=JobState.SENDING)
     entry = LedgerEntry(job.id, time.time(), job.guild_id, job.user_id, 0.0, "interrupted")
-    await second.finish(entry, state=JobState.INTERRUPTED)
+    with pytest.raises(Fenced):
+        await second.finish(entry, state=JobState.INTERRUPTED)
     assert (await first.job(job.id)).state is JobState.QUEUED  # type: ignore[union-attr]
     assert await second.ledger(0) == []
     assert await first.move(job.id, JobState.QUEUED, state=JobState.SENDING)
@@ -66,7 +71,47 @@ async def test_a_lease_kept_renewed_holds_and_one_left_alone_runs_out(
     assert not await second.hold(kept.id)
     assert await second.hold(dropped.id)
     # The first process now writes nothing to the job it lost.
-    assert not await first.move(dropped.id, JobState.QUEUED, state=JobState.SENDING)
+    with pytest.raises(Fenced):
+        await first.move(dropped.id, JobState.QUEUED, state=JobState.SENDING)
+
+
+async def test_a_process_taken_over_past_its_lease_can_write_nothing_even_once_it_ended(
+    two: tuple[RedisStore, RedisStore],
+) -> None:
+    # The first process froze while Segmind drew the job; the second took it over, drew it
+    # and delivered it. Woken, the first must not rewrite it (done -> drawn -> done).
+    first, second = two
+    job = await queued(first)
+    assert await first.hold(job.id)
+    assert await first.move(job.id, JobState.QUEUED, state=JobState.SENDING)
+    await asyncio.sleep(LEASE * 1.5)  # frozen: no renewal, but it still thinks it has the job
+    assert await second.hold(job.id)
+    await second.update(job.id, state=JobState.DRAWN, result=b"sheet")
+    entry = LedgerEntry(job.id, time.time(), job.guild_id, job.user_id, 1.0, "done")
+    await second.finish(entry, state=JobState.DONE, result=None)
+    assert not second.holds(job.id)
+    with pytest.raises(Fenced):
+        await first.update(job.id, state=JobState.DRAWN, result=b"again")
+    late = LedgerEntry(job.id, time.time() + 5, job.guild_id, job.user_id, 1.0, "done")
+    with pytest.raises(Fenced):
+        await first.finish(late, state=JobState.DONE)
+    assert (await second.job(job.id)).state is JobState.DONE  # type: ignore[union-attr]
+    assert await second.ledger(0) == [entry]
+    assert await second.sheet(job.id) is None
+    assert not first.holds(job.id)  # and it knows it has lost it
+
+
+async def test_renewing_tells_a_process_which_jobs_were_taken_over(
+    two: tuple[RedisStore, RedisStore],
+) -> None:
+    first, second = two
+    job = await queued(first)
+    assert await first.hold(job.id)
+    await asyncio.sleep(LEASE * 1.5)  # frozen past its lease
+    assert await second.hold(job.id)
+    await first.renew()
+    assert not first.holds(job.id)
+    assert second.holds(job.id)
 
 
 async def test_a_released_job_may_be_taken_at_once(two: tuple[RedisStore, RedisStore]) -> None:

@@ -19,7 +19,7 @@ from bot.sheets.job import Job, JobState, LedgerEntry, NewJob, Outcome
 from bot.sheets.records import Records
 from bot.sheets.request import SheetRequest
 from bot.sheets.rules import Limits
-from bot.state.redis.store import RedisStore
+from bot.state.redis.store import PREFIX, RedisStore
 from bot.state.sqlite.store import Store
 
 FORMS = Path(__file__).parent / "stored_forms"
@@ -182,6 +182,8 @@ async def _keys(client: redis.Redis, holder: str) -> dict[str, Any]:
     found: dict[str, Any] = {}
     async for raw in client.scan_iter(count=1000):
         key = _text(raw)
+        if key.startswith(f"{PREFIX}alive:"):  # a process's heartbeat, not a job's form
+            continue
         kind = _text(await client.type(key))
         if kind == "string":
             content: Any = _text(await client.get(key))

@@ -14,7 +14,7 @@ from discord.ext import commands
 
 from bot.discord.buttons import ButtonRules, SheetActions, SheetButton, sheet_buttons
 from bot.discord.delivery import Courier
-from bot.discord.intake import Intake, IntakeRules
+from bot.discord.intake import ADMISSION_WAIT, Intake, IntakeRules
 from bot.discord.members import DiscordMembers
 from bot.discord.placeholders import Placeholders
 from bot.discord.tree import SheetTree
@@ -115,6 +115,7 @@ class SheetBot(commands.AutoShardedBot):
                 download_seconds=settings.pose_download_seconds,
             ),
             metrics=metrics,
+            admission_wait=None if backend.lease_seconds is None else ADMISSION_WAIT,
         )
         self._closing = False
         self._file_problem: str | None = None

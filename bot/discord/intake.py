@@ -36,6 +36,12 @@ SLOW_DOWNLOAD = 1.0
 # How long admission may take before the request is acknowledged anyway (a burst of hundreds
 # can queue admissions; a refusal after that is still private, after a brief "thinking").
 ADMIT_WITHIN = 0.02
+# How long a request waits for storage before the member is told it is not answering: for the
+# server's settings, read before the acknowledgement (Discord's 3 s window holds whatever
+# storage does); for admission (Redis), once acknowledged, before Redis's own 5 s read timeout
+# would end it as a failure. SQLite's 5 s busy timeout bounds its admissions by itself.
+SETTINGS_WAIT = 1.5
+ADMISSION_WAIT = 4.0
 POSE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp")
 DEFAULT_UPLOAD_LIMIT = 10 * 2**20
 
@@ -69,6 +75,7 @@ class Intake:
         http: aiohttp.ClientSession,
         rules: IntakeRules,
         metrics: Metrics,
+        admission_wait: float | None = None,
         poses_at_once: int = max(1, (os.cpu_count() or 2) - 1),
     ) -> None:
         self._jobs = jobs
@@ -79,6 +86,8 @@ class Intake:
         # One pose per spare core: more only time-slice the CPU and hold more photos in memory
         # at once (measured in docs/performance.md).
         self._poses = asyncio.Semaphore(poses_at_once)
+        self._abandoned: set[asyncio.Task[None]] = set()
+        self._admission_wait = admission_wait
 
     async def receive(
         self,
@@ -90,7 +99,11 @@ class Intake:
     ) -> None:
         """Check, admit, acknowledge and queue one request."""
         self._check_where(interaction)
-        server = await self._servers.get(interaction.guild_id)
+        try:
+            server = await asyncio.wait_for(self._servers.get(interaction.guild_id), SETTINGS_WAIT)
+        except TimeoutError:
+            log.warning("storage did not answer in %.1fs: a request turned away", SETTINGS_WAIT)
+            raise Refused(texts.STORAGE_NOT_ANSWERING) from None
         if server.refused_words:
             await lookalikes.prepare()  # once, in a thread: the word filter's look-alike table
         _check_server_rules(interaction, request, server)
@@ -118,6 +131,11 @@ class Intake:
             except BaseException:
                 await self._withdraw(admission)
                 raise
+        wait = self._admission_wait
+        if wait is not None and not (await asyncio.wait({admission}, timeout=wait))[0]:
+            log.warning("admission took over %.1fs: a request turned away", wait)
+            self._abandon(admission)
+            raise Refused(texts.STORAGE_NOT_ANSWERING)
         job = await admission
         try:
             if not slow:
@@ -153,6 +171,20 @@ class Intake:
         except Refused:
             return
         await self._jobs.withdraw(job)
+
+    def _abandon(self, admission: asyncio.Future[Job]) -> None:
+        # The member was told storage is not answering: a job admitted later is withdrawn
+        # (refused, its cooldown given back), so nothing is charged and none is left behind.
+
+        async def withdraw() -> None:
+            try:
+                await self._withdraw(admission)
+            except Exception as exc:
+                log.warning("a request turned away could not be withdrawn (%s)", exc)
+
+        task = asyncio.create_task(withdraw())
+        self._abandoned.add(task)
+        task.add_done_callback(self._abandoned.discard)
 
     def _check_where(self, interaction: discord.Interaction) -> None:
         if interaction.guild_id is None:

@@ -14,7 +14,7 @@ from bot.sheets import texts
 from bot.sheets.books import Books
 from bot.sheets.job import Job, JobState
 from bot.sheets.members import Members, Undelivered
-from bot.sheets.records import Records
+from bot.sheets.records import Fenced, Records
 from bot.sheets.writes import JobWrites
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,8 @@ class Deliveries:
                 self._books.log(job, "delivering after restart")
             try:
                 await self.deliver(job, image)
+            except Fenced:
+                log.warning("job %d: another process took it over; this one stops", job.id)
             finally:
                 await self._store.release(job.id)
 

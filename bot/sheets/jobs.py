@@ -35,7 +35,7 @@ from bot.sheets.imaging import default_pose
 from bot.sheets.job import Job, JobState, NewJob, Outcome
 from bot.sheets.line import Line
 from bot.sheets.members import Members
-from bot.sheets.records import Records
+from bot.sheets.records import Fenced, Records
 from bot.sheets.rules import Limits, Refused
 from bot.sheets.servers import ServerSettings
 from bot.sheets.writes import JobWrites
@@ -194,6 +194,8 @@ class Jobs:
             self._working.add(job.id)
             try:
                 await self._go_on(job)
+            except Fenced:  # frozen or cut off past its lease: another process has the job
+                log.warning("job %d: another process took it over; this one stops", job.id)
             except Exception:
                 log.exception("job %d failed unexpectedly", job.id)
             finally:
@@ -246,6 +248,8 @@ class Jobs:
                 on_submitted=functools.partial(self._submitted, job),
                 on_progress=functools.partial(self._progress, job),
             )
+        except Fenced:
+            raise
         except Exception as exc:
             await self._books.fail(job, exc)
             return
@@ -293,6 +297,8 @@ class Jobs:
             sheet = await self._segmind.wait(
                 submission, on_progress=functools.partial(self._progress, job)
             )
+        except Fenced:
+            raise
         except Exception as exc:
             await self._books.fail(job, exc)
             return

@@ -13,6 +13,17 @@ from typing import Any, Protocol, Unpack
 from bot.sheets.job import Job, JobChange, JobState, LedgerEntry, NewJob
 from bot.sheets.rules import Limits
 
+
+class Fenced(Exception):
+    """Another process took the job over (this one was frozen or cut off past its lease): this
+    process's write was refused, and it stops working on the job at once (no keep, no
+    delivery, no message). Never raised with one process (SQLite)."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(f"job {job_id} was taken over by another process")
+        self.job_id = job_id
+
+
 # A server's own settings (`bot.sheets.servers.ServerSettings` gives them meaning; None: default).
 SERVER_SETTINGS = (
     "cooldown_seconds",
@@ -32,7 +43,7 @@ class Records(Protocol):
     # Admission: cooldown, queue limits, daily limit and budget reservation in one atomic step.
     async def admit(self, new: NewJob, limits: Limits) -> Job: ...
 
-    # Jobs.
+    # Jobs. Each write raises `Fenced` if another process took the job over from this one.
     async def move(
         self, job_id: int, expected: JobState | None, **fields: Unpack[JobChange]
     ) -> bool: ...

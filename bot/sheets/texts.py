@@ -162,6 +162,10 @@ POSE_DOWNLOAD_FAILED = "I couldn't download the pose from Discord. Try again."
 
 RESTARTING = "The bot is restarting. Try again in a minute."
 
+STORAGE_NOT_ANSWERING = (
+    "The bot's storage is not answering right now. Nothing was charged; try again in a minute."
+)
+
 
 def queued(ahead: int) -> str:
     if ahead == 0:

@@ -12,7 +12,7 @@ import logging
 from typing import Unpack
 
 from bot.sheets.job import JobChange, LedgerEntry
-from bot.sheets.records import Records
+from bot.sheets.records import Fenced, Records
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,8 @@ class JobWrites:
         return job_id in self._pending
 
     async def save(self, job_id: int, **fields: Unpack[JobChange]) -> bool:
-        """Write a job's fields now if storage answers; returns whether it did."""
+        """Write a job's fields now if storage answers; returns whether it did. Raises
+        `Fenced` if another process took the job over."""
         return await self._write(job_id, fields, None)
 
     async def finish(self, job_id: int, entry: LedgerEntry, **fields: Unpack[JobChange]) -> bool:
@@ -45,7 +46,10 @@ class JobWrites:
     async def retry(self) -> None:
         """Write what waits, oldest job first; raises (and keeps the rest) if storage fails."""
         for job_id in list(self._pending):
-            await self._store_now(job_id, self._pending[job_id], self._entries.get(job_id))
+            try:
+                await self._store_now(job_id, self._pending[job_id], self._entries.get(job_id))
+            except Fenced:  # taken over meanwhile: what this process had to say is void
+                log.warning("job %d: taken over by another process; its writes dropped", job_id)
             self._pending.pop(job_id)
             self._entries.pop(job_id, None)
             log.info("job %d: stored at last", job_id)
@@ -58,6 +62,8 @@ class JobWrites:
             try:
                 await self._store_now(job_id, fields, entry)
                 return True
+            except Fenced:  # not a failing store: this process must stop working on the job
+                raise
             except Exception as exc:
                 log.error("job %d: could not be stored (%s); will retry", job_id, exc)
         self._pending[job_id] = fields

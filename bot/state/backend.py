@@ -38,6 +38,7 @@ async def open_backend(settings: Settings) -> AsyncIterator[Backend]:
     async with RedisStore.open(
         url, lease_seconds=settings.job_lease_seconds, workers=settings.max_concurrent_jobs
     ) as shared:
+        await shared.beat()  # alive from the start; renewed with the leases
         line = SharedLine(
             shared,
             concurrency=settings.max_concurrent_jobs,

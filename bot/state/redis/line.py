@@ -23,7 +23,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from bot.sheets.job import Job, JobState
 from bot.state.redis import lua
-from bot.state.redis.store import PREFIX, RedisStore
+from bot.state.redis.store import HEARTBEAT_EVERY, PREFIX, RedisStore
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,8 @@ ADD_ATTEMPTS = 5
 _ALIVE = (JobState.QUEUED, JobState.SENDING, JobState.SUBMITTED, JobState.DRAWN)
 # SEGMIND_RPM counts the requests started in a rolling minute, by every process together.
 MINUTE = 60.0
+# How often a process looks for the stream entries of dead processes.
+LOOK_FOR_THE_DEAD = 0.5
 
 
 class SharedLine:
@@ -53,6 +55,7 @@ class SharedLine:
         self._lease = store.lease_seconds
         self._consumer = store.holder
         self._take_slot = lua.register(self._redis, "take_slot")
+        self._next_look = 0.0
         self._start = lua.register(self._redis, "start", MINUTE=MINUTE)
         self._taken: dict[int, tuple[bytes, str]] = {}  # job id -> (stream entry, slot)
         self._unsettled: dict[int, tuple[bytes, str]] = {}  # done with, not yet acked
@@ -60,7 +63,7 @@ class SharedLine:
         self._waiting = 0
         self._closed = False
         self._group_ready = False
-        self.renew_every: float | None = max(self._lease / 4, 0.2)
+        self.renew_every: float | None = max(min(self._lease / 4, HEARTBEAT_EVERY), 0.2)
 
     @property
     def waiting(self) -> int:
@@ -161,7 +164,7 @@ class SharedLine:
     async def renew(self) -> None:
         """Keep what this process holds: slots, job leases, stream entries (in that order, so
         an entry never looks abandoned before its job's lease runs out); then settle the jobs
-        whose end could not be told to Redis before."""
+        whose end could not be told to Redis before. The heartbeat first (the store's)."""
         slots = {slot: time.time() + self._lease for _, slot in self._taken.values() if slot}
         if slots:
             await self._redis.zadd(f"{PREFIX}slots", slots, xx=True)
@@ -191,7 +194,11 @@ class SharedLine:
         return bool(await self._take_slot(args=args))
 
     async def _next_entry(self) -> tuple[bytes, int] | None:
-        """An entry whose process died (idle past the lease), else a new one."""
+        """An entry of a process that died: queued by it (its heartbeat stopped) or held past
+        its lease; else a new one."""
+        dead = await self._from_the_dead()
+        if dead is not None:
+            return dead
         claimed: Any = await self._redis.xautoclaim(
             STREAM, GROUP, self._consumer, int(self._lease * 1000), "0-0", count=1
         )
@@ -207,6 +214,35 @@ class SharedLine:
         for _, entries in read or []:
             for entry_id, fields in entries:
                 return entry_id, int(fields[b"job"])
+        return None
+
+    async def _from_the_dead(self) -> tuple[bytes, int] | None:
+        """One entry a process without a heartbeat held (it may have been waiting for a slot:
+        the job is taken only if still queued)."""
+        if time.monotonic() < self._next_look:
+            return None
+        self._next_look = time.monotonic() + LOOK_FOR_THE_DEAD
+        consumers: Any = await self._redis.xinfo_consumers(STREAM, GROUP)
+        for consumer in consumers:
+            name = _text(consumer["name"])
+            if name == self._consumer or await self._redis.exists(f"{PREFIX}alive:{name}"):
+                continue
+            if not consumer["pending"]:
+                await self._redis.xgroup_delconsumer(STREAM, GROUP, name)
+                continue
+            rows: Any = await self._redis.xpending_range(
+                STREAM, GROUP, "-", "+", 1, consumername=name
+            )
+            for row in rows:
+                # Idle since the dead one last renewed it; another live process that claimed
+                # it first has just reset that, so the entry is claimed once.
+                claimed: Any = await self._redis.xclaim(
+                    STREAM, GROUP, self._consumer, int(HEARTBEAT_EVERY * 1000), [row["message_id"]]
+                )
+                for entry_id, fields in claimed:
+                    if fields:
+                        log.info("claimed job %s from a process that died", fields[b"job"].decode())
+                        return entry_id, int(fields[b"job"])
         return None
 
     async def _settle(self, job_id: int) -> None:
@@ -248,6 +284,10 @@ class SharedLine:
             raise
         self._taken[job_id] = (entry_id, "")  # its slot is still to come
         return job
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 __all__ = ["SharedLine"]

@@ -6,7 +6,10 @@ processes. A job is a hash `job:ID` (its pose and sheet in keys of their own); i
 jobs of each state, each member's active jobs and each server's jobs that may still cost.
 
 A lease says which process works on a job: `hold` takes it (when free or expired), the process
-renews it while working, and every write of a job checks that no other process holds it.
+renews it while working. Each claim or takeover also gives the job a new fence (a generation
+number); every later write of that job must present it, so a process that was taken over (frozen
+past its lease, cut off from Redis) has its writes refused, even once the job has ended, and is
+told so (`Fenced`) to stop working on the job.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Unpack
@@ -32,6 +36,7 @@ from bot.sheets.job import (
     LedgerEntry,
     NewJob,
 )
+from bot.sheets.records import Fenced
 from bot.sheets.rules import (
     Limits,
 )
@@ -51,6 +56,13 @@ SPARE_CONNECTIONS = 48
 CONNECTION_WAIT = 30.0
 # Finished jobs are kept this long (for re-rolls and deletes), then Redis forgets them.
 KEEP_FINISHED = 30 * DAY
+# Each process renews its heartbeat this often (with its leases); one not renewed for DEAD_AFTER
+# is dead: its queued jobs (not started) and its Segmind slots are taken over at once, without
+# waiting for their leases. Leases still guard its jobs in flight.
+HEARTBEAT_EVERY = 3.0
+DEAD_AFTER = 15.0
+# How many ended jobs' fences a process remembers (for a finish retried after a lost answer).
+REMEMBER_ENDED = 1000
 # Each of a job's bytes (`codec.BLOBS`) in a key of its own: job:ID:pose, job:ID:sheet.
 _BLOB_KEYS = {"pose": "pose", "result": "sheet"}
 
@@ -68,7 +80,10 @@ class RedisStore:
             name: lua.register(client, name)
             for name in ("admit", "move", "finish", "hold", "release", "renew")
         }
-        self.held: set[int] = set()
+        self._fences: dict[int, int] = {}  # the jobs this process holds, by their fence
+        # The fences of jobs this process ended lately: a finish retried (its first answer
+        # lost) is still this process's own.
+        self._ended: OrderedDict[int, int] = OrderedDict()
 
     @classmethod
     @asynccontextmanager
@@ -115,7 +130,7 @@ class RedisStore:
         asked = admission.arguments(new, limits, now, fields, self.holder, self.lease_seconds)
         answer = await self._run("admit", *asked)
         job_id = admission.admitted([_text(v) for v in answer], new, limits)
-        self.held.add(job_id)  # until it is queued (a pose may take a while)
+        self._fences[job_id] = 1  # held until it is queued (a pose may take a while)
         return new_job(new, job_id, now, limits)
 
     # Jobs --------------------------------------------------------------------------------
@@ -133,7 +148,11 @@ class RedisStore:
         ledger = _ledger_text(entry)
         trailing = [entry.at, guild, KEEP_FINISHED]
         await self._change("finish", entry.job_id, [ledger], fields, trailing)
-        self.held.discard(entry.job_id)  # only now: until its end is stored, it stays ours
+        fence = self._fences.pop(entry.job_id, None)  # only now: until its end is stored
+        if fence is not None:
+            self._ended[entry.job_id] = fence
+            while len(self._ended) > REMEMBER_ENDED:
+                self._ended.popitem(last=False)
 
     async def job(self, job_id: int) -> Job | None:
         stored = await self._redis.hgetall(f"{PREFIX}job:{job_id}")
@@ -179,23 +198,39 @@ class RedisStore:
         is in state `only_in` (if given)."""
         now = time.time()
         state = only_in or ""
-        held = bool(await self._run("hold", job_id, self.holder, now, self.lease_seconds, state))
-        if held:
-            self.held.add(job_id)
-        return held
+        fence = int(await self._run("hold", job_id, self.holder, now, self.lease_seconds, state))
+        if fence:
+            self._fences[job_id] = fence
+        return bool(fence)
 
     async def release(self, job_id: int) -> None:
-        await self._run("release", job_id, self.holder)
-        self.held.discard(job_id)
+        await self._run("release", job_id, self.holder, self._fences.get(job_id, 0))
+        self._fences.pop(job_id, None)
 
     def let_go(self, job_id: int) -> None:
         """Stop renewing a job's lease (Redis cannot be told now): it runs out by itself."""
-        self.held.discard(job_id)
+        self._fences.pop(job_id, None)
+
+    async def beat(self) -> None:
+        """Say this process is alive (for DEAD_AFTER seconds)."""
+        await self._redis.set(f"{PREFIX}alive:{self.holder}", 1, px=int(DEAD_AFTER * 1000))
+
+    def holds(self, job_id: int) -> bool:
+        """Whether this process holds the job (as far as it knows)."""
+        return job_id in self._fences
 
     async def renew(self) -> None:
-        """Extend the leases of every job this process holds."""
-        if self.held:
-            await self._run("renew", self.holder, time.time(), self.lease_seconds, *self.held)
+        """Renew the heartbeat, extend the leases of every job this process holds; forget
+        those taken over."""
+        await self.beat()
+        if not self._fences:
+            return
+        pairs = [value for held in self._fences.items() for value in held]
+        lost = await self._run("renew", self.holder, time.time(), self.lease_seconds, *pairs)
+        for raw in lost:
+            job_id = int(_text(raw))
+            log.warning("job %d was taken over by another process: this one lets it go", job_id)
+            self._fences.pop(job_id, None)
 
     # The ledger and server settings ------------------------------------------------------
 
@@ -257,9 +292,10 @@ class RedisStore:
     # Filling an empty Redis from the SQLite file (`bot.state.copy`) ------------------------
 
     async def is_empty(self) -> bool:
-        """Whether no bot has kept anything here yet."""
-        async for _ in self._redis.scan_iter(match=f"{PREFIX}*", count=1000):
-            return False
+        """Whether no bot has kept anything here yet (heartbeats aside)."""
+        async for key in self._redis.scan_iter(match=f"{PREFIX}*", count=1000):
+            if not _text(key).startswith(f"{PREFIX}alive:"):
+                return False
         return True
 
     async def import_finished_job(self, job: Job, pose: bytes | None) -> None:
@@ -318,8 +354,9 @@ class RedisStore:
         fields: JobChange,
         trailing: list[Any],
     ) -> int:
-        """Run a job-writing script: ARGV = P, id, holder, now, *leading, fields, *trailing,
-        then the blobs among the fields as (name, bytes) pairs."""
+        """Run a job-writing script: ARGV = P, id, fence, now, *leading, fields, *trailing,
+        then the blobs among the fields as (name, bytes) pairs. Raises `Fenced` when the job's
+        fence is not this process's (another one took it over)."""
         changes = change_record(fields)
         blobs: list[Any] = []
         for name, key in _BLOB_KEYS.items():
@@ -336,7 +373,7 @@ class RedisStore:
         changed = await self._run(
             script,
             job_id,
-            self.holder,
+            self._fences.get(job_id) or self._ended.get(job_id, 0),
             time.time(),
             *leading,
             json.dumps(_as_text(record)),
@@ -344,8 +381,9 @@ class RedisStore:
             *blobs,
         )
         if int(changed) < 0:
-            log.warning("job %d is held by another process: this one's write is dropped", job_id)
-            return 0
+            self._fences.pop(job_id, None)
+            self._ended.pop(job_id, None)
+            raise Fenced(job_id)
         return int(changed)
 
     async def _run(self, script: str, *args: Any) -> Any:

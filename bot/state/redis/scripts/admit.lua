@@ -6,7 +6,7 @@
 -- ARGV: P, now, user, guild ('' outside servers), cooldown, max_waiting, max_per_user,
 -- daily_limit, budget, expected_cost, the job's fields (JSON), holder, lease seconds, where the
 -- member's cooldown and limits hold (the server, or 0 in direct messages).
--- The admitting process holds the new job until it queues it. Returns {'ok', id} or the rule
+-- The admitting process holds the new job (fence 1) until it queues it. Returns {'ok', id} or the rule
 -- that said no with its numbers.
 local now, user, guild = tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local cooldown, max_waiting, max_per_user = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -73,7 +73,7 @@ local key = P..'job:'..id
 for name, value in pairs(cjson.decode(ARGV[11])) do
   if value ~= cjson.null then redis.call('HSET', key, name, value) end
 end
-redis.call('HSET', key, 'id', id, 'holder', ARGV[12], 'lease_until', tostring(now + ARGV[13]))
+redis.call('HSET', key, 'id', id, 'holder', ARGV[12], 'lease_until', tostring(now + ARGV[13]), 'fence', 1)
 reindex(id, false, ACCEPTED, user, guild, now)
 if cooldown > 0 then
   redis.call('SET', cooling, tostring(now + cooldown), 'PX', math.ceil(cooldown * 1000))

@@ -1,11 +1,12 @@
--- ARGV: P, id, holder, now, ledger entry (JSON), fields (JSON), at, where the entry counts (the
+-- ARGV: P, id, fence, now, ledger entry (JSON), fields (JSON), at, where the entry counts (the
 -- server, or 0 for direct messages), keep seconds, blobs...
 -- The job's end and its ledger entry in one step; the job is forgotten `keep` seconds later.
-local id, me, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
+-- Its fence stays: a process taken over before the end cannot rewrite the finished job.
+local id, fence, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local entry, at, guild, keep = ARGV[5], ARGV[7], ARGV[8], tonumber(ARGV[9])
 local key = P..'job:'..id
 if redis.call('EXISTS', key) == 0 then return 0 end
-if not may_write(key, me, now) then return -1 end
+if fenced_out(key, fence) then return -1 end
 local old = redis.call('HGET', P..'ledger:entries', id)
 if old then
   redis.call('ZREM', P..'ledger:all', old)

@@ -23,11 +23,20 @@ local function reindex(id, old, new, user, guild, now)
   end
 end
 
--- Whether this process may write the job: nobody holds it, it does, or the lease ran out.
-local function may_write(key, me, now)
-  local lease = redis.call('HMGET', key, 'holder', 'lease_until')
+-- Whether a process may take the job: nobody holds it, it does, the lease ran out, or it is
+-- still queued (not started) and its holder's heartbeat stopped (that process died).
+local function may_take(key, me, now)
+  local lease = redis.call('HMGET', key, 'holder', 'lease_until', 'state')
   if not lease[1] or lease[1] == me then return true end
-  return tonumber(lease[2] or '0') < now
+  if tonumber(lease[2] or '0') < now then return true end
+  return lease[3] == QUEUED and redis.call('EXISTS', P..'alive:'..lease[1]) == 0
+end
+
+-- Whether a write presents the job's fence: the number of its latest claim or takeover (0 for
+-- a job nobody has claimed since it was admitted by a version without fences). A process that
+-- was taken over presents an older number, and is refused even after the job has ended.
+local function fenced_out(key, fence)
+  return tonumber(redis.call('HGET', key, 'fence') or '0') ~= tonumber(fence)
 end
 
 -- Write fields (JSON: name -> text, or null to remove) and blobs (name, bytes; empty removes).

@@ -1,11 +1,13 @@
--- ARGV: P, holder, now, lease seconds, ids... Extends the leases this holder still has.
+-- ARGV: P, holder, now, lease seconds, then (id, fence) pairs. Extends the leases this holder
+-- still has by those fences; returns the ids it no longer has (taken over, or gone).
 local until_ = tostring(tonumber(ARGV[3]) + tonumber(ARGV[4]))
-local renewed = 0
-for i = 5, #ARGV do
+local lost = {}
+for i = 5, #ARGV, 2 do
   local key = P..'job:'..ARGV[i]
-  if redis.call('HGET', key, 'holder') == ARGV[2] then
+  if redis.call('HGET', key, 'holder') == ARGV[2] and not fenced_out(key, ARGV[i + 1]) then
     redis.call('HSET', key, 'lease_until', until_)
-    renewed = renewed + 1
+  elseif redis.call('EXISTS', key) == 1 and fenced_out(key, ARGV[i + 1]) then
+    table.insert(lost, ARGV[i])
   end
 end
-return renewed
+return lost

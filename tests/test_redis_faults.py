@@ -1,0 +1,174 @@
+"""What goes wrong between the processes and their shared Redis (issue 22, items 1-6): a process
+frozen past its lease, a Redis wiped or restarted or frozen, a process killed with queued jobs,
+Segmind's own count of requests a minute.
+
+Real processes (`python -m bot run|worker`), a real redis-server, the wire-level fakes; what
+matters is counted at the fakes: requests Segmind received, sheets each member was given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections import Counter
+
+import pytest
+import redis
+
+from bot.sheets import texts
+from bot.state.redis.store import PREFIX
+from tests.fake_discord import InteractionRecord
+from tests.harness import Harness, RunningBot
+from tests.helpers import (
+    acked,
+    ask,
+    history,
+    placeholder_says,
+    prompts,
+    refusal,
+    refused_in_private,
+    sheet_delivered,
+    sheets_posted,
+)
+from tests.redis_server import RedisServer
+
+SHORT_LEASE = "3"
+
+
+async def shards_and_a_worker(harness: Harness, **settings: str) -> list[RunningBot]:
+    """Gateway processes for shards 0 and 1 of 2, and a worker-only process."""
+    both = {"SHARD_COUNT": "2", "COOLDOWN_SECONDS": "0", **settings}
+    bots = [
+        await harness.start_bot(SHARD_IDS="0", **both),
+        await harness.start_bot(SHARD_IDS="1", **both),
+        await harness.start_worker(**both),
+    ]
+    await harness.discord.wait_ready(shards=2)
+    return bots
+
+
+async def ask_on_shard(
+    harness: Harness, shard: int, user_id: int, prompt: str
+) -> InteractionRecord:
+    guild = harness.discord.add_guild(shard=shard, shard_count=2)
+    return await harness.discord.invoke(
+        "character", {"prompt": prompt}, user_id=user_id, guild_id=guild
+    )
+
+
+def sheets_given(rec: InteractionRecord) -> int:
+    """How many times a sheet reached this member (each upload to their messages counts)."""
+    return sum(1 for m in rec.all_messages for p in m.payloads if p.get("attachments"))
+
+
+def ledger(harness: Harness) -> dict[bytes, bytes]:
+    assert harness.redis_url is not None
+    with redis.Redis.from_url(harness.redis_url) as client:
+        return dict(client.hgetall(f"{PREFIX}ledger:entries"))
+
+
+# --- 1. fencing ----------------------------------------------------------------------------------
+
+
+@pytest.mark.process
+async def test_a_worker_frozen_past_its_lease_is_taken_over_and_once_woken_sends_nothing(
+    shared_harness: Harness,
+) -> None:
+    harness = shared_harness
+    harness.segmind.delay = 8.0  # Segmind draws while the drawing process is frozen
+    bots = await shards_and_a_worker(
+        harness, SEGMIND_API="v2", MAX_CONCURRENT_JOBS="1", JOB_LEASE_SECONDS=SHORT_LEASE
+    )
+    rec = await ask_on_shard(harness, 1, 8500, "frozen")
+    await harness.discord.wait_until(lambda: " submitted: " in harness.logs, timeout=10)
+    frozen = next(bot for bot in bots if " submitted: " in bot.logs)
+    await frozen.signal(signal.SIGSTOP)
+    try:
+        await rec.wait_for(sheet_delivered, timeout=40)  # another process took it over
+        await harness.until_job(1, "done")
+        settled = ledger(harness)
+        told = history(rec.original) if rec.original else []
+    finally:
+        await frozen.signal(signal.SIGCONT)
+    stopped = "job 1: another process took it over; this one stops"
+    # Woken, it goes on from where it froze: it stops there, or (unfenced) delivers again.
+    await harness.discord.wait_until(
+        lambda: stopped in frozen.logs or "job 1 done:" in frozen.logs, timeout=30
+    )
+    await asyncio.sleep(0.5)  # a second delivery would be on its way
+    assert len(harness.segmind.submits) == 1
+    assert sheets_given(rec) == 1
+    assert sheets_posted(harness) == 1
+    assert harness.job_state(1) == "done"
+    assert ledger(harness) == settled and len(settled) == 1  # not rewritten
+    assert rec.original is not None and history(rec.original) == told  # no message after
+    assert harness.discord.channel_messages == []
+    assert stopped in frozen.logs
+
+
+# --- 4. a frozen Redis ---------------------------------------------------------------------------
+
+
+async def test_while_redis_is_frozen_every_request_is_answered_in_time_and_nothing_is_charged(
+    shared_harness: Harness, redis_server: RedisServer
+) -> None:
+    harness = shared_harness
+    await harness.start_bot(COOLDOWN_SECONDS="600", ALLOW_DMS="true")
+    with redis_server.frozen():  # for 10 s
+        # A server's settings are read before the acknowledgement: told at once. In direct
+        # messages admission comes first: acknowledged ("thinking…"), then told.
+        recs = [await ask(harness, 9600, "in a server"), await ask_privately(harness, 9601)]
+        await recs[0].wait_for(refused_in_private, timeout=3)
+        await recs[1].wait_for(acked, timeout=3)
+        await recs[1].wait_for(refused_in_private, timeout=6)
+        assert {refusal(rec) for rec in recs} == {texts.STORAGE_NOT_ANSWERING}
+        await asyncio.sleep(10 - 5)
+    assert all(rec.ack_latency is not None and rec.ack_latency < 3 for rec in recs)
+    # Redis answers again: the late admission is withdrawn, its cooldown given back.
+    await harness.discord.wait_until(lambda: no_job_waits(harness), timeout=10)
+    again = [await ask(harness, 9600, "again"), await ask_privately(harness, 9601)]
+    for rec in again:
+        await rec.wait_for(sheet_delivered, timeout=20)
+    assert len(harness.segmind.requests) == 2
+
+
+async def ask_privately(harness: Harness, user_id: int) -> InteractionRecord:
+    return await harness.discord.invoke(
+        "character", {"prompt": "in private"}, user_id=user_id, in_guild=False
+    )
+
+
+def no_job_waits(harness: Harness) -> bool:
+    assert harness.redis_url is not None
+    with redis.Redis.from_url(harness.redis_url) as client:
+        return all(client.zcard(f"{PREFIX}state:{state}") == 0 for state in ("accepted", "queued"))
+
+
+# --- 5. takeover of a dead process's queued jobs -------------------------------------------------
+
+
+@pytest.mark.process
+async def test_queued_jobs_of_a_killed_gateway_are_delivered_within_30s_with_the_default_lease(
+    shared_harness: Harness,
+) -> None:
+    harness = shared_harness
+    harness.segmind.delay = 3.0  # the slots stay busy: workers hold jobs waiting for one
+    bots = await shards_and_a_worker(harness, MAX_CONCURRENT_JOBS="2", JOB_LEASE_SECONDS="120")
+    recs = [await ask_on_shard(harness, 0, 8600 + n, f"orphan {n}") for n in range(6)]
+    for rec in recs:
+        await rec.wait_for(
+            lambda r: sheet_delivered(r) or placeholder_says("Queued")(r), timeout=10
+        )
+    await harness.discord.wait_until(lambda: " sending: " in harness.logs, timeout=10)
+    drawing = bots[0].logs.count(" sending: ")  # these wait for their lease (Segmind has them)
+    await bots[0].kill()  # SIGKILL, while its workers hold queued jobs waiting for a slot
+    died = time.monotonic()
+    await harness.discord.wait_until(
+        lambda: sum(map(sheet_delivered, recs)) >= len(recs) - drawing, timeout=40
+    )
+    took = time.monotonic() - died
+    print(f"queued jobs of the killed gateway delivered {took:.1f}s after its death")
+    assert took < 30
+    assert all(n == 1 for n in Counter(prompts(harness.segmind)).values())
+    assert all(sheets_given(rec) <= 1 for rec in recs)
