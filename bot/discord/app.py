@@ -58,7 +58,7 @@ class SheetBot(commands.AutoShardedBot):
             tree_cls=SheetTree,
             **_sharding(settings),
         )
-        store = backend.records
+        store = backend.store
         self.settings = settings
         self.store = store
         self.segmind = segmind

@@ -76,7 +76,7 @@ async def check_state(settings: Settings) -> bool:
     try:
         async with open_backend(settings) as backend:
             print(f"State: {where(settings)}")
-            persistence = await backend.records.persistence()
+            persistence = await backend.store.persistence()
     except StorageError as exc:
         print(f"State: {exc}", file=sys.stderr)
         return False
@@ -132,7 +132,7 @@ async def usage(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     try:
         async with open_backend(settings) as backend:
-            entries = await Ledger(backend.records).entries(
+            entries = await Ledger(backend.store).entries(
                 time.time() - args.days * 86400, args.guild
             )
     except StorageError as exc:

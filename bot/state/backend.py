@@ -20,9 +20,9 @@ from bot.state.sqlite.store import Store
 
 @dataclass(frozen=True)
 class Backend:
-    """The records and the line; `lease_seconds` is None when one process owns everything."""
+    """The store and its line; `lease_seconds` is None when one process owns everything."""
 
-    records: Records
+    store: Records
     line: Line
     lease_seconds: float | None
 
