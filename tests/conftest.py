@@ -10,7 +10,7 @@ shows (SIGKILL, real signals, restarts across processes).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,24 @@ from tests.fake_discord import FakeDiscord
 from tests.fake_segmind import FakeSegmind
 from tests.harness import BotInLoop, BotProcess, Harness
 from tests.redis_server import RedisServer
+
+FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.when == "call" and report.failed:
+        item.stash[FAILED] = True
+    return report
+
+
+def _show_logs_if_failed(request: pytest.FixtureRequest, h: Harness) -> None:
+    # Printed at teardown, so pytest shows every bot's log (processes' too) beside the failure.
+    if request.node.stash.get(FAILED, False):
+        print(f"--- the bots' logs ---\n{h.logs}")
 
 
 @pytest.fixture
@@ -47,6 +65,7 @@ async def harness(
         yield h
     finally:
         await h.stop_all()
+        _show_logs_if_failed(request, h)
     h.assert_nothing_leaked()
 
 
@@ -65,6 +84,7 @@ async def shared_harness(
         yield h
     finally:
         await h.stop_all()
+        _show_logs_if_failed(request, h)
     h.assert_nothing_leaked()
 
 

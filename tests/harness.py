@@ -313,20 +313,27 @@ class BotInLoop:
         await self._cancel_leftovers()
 
     async def _cancel_leftovers(self) -> None:
-        # The bot's main task goes last: it closes the client, after which discord.py fails to
-        # start the tasks its cancelled ones still dispatch. The others are cancelled again
+        # The bot's other tasks first: the main task closes the client, after which discord.py
+        # fails to start the tasks its cancelled ones still dispatch. They are cancelled again
         # until they end: a task being cancelled may start new ones, and on Python 3.11
         # `asyncio.wait_for` can swallow a cancellation (discord.py's ready timer does).
+        # The main task is never cancelled: it is told to stop, and then ends by itself. It may
+        # already be closing (its gateway task was cancelled), and a cancellation would cut
+        # that short: an aiosqlite query or an aiohttp connector left for a closed loop.
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 10
+        left_to_itself = False
         while pending := [task for task in self.tasks if not task.done()]:
             if loop.time() > deadline:
                 raise AssertionError(f"bot tasks ignored cancellation: {pending}")
-            others = [task for task in pending if task is not self._task]
-            for task in others:
-                task.cancel()
-            if not others and self._task is not None and not self._task.cancelling():
-                self._task.cancel()
+            main_running = self._task is not None and not self._task.done()
+            if not left_to_itself or not main_running:
+                others = [task for task in pending if task is not self._task]
+                for task in others:
+                    task.cancel()
+                if not others and main_running:
+                    self._stop.set()  # from here its own cleanup runs, uncancelled
+                    left_to_itself = True
             done, _ = await asyncio.wait(pending, timeout=0.05)
             for task in done:
                 if not task.cancelled():

@@ -55,6 +55,10 @@ async def two_shards_and_a_worker(
     if worker:
         bots.append(await harness.start_worker(**both))
     await harness.discord.wait_ready(shards=2)
+    if worker:
+        # The slowest to start: a burst sent before its workers read the line is all taken by
+        # the gateways. The key is checked in the background started just after the workers.
+        await bots[2].wait_for_log("Segmind key accepted", timeout=30)
     return bots
 
 

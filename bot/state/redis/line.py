@@ -260,10 +260,12 @@ class SharedLine:
         """Closing while waiting for a slot: the job goes back in line (at its end)."""
         entry, _ = self._taken.pop(job.id)
         try:
+            # Let go first: a worker that reads the new entry must be able to hold the job
+            # (one that cannot leaves the entry pending, untouched until a lease runs out).
+            await self._store.release(job.id)
             await self._redis.xadd(STREAM, {"job": job.id})
             await self._redis.xack(STREAM, GROUP, entry)
             await self._redis.xdel(STREAM, entry)
-            await self._store.release(job.id)
         except (RedisError, OSError) as exc:  # then its lease runs out and it is claimed again
             log.warning("job %d: could not be put back in line (%s)", job.id, exc)
             self._store.let_go(job.id)
