@@ -24,6 +24,8 @@ async def two(redis_url: str) -> AsyncIterator[tuple[SharedLine, SharedLine]]:
         RedisStore.open(redis_url, lease_seconds=LEASE) as first,
         RedisStore.open(redis_url, lease_seconds=LEASE) as second,
     ):
+        for store in (first, second):  # alive, as every process is from its start
+            await store.beat()
         yield (
             SharedLine(first, concurrency=1, requests_per_minute=10_000),
             SharedLine(second, concurrency=1, requests_per_minute=10_000),
