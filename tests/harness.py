@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import io
 import json
 import logging
 import os
@@ -30,7 +31,7 @@ import redis
 import yarl
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
-from bot.ops.cli import quiet_libraries, serve
+from bot.ops.cli import main, quiet_libraries, serve
 from bot.ops.redaction import SecretFilter
 from bot.ops.settings import Settings, redis_password
 from bot.state.redis.store import PREFIX
@@ -94,6 +95,25 @@ async def run_cli(*args: str, cwd: Path, **settings: str) -> Finished:
     out, err = await asyncio.wait_for(process.communicate(), CLI_TIMEOUT)
     assert process.returncode is not None
     return Finished(process.returncode, out.decode(), err.decode())
+
+
+def refused_settings(*args: str, cwd: Path, **settings: str) -> Finished:
+    """`python -m bot ARGS` run in this process, for settings the entry point refuses before it
+    opens anything: the same code as a process (`bot.ops.cli.main`), without paying for one.
+    Settings it would accept fail the test (the command would start a second event loop)."""
+    out, err = io.StringIO(), io.StringIO()
+    saved_env, saved_cwd = dict(os.environ), Path.cwd()
+    os.environ.clear()
+    os.environ.update(clean_env(**settings))
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.chdir(saved_cwd)
+    return Finished(code, out.getvalue(), err.getvalue())
 
 
 class RunningBot(Protocol):

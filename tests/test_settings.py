@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.harness import run_cli
+from tests.harness import refused_settings, run_cli
 
 
 async def test_missing_secrets_are_named_with_where_to_get_them(tmp_path: Path) -> None:
@@ -23,7 +23,7 @@ async def test_missing_secrets_are_named_with_where_to_get_them(tmp_path: Path) 
 
 
 async def test_malformed_settings_are_each_named_without_echoing_secrets(tmp_path: Path) -> None:
-    result = await run_cli(
+    result = refused_settings(
         cwd=tmp_path,
         DISCORD_TOKEN="tok-SECRET-value",
         SEGMIND_API_KEY="sk-SECRET-value",
@@ -56,7 +56,7 @@ async def test_generate_does_not_need_a_discord_token(tmp_path: Path) -> None:
 
 
 async def test_operator_blocked_words_that_could_never_match_are_named(tmp_path: Path) -> None:
-    result = await run_cli(
+    result = refused_settings(
         cwd=tmp_path, DISCORD_TOKEN="tok", SEGMIND_API_KEY="sk", BLOCKED_WORDS="gore, !!!"
     )
     assert result.code == 2
@@ -118,7 +118,7 @@ def assert_one_line_names_redis_url(err: str, words: str) -> None:
 async def test_a_malformed_redis_url_is_named_in_one_line_and_exits_2(
     tmp_path: Path, command: str, url: str, words: str
 ) -> None:
-    result = await run_cli(command, cwd=tmp_path, REDIS_URL=url, **ANY_SECRETS)
+    result = refused_settings(command, cwd=tmp_path, REDIS_URL=url, **ANY_SECRETS)
     assert result.code == 2
     assert_one_line_names_redis_url(result.err, words)
     assert not (tmp_path / "data").exists()  # no database file: nothing was opened
@@ -127,7 +127,7 @@ async def test_a_malformed_redis_url_is_named_in_one_line_and_exits_2(
 async def test_a_malformed_redis_url_never_shows_its_password(tmp_path: Path) -> None:
     for command in STATE_COMMANDS:
         for url in ("redis://:s3cr3t@host:badport/0", "redis://:s3/cr3t@127.0.0.1:6379/0"):
-            result = await run_cli(command, cwd=tmp_path, REDIS_URL=url, **ANY_SECRETS)
+            result = refused_settings(command, cwd=tmp_path, REDIS_URL=url, **ANY_SECRETS)
             assert result.code == 2, (command, url)
             assert_one_line_names_redis_url(result.err, "percent-encode")
             assert "s3" not in result.out + result.err
