@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import logging
 import time
@@ -107,13 +108,24 @@ class Servers:
         )
         if guild_id not in self._cache or stale:
             # One load however many requests ask at once (a burst starts with an empty cache).
-            self._cache[guild_id] = asyncio.ensure_future(self._load(guild_id))
+            loading = asyncio.ensure_future(self._load(guild_id))
+            # Shielded below: its waiters may give up (a frozen store) while it goes on.
+            loading.add_done_callback(functools.partial(self._loaded, guild_id))
+            self._cache[guild_id] = loading
             self._loaded_at[guild_id] = time.monotonic()
         try:
             return await asyncio.shield(self._cache[guild_id])
         except Exception:
             self._cache.pop(guild_id, None)  # not kept: the next request loads again
             raise
+
+    def _loaded(self, guild_id: int, loading: asyncio.Future[ServerSettings]) -> None:
+        # A failure is seen here even if every waiter gave up, and not kept for the next one.
+        if loading.cancelled() or loading.exception() is None:
+            return
+        log.info("loading the settings of guild %d failed: %r", guild_id, loading.exception())
+        if self._cache.get(guild_id) is loading:
+            del self._cache[guild_id]
 
     async def moderator_roles(self, guild_id: int | None) -> frozenset[int]:
         """The roles that count as moderators in a server: the operator's and its own."""
