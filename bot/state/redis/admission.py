@@ -14,9 +14,16 @@ from bot.state.admission import cooldown_place
 
 
 def arguments(
-    new: NewJob, limits: Limits, now: float, fields: str, holder: str, lease_seconds: float
+    new: NewJob,
+    limits: Limits,
+    now: float,
+    fields: str,
+    holder: str,
+    lease_seconds: float,
+    floor: int = 0,
 ) -> list[Any]:
-    """ARGV after the key prefix, as admit.lua reads it (`fields`: the job's, as JSON)."""
+    """ARGV after the key prefix, as admit.lua reads it (`fields`: the job's, as JSON; the
+    new id is above `floor`)."""
     return [
         now,
         new.user_id,
@@ -31,6 +38,7 @@ def arguments(
         holder,
         lease_seconds,
         cooldown_place(new.guild_id),
+        floor,
     ]
 
 

@@ -43,6 +43,7 @@ from bot.sheets.rules import (
 from bot.state.admission import cooldown_place
 from bot.state.codec import BLOBS, change_record, job_record, new_job, new_job_record, read_job
 from bot.state.redis import admission, lua
+from bot.state.redis.epoch import Epoch
 from bot.state.sqlite.store import StorageError
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class RedisStore:
             name: lua.register(client, name)
             for name in ("admit", "move", "finish", "hold", "release", "renew")
         }
+        self.epoch = Epoch(client, PREFIX)  # notices a Redis that lost its data
         self._fences: dict[int, int] = {}  # the jobs this process holds, by their fence
         # The fences of jobs this process ended lately: a finish retried (its first answer
         # lost) is still this process's own.
@@ -127,9 +129,12 @@ class RedisStore:
     async def admit(self, new: NewJob, limits: Limits) -> Job:
         now = time.time()
         fields = json.dumps(_as_text(new_job_record(new, now, limits)))
-        asked = admission.arguments(new, limits, now, fields, self.holder, self.lease_seconds)
+        asked = admission.arguments(
+            new, limits, now, fields, self.holder, self.lease_seconds, self.epoch.highest
+        )
         answer = await self._run("admit", *asked)
         job_id = admission.admitted([_text(v) for v in answer], new, limits)
+        self.epoch.saw(job_id)
         self._fences[job_id] = 1  # held until it is queued (a pose may take a while)
         return new_job(new, job_id, now, limits)
 
@@ -156,7 +161,10 @@ class RedisStore:
 
     async def job(self, job_id: int) -> Job | None:
         stored = await self._redis.hgetall(f"{PREFIX}job:{job_id}")
-        return _job(stored) if stored else None
+        if not stored:
+            return None
+        self.epoch.saw(job_id)
+        return _job(stored)
 
     async def jobs_in(self, *states: JobState) -> list[Job]:
         ids: set[int] = set()
@@ -201,6 +209,7 @@ class RedisStore:
         fence = int(await self._run("hold", job_id, self.holder, now, self.lease_seconds, state))
         if fence:
             self._fences[job_id] = fence
+            self.epoch.saw(job_id)
         return bool(fence)
 
     async def release(self, job_id: int) -> None:
@@ -292,9 +301,10 @@ class RedisStore:
     # Filling an empty Redis from the SQLite file (`bot.state.copy`) ------------------------
 
     async def is_empty(self) -> bool:
-        """Whether no bot has kept anything here yet (heartbeats aside)."""
+        """Whether no bot has kept anything here yet (heartbeats and the epoch aside)."""
         async for key in self._redis.scan_iter(match=f"{PREFIX}*", count=1000):
-            if not _text(key).startswith(f"{PREFIX}alive:"):
+            name = _text(key)
+            if not name.startswith(f"{PREFIX}alive:") and name != f"{PREFIX}epoch":
                 return False
         return True
 

@@ -5,7 +5,8 @@
 --
 -- ARGV: P, now, user, guild ('' outside servers), cooldown, max_waiting, max_per_user,
 -- daily_limit, budget, expected_cost, the job's fields (JSON), holder, lease seconds, where the
--- member's cooldown and limits hold (the server, or 0 in direct messages).
+-- member's cooldown and limits hold (the server, or 0 in direct messages), the lowest id it may
+-- get (past every id the admitting process saw: after a wipe the counter starts over).
 -- The admitting process holds the new job (fence 1) until it queues it. Returns {'ok', id} or the rule
 -- that said no with its numbers.
 local now, user, guild = tonumber(ARGV[2]), ARGV[3], ARGV[4]
@@ -69,6 +70,10 @@ if daily > 0 or budget > 0 then
   end
 end
 local id = redis.call('INCR', P..'job:next')
+if id <= tonumber(ARGV[15]) then
+  id = tonumber(ARGV[15]) + 1
+  redis.call('SET', P..'job:next', id)
+end
 local key = P..'job:'..id
 for name, value in pairs(cjson.decode(ARGV[11])) do
   if value ~= cjson.null then redis.call('HSET', key, name, value) end
