@@ -23,6 +23,7 @@ from tests.fake_discord import InteractionRecord
 from tests.harness import Harness, RunningBot
 from tests.helpers import (
     acked,
+    answered,
     ask,
     history,
     placeholder_says,
@@ -156,6 +157,32 @@ async def test_a_wiped_redis_tells_members_their_requests_were_lost_and_draws_ne
     await reroll.wait_for(refused_in_private, timeout=10)
     assert refusal(reroll) == texts.GONE
     assert len(harness.segmind.requests) == 2 + 8
+
+
+# --- 3. a Redis restarted (data kept) -----------------------------------------------------------
+
+
+@pytest.mark.process
+async def test_after_a_redis_restart_every_member_asking_at_once_is_served_once(
+    shared_harness: Harness, redis_server: RedisServer
+) -> None:
+    harness = shared_harness
+    await harness.start_bot(COOLDOWN_SECONDS="0")
+    burst = [await ask(harness, 8800 + n, f"burst {n}") for n in range(8)]
+    for rec in burst:  # the pool now holds connections, all cut by the restart
+        await rec.wait_for(sheet_delivered, timeout=20)
+    redis_server.restart()
+    recs = [
+        await harness.discord.invoke("character", {"prompt": f"after {n}"}, user_id=8810 + n)
+        for n in range(6)
+    ]
+    for rec in recs:
+        await rec.wait_for(answered, timeout=20)
+    apologies = [rec for rec in recs if refused_in_private(rec)]
+    assert [refusal(rec) for rec in apologies] == []
+    assert all(sheets_given(rec) == 1 for rec in recs)
+    assert len(harness.segmind.requests) == 8 + 6
+    assert all(n == 1 for n in Counter(prompts(harness.segmind)).values())
 
 
 # --- 4. a frozen Redis ---------------------------------------------------------------------------

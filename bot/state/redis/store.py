@@ -24,7 +24,11 @@ from contextlib import asynccontextmanager
 from typing import Any, Unpack
 
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.ops.settings import redis_address
 from bot.sheets.job import (
@@ -55,6 +59,12 @@ MAX_BLOB_BYTES = 32 * 2**20
 # for one when all are busy.
 SPARE_CONNECTIONS = 48
 CONNECTION_WAIT = 30.0
+# A pooled connection idle this long is checked (PING) before use: one a Redis restart cut is
+# replaced before a command is sent on it. A command whose connection fails anyway is sent once
+# more on a fresh one: every command and script is safe to repeat (admission by its request key,
+# a job's move by its fence).
+HEALTH_CHECK_EVERY = 1
+RETRIES = 1
 # Finished jobs are kept this long (for re-rolls and deletes), then Redis forgets them.
 KEEP_FINISHED = 30 * DAY
 # Each process renews its heartbeat this often (with its leases); one not renewed for DEAD_AFTER
@@ -79,8 +89,9 @@ class RedisStore:
         self.holder = f"{uuid.uuid4().hex[:12]}"  # this process, as leases name it
         self._scripts = {
             name: lua.register(client, name)
-            for name in ("admit", "move", "finish", "hold", "release", "renew")
+            for name in ("move", "finish", "hold", "release", "renew")
         }
+        self._scripts["admit"] = lua.register(client, "admit", **admission.CONSTANTS)
         self.epoch = Epoch(client, PREFIX)  # notices a Redis that lost its data
         self._fences: dict[int, int] = {}  # the jobs this process holds, by their fence
         # The fences of jobs this process ended lately: a finish retried (its first answer
@@ -96,7 +107,12 @@ class RedisStore:
         # Each worker's blocking read holds a connection; a burst's admissions need more. Past
         # the pool's size a request waits for a connection instead of failing.
         pool = redis.BlockingConnectionPool.from_url(
-            url, max_connections=workers + SPARE_CONNECTIONS, timeout=CONNECTION_WAIT
+            url,
+            max_connections=workers + SPARE_CONNECTIONS,
+            timeout=CONNECTION_WAIT,
+            health_check_interval=HEALTH_CHECK_EVERY,
+            retry=Retry(NoBackoff(), RETRIES),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
         )
         client = redis.Redis.from_pool(pool)  # closing the client closes the pool
         try:
