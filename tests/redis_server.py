@@ -76,38 +76,60 @@ class RedisServer:
         """Start the server and wait until it answers. A port another process took
         between picking and binding is retried with another."""
         assert self._process is None, "already started"
-        binary = self._binary or find_redis_server()
         self._dir = tempfile.TemporaryDirectory(prefix="redis-test-")
         last_error = ""
         for _ in range(5):
             self.port = _free_port()
-            log = Path(self._dir.name) / f"redis-{self.port}.log"
-            with log.open("wb") as out:
-                # fmt: off
-                process = subprocess.Popen(
-                    [
-                        str(binary),
-                        "--port", str(self.port),
-                        "--bind", "127.0.0.1",
-                        "--dir", self._dir.name,
-                        "--save", "",
-                        "--appendonly", "no",
-                        "--protected-mode", "no",
-                        "--daemonize", "no",
-                    ],
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                )
-                # fmt: on
-            self._process = process
-            if self._wait_ready(process):
+            last_error = self._launch(appendonly=False)
+            if not last_error:
                 return self
-            last_error = log.read_text(errors="replace")[-2000:]
-            self._terminate(process)
-            self._process = None
         self._cleanup()
-        raise RuntimeError(f"redis-server ({binary}) did not start:\n{last_error}")
+        raise RuntimeError(f"redis-server did not start:\n{last_error}")
+
+    def restart(self) -> None:
+        """Stop the server and start it again on the same port and folder, its data kept (in
+        an append-only file, as production runs it): every open connection is cut."""
+        assert self._client is not None and self._process is not None, "not started"
+        self._client.config_set("appendonly", "yes")
+        deadline = time.monotonic() + START_TIMEOUT
+        while self._client.info("persistence")["aof_rewrite_in_progress"]:
+            assert time.monotonic() < deadline, "the append-only file was not written"
+            time.sleep(0.01)
+        self._client.close()
+        self._terminate(self._process)
+        self._process = None
+        error = self._launch(appendonly=True)
+        assert not error, error
+
+    def _launch(self, *, appendonly: bool) -> str:
+        """Run redis-server on `self.port`; "" once it answers, else its log's end."""
+        assert self._dir is not None
+        binary = self._binary or find_redis_server()
+        log = Path(self._dir.name) / f"redis-{self.port}.log"
+        with log.open("ab") as out:
+            # fmt: off
+            process = subprocess.Popen(
+                [
+                    str(binary),
+                    "--port", str(self.port),
+                    "--bind", "127.0.0.1",
+                    "--dir", self._dir.name,
+                    "--save", "",
+                    "--appendonly", "yes" if appendonly else "no",
+                    "--protected-mode", "no",
+                    "--daemonize", "no",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+            # fmt: on
+        self._process = process
+        if self._wait_ready(process):
+            return ""
+        self._terminate(process)
+        self._process = None
+        return log.read_text(errors="replace")[-2000:] or f"{binary} did not answer"
 
     def _wait_ready(self, process: subprocess.Popen[bytes]) -> bool:
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1)

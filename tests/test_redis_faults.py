@@ -17,11 +17,13 @@ import pytest
 import redis
 
 from bot.sheets import texts
+from bot.sheets.engine import ANNOUNCE_EVERY
 from bot.state.redis.store import PREFIX
 from tests.fake_discord import InteractionRecord
 from tests.harness import Harness, RunningBot
 from tests.helpers import (
     acked,
+    answered,
     ask,
     history,
     placeholder_says,
@@ -105,6 +107,85 @@ async def test_a_worker_frozen_past_its_lease_is_taken_over_and_once_woken_sends
     assert rec.original is not None and history(rec.original) == told  # no message after
     assert harness.discord.channel_messages == []
     assert stopped in frozen.logs
+
+
+# --- 2. a Redis wiped under the bot ---------------------------------------------------------------
+
+
+@pytest.mark.process
+async def test_a_wiped_redis_tells_members_their_requests_were_lost_and_draws_new_ones_once(
+    shared_harness: Harness, redis_server: RedisServer
+) -> None:
+    harness = shared_harness
+    await shards_and_a_worker(harness, MAX_CONCURRENT_JOBS="1")
+    first = await ask_on_shard(harness, 0, 8700, "before the wipe")
+    await first.wait_for(sheet_delivered, timeout=20)  # job 1
+    harness.segmind.delay = 5.0  # one is drawn while the others wait
+    waiting = [await ask_on_shard(harness, n % 2, 8710 + n, f"waiting {n}") for n in range(4)]
+    for rec in waiting:
+        await rec.wait_for(
+            lambda r: placeholder_says("Queued")(r) or placeholder_says("Drawing")(r), timeout=10
+        )
+    await harness.discord.wait_until(lambda: len(harness.segmind.requests) == 2, timeout=10)
+    # Each process looks at the jobs it queued every 2 s: it learns which ones a worker took
+    # (that worker tells or delivers). One taken in the 2 s before a wipe may be told twice.
+    await asyncio.sleep(ANNOUNCE_EVERY + 0.5)
+    redis_server.flushall()  # Redis restarted without its data
+
+    # The one being drawn is delivered (Segmind has it); the others are told, never drawn.
+    lost = texts.LOST.split(" — ")[0]
+    for rec in waiting:
+        await rec.wait_for(lambda r: sheet_delivered(r) or placeholder_says(lost)(r), timeout=20)
+    assert sum(map(sheet_delivered, waiting)) == 1
+    assert sum(placeholder_says(lost)(rec) for rec in waiting) == 3
+
+    harness.segmind.delay = 0.0
+    after = [await ask_on_shard(harness, n % 2, 8720 + n, f"after {n}") for n in range(8)]
+    for rec in after:
+        await rec.wait_for(sheet_delivered, timeout=60)
+    assert len(harness.segmind.requests) == 2 + 8
+    assert all(n == 1 for n in Counter(prompts(harness.segmind)).values())
+    assert all(sheets_given(rec) == 1 for rec in [first, *after])
+    # Each process notices within a renewal (3 s), and says so once.
+    wiped = "REDIS LOST THE BOT'S DATA"
+    await harness.discord.wait_until(lambda: harness.logs.count(wiped) >= 3, timeout=10)
+    assert all(bot.logs.count(wiped) == 1 for bot in harness.bots)
+
+    # The first sheet's job is gone; its id was not given again, to somebody else's job.
+    assert harness.job_state(1) is None
+    assert first.original is not None
+    reroll = await harness.discord.click(
+        first.original, first.original.custom_ids()[0], user_id=8700
+    )
+    await reroll.wait_for(refused_in_private, timeout=10)
+    assert refusal(reroll) == texts.GONE
+    assert len(harness.segmind.requests) == 2 + 8
+
+
+# --- 3. a Redis restarted (data kept) -----------------------------------------------------------
+
+
+@pytest.mark.process
+async def test_after_a_redis_restart_every_member_asking_at_once_is_served_once(
+    shared_harness: Harness, redis_server: RedisServer
+) -> None:
+    harness = shared_harness
+    await harness.start_bot(COOLDOWN_SECONDS="0")
+    burst = [await ask(harness, 8800 + n, f"burst {n}") for n in range(8)]
+    for rec in burst:  # the pool now holds connections, all cut by the restart
+        await rec.wait_for(sheet_delivered, timeout=20)
+    redis_server.restart()
+    recs = [
+        await harness.discord.invoke("character", {"prompt": f"after {n}"}, user_id=8810 + n)
+        for n in range(6)
+    ]
+    for rec in recs:
+        await rec.wait_for(answered, timeout=20)
+    apologies = [rec for rec in recs if refused_in_private(rec)]
+    assert [refusal(rec) for rec in apologies] == []
+    assert all(sheets_given(rec) == 1 for rec in recs)
+    assert len(harness.segmind.requests) == 8 + 6
+    assert all(n == 1 for n in Counter(prompts(harness.segmind)).values())
 
 
 # --- 4. a frozen Redis ---------------------------------------------------------------------------

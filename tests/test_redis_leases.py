@@ -8,6 +8,7 @@ runs out of connections.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 
@@ -16,7 +17,9 @@ import pytest
 from bot.sheets.job import Job, JobState, LedgerEntry
 from bot.sheets.records import Fenced
 from bot.sheets.rules import Limits
-from bot.state.redis.store import RedisStore
+from bot.state.codec import new_job_record
+from bot.state.redis import admission, lua
+from bot.state.redis.store import PREFIX, RedisStore
 from tests.helpers import ROOMY, new
 
 LEASE = 0.5
@@ -154,3 +157,25 @@ async def test_of_two_processes_seeing_one_crossing_one_raises_the_alert(
         )
         assert sorted(was) == [False, True]  # exactly one saw it newly raised
         await first.swap_alert(7, "budget", False)
+
+
+async def test_an_admission_or_a_claim_repeated_after_a_lost_answer_is_the_same_one(
+    two: tuple[RedisStore, RedisStore],
+) -> None:
+    # A connection cut after Redis ran the script: the client sends it once more.
+    one, other = two
+    asked, now = new(user_id=1), time.time()
+    script = lua.register(one.client, "admit", **admission.CONSTANTS)
+    record = {
+        k: None if v is None else str(v) for k, v in new_job_record(asked, now, ROOMY).items()
+    }
+    argv = admission.arguments(asked, ROOMY, now, json.dumps(record), one.holder, 60)
+    first_id = await script(args=[PREFIX, *argv])
+    again = await script(args=[PREFIX, *argv])  # the same arguments: not a second job
+    assert again == first_id and again[0] == b"ok"
+    first = await one.job(int(again[1]))
+    assert first is not None and await one.hold(first.id)  # the fence admission gave it
+    assert (await other.admit(new(user_id=1), ROOMY)).id == first.id + 1
+    assert await one.move(first.id, JobState.ACCEPTED, state=JobState.QUEUED)
+    assert await one.move(first.id, JobState.ACCEPTED, state=JobState.QUEUED)  # its own repeat
+    assert not await one.move(first.id, JobState.ACCEPTED, state=JobState.SENDING)

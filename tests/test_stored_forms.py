@@ -182,7 +182,8 @@ async def _keys(client: redis.Redis, holder: str) -> dict[str, Any]:
     found: dict[str, Any] = {}
     async for raw in client.scan_iter(count=1000):
         key = _text(raw)
-        if key.startswith(f"{PREFIX}alive:"):  # a process's heartbeat, not a job's form
+        if key.startswith((f"{PREFIX}alive:", f"{PREFIX}admitted:")):  # a process's heartbeat,
+            # a request's key for admission's repeats (15 minutes): not a job's form
             continue
         kind = _text(await client.type(key))
         if kind == "string":

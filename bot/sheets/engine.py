@@ -102,6 +102,7 @@ class JobEngine:
         if self._line.renew_every is not None:
             every(self._line.renew_every, "renew leases", self._line.renew)
         every(ANNOUNCE_EVERY, "announce places", self.jobs.announce_places)
+        every(ANNOUNCE_EVERY, "tell lost requests", self.jobs.tell_lost)
         retry = min(self._rules.delivery.retry_seconds, 60.0)
         every(retry, "deliver kept sheets", self.deliveries.deliver_kept)
         every(UNSAVED_RETRY, "save what failed to save", self.jobs.save_unsaved)

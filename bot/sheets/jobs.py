@@ -34,7 +34,7 @@ from bot.sheets.deliveries import Deliveries
 from bot.sheets.imaging import default_pose
 from bot.sheets.job import Job, JobState, NewJob, Outcome
 from bot.sheets.line import Line
-from bot.sheets.members import Members
+from bot.sheets.members import Members, Undelivered
 from bot.sheets.records import Fenced, Records
 from bot.sheets.rules import Limits, Refused
 from bot.sheets.servers import ServerSettings
@@ -114,7 +114,7 @@ class Jobs:
     ) -> None:
         """Put an accepted job in line, with its pose (None: the default pose sheet)."""
         job = dataclasses.replace(job, placeholder_id=placeholder_id, pose_note=pose_note)
-        await self._store.move(
+        queued = await self._store.move(
             job.id,
             JobState.ACCEPTED,
             state=JobState.QUEUED,
@@ -123,6 +123,10 @@ class Jobs:
             pose_note=pose_note,
         )
         self._accepted.discard(job.id)
+        if not queued:  # ended meanwhile (reported interrupted), or lost with Redis's data
+            if await self._store.job(job.id) is None:
+                await self._tell_lost(job)
+            return
         await self._store.release(job.id)  # any worker, of any process, may take it now
         await self._enter_line(dataclasses.replace(job, state=JobState.QUEUED), "queued")
 
@@ -149,6 +153,19 @@ class Jobs:
             if self._told.get(job.id) != ahead:
                 self._told[job.id] = ahead
                 self._members.show(job, texts.queued(ahead))
+
+    async def tell_lost(self) -> None:
+        """Tell the members whose queued jobs storage lost (Redis wiped): never drawn."""
+        for job in self._line.lost():
+            self._told.pop(job.id, None)
+            await self._tell_lost(job)
+
+    async def _tell_lost(self, job: Job) -> None:
+        log.warning("job %d: lost with the storage's data; its member is told", job.id)
+        try:
+            await self._members.tell(job, texts.LOST)
+        except Undelivered:
+            log.warning("job %d: its member could not be told it was lost", job.id)
 
     # Running -------------------------------------------------------------------------------
 
@@ -234,7 +251,10 @@ class Jobs:
         if not await self._store.move(
             job.id, JobState.QUEUED, state=JobState.SENDING, started_at=started
         ):
-            log.info("job %d was already taken; not sending it again", job.id)
+            if await self._store.job(job.id) is None:  # lost with the storage's data
+                await self._tell_lost(job)
+            else:
+                log.info("job %d was already taken; not sending it again", job.id)
             return
         job = dataclasses.replace(job, state=JobState.SENDING, started_at=started)
         self._books.log(job, "sending", wait=f"{started - job.created_at:.1f}s")

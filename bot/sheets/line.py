@@ -41,6 +41,11 @@ class Line(Protocol):
         """Wait for Segmind's pace (requests a minute); `on_wait(seconds)` first if it must."""
         ...
 
+    def lost(self) -> list[Job]:
+        """Jobs this process put in line that storage lost since last asked (Redis wiped):
+        their members are to be told; they are never drawn."""
+        ...
+
     def close(self) -> None:
         """Give workers no more jobs."""
         ...

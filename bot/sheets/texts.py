@@ -195,6 +195,11 @@ INTERRUPTED = (
     "run the command again."
 )
 
+LOST = (
+    "Sorry — the bot lost your request (its storage was reset) and will not draw it. Nothing "
+    "was charged and your cooldown was reset: run the command again."
+)
+
 
 NOT_YOURS = "Only the member who asked for this sheet (or a moderator) can do that."
 

@@ -5,6 +5,7 @@ processes. Here: what the script is given, and what its answer means.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from bot.sheets import rules
@@ -12,11 +13,24 @@ from bot.sheets.job import NewJob
 from bot.sheets.rules import Limits
 from bot.state.admission import cooldown_place
 
+# A request repeated (its answer lost with a connection) within an interaction's life gets the
+# job its first admission made.
+REPEAT_WITHIN = 15 * 60.0
+CONSTANTS = {"REPEAT_WITHIN_MS": REPEAT_WITHIN * 1000}
+
 
 def arguments(
-    new: NewJob, limits: Limits, now: float, fields: str, holder: str, lease_seconds: float
+    new: NewJob,
+    limits: Limits,
+    now: float,
+    fields: str,
+    holder: str,
+    lease_seconds: float,
+    floor: int = 0,
 ) -> list[Any]:
-    """ARGV after the key prefix, as admit.lua reads it (`fields`: the job's, as JSON)."""
+    """ARGV after the key prefix, as admit.lua reads it (`fields`: the job's, as JSON; the
+    new id is above `floor`). A repeat of the same admission (`request_key`) is answered with
+    the job the first one made."""
     return [
         now,
         new.user_id,
@@ -31,7 +45,16 @@ def arguments(
         holder,
         lease_seconds,
         cooldown_place(new.guild_id),
+        floor,
+        request_key(new, now),
     ]
+
+
+def request_key(new: NewJob, now: float) -> str:
+    """This admission's name for its repeats: its interaction, member, server and moment (a repeat
+    sends the very same arguments; another admission, even of the same token, differs)."""
+    named = f"{new.interaction_token}|{new.user_id}|{new.guild_id}|{now!r}"
+    return hashlib.sha256(named.encode()).hexdigest()[:32]
 
 
 def admitted(answer: list[str], new: NewJob, limits: Limits) -> int:

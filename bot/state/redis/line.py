@@ -8,6 +8,9 @@ processes in another sorted set, has room under `SEGMIND_RPM`.
 A process renews its slots, its jobs' leases and its stream entries while it works. When it dies
 they run out: after `JOB_LEASE_SECONDS` another process claims its entries (XAUTOCLAIM) and goes
 on with each job from the state it was left in.
+
+Redis may lose everything (restarted without its data, flushed): the line and its group are made
+again, and the jobs this process had put in line are reported lost (`lost`), never drawn.
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ class SharedLine:
         self._taken: dict[int, tuple[bytes, str]] = {}  # job id -> (stream entry, slot)
         self._unsettled: dict[int, tuple[bytes, str]] = {}  # done with, not yet acked
         self._put_here: dict[int, Job] = {}  # queued by this process, for place announcements
+        self._lost: list[Job] = []  # put in line here, then lost by Redis: members to tell
+        self._held: set[int] = set()  # of those, taken by a worker when last looked at
         self._waiting = 0
         self._closed = False
         self._group_ready = False
@@ -95,6 +100,8 @@ class SharedLine:
                 job = await self._take_one()
             except (RedisError, OSError) as exc:  # Redis restarting: wait, never lose a worker
                 log.warning("the shared line cannot be read (%s); retrying", exc)
+                if "NOGROUP" in str(exc):  # Redis lost its data: the group is made again
+                    self._group_ready = False
                 await asyncio.sleep(UNREACHABLE_RETRY)
                 continue
             if job is not None:
@@ -139,10 +146,15 @@ class SharedLine:
             found = await pipe.execute()
         places = []
         for job_id, (state, holder), ahead in zip(ids, found[::2], found[1::2], strict=True):
-            if state != JobState.QUEUED.encode():
-                del self._put_here[job_id]
+            if state is None:  # stored before it was put here: Redis lost it
+                self._forget(job_id, lost=True)
+            elif state != JobState.QUEUED.encode():
+                self._forget(job_id, lost=False)
             elif holder is None:
+                self._held.discard(job_id)
                 places.append((self._put_here[job_id], int(ahead)))
+            else:
+                self._held.add(job_id)
         return places
 
     async def turn(self, on_wait: Callable[[float], None]) -> None:
@@ -158,13 +170,21 @@ class SharedLine:
                 told = True
             await asyncio.sleep(min(wait, 1.0))  # another process may have taken the turn
 
+    def lost(self) -> list[Job]:
+        """The jobs this process put in line that Redis lost since last asked."""
+        lost, self._lost = self._lost, []
+        return lost
+
     def close(self) -> None:
         self._closed = True
 
     async def renew(self) -> None:
         """Keep what this process holds: slots, job leases, stream entries (in that order, so
         an entry never looks abandoned before its job's lease runs out); then settle the jobs
-        whose end could not be told to Redis before. The heartbeat first (the store's)."""
+        whose end could not be told to Redis before. The heartbeat first (the store's). A
+        Redis that lost its data first has its line made again."""
+        if await self._store.epoch.notice():
+            self._wiped()
         slots = {slot: time.time() + self._lease for _, slot in self._taken.values() if slot}
         if slots:
             await self._redis.zadd(f"{PREFIX}slots", slots, xx=True)
@@ -172,12 +192,28 @@ class SharedLine:
         held = [*self._taken.values(), *self._unsettled.values()]
         entries: list[bytes | str | int | memoryview] = [entry for entry, _ in held]
         if entries:
+            await self._ensure_group()
             await self._redis.xclaim(STREAM, GROUP, self._consumer, 0, entries, justid=True)
         for job_id in list(self._unsettled):
             await self._settle(job_id)
         self._waiting = int(await self._redis.zcard(f"{PREFIX}state:{JobState.QUEUED}"))
 
     # -------------------------------------------------------------------------------------
+
+    def _wiped(self) -> None:
+        """Redis lost the line: make it again; the jobs put here are lost (their records,
+        poses and cooldowns with them). Those a worker holds fail their claim: never sent."""
+        self._group_ready = False
+        for job_id in list(self._put_here):
+            self._forget(job_id, lost=True)
+
+    def _forget(self, job_id: int, *, lost: bool) -> None:
+        """Stop announcing a job put here; if Redis lost it, its member is to be told, unless a
+        worker had it (that worker tells, or delivers it if its claim came first)."""
+        job = self._put_here.pop(job_id)
+        if lost and job_id not in self._held:
+            self._lost.append(job)
+        self._held.discard(job_id)
 
     async def _ensure_group(self) -> None:
         if self._group_ready:

@@ -24,7 +24,11 @@ from contextlib import asynccontextmanager
 from typing import Any, Unpack
 
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.ops.settings import redis_address
 from bot.sheets.job import (
@@ -43,6 +47,7 @@ from bot.sheets.rules import (
 from bot.state.admission import cooldown_place
 from bot.state.codec import BLOBS, change_record, job_record, new_job, new_job_record, read_job
 from bot.state.redis import admission, lua
+from bot.state.redis.epoch import Epoch
 from bot.state.sqlite.store import StorageError
 
 log = logging.getLogger(__name__)
@@ -54,6 +59,12 @@ MAX_BLOB_BYTES = 32 * 2**20
 # for one when all are busy.
 SPARE_CONNECTIONS = 48
 CONNECTION_WAIT = 30.0
+# A pooled connection idle this long is checked (PING) before use: one a Redis restart cut is
+# replaced before a command is sent on it. A command whose connection fails anyway is sent once
+# more on a fresh one: every command and script is safe to repeat (admission by its request key,
+# a job's move by its fence).
+HEALTH_CHECK_EVERY = 1
+RETRIES = 1
 # Finished jobs are kept this long (for re-rolls and deletes), then Redis forgets them.
 KEEP_FINISHED = 30 * DAY
 # Each process renews its heartbeat this often (with its leases); one not renewed for DEAD_AFTER
@@ -78,8 +89,10 @@ class RedisStore:
         self.holder = f"{uuid.uuid4().hex[:12]}"  # this process, as leases name it
         self._scripts = {
             name: lua.register(client, name)
-            for name in ("admit", "move", "finish", "hold", "release", "renew")
+            for name in ("move", "finish", "hold", "release", "renew")
         }
+        self._scripts["admit"] = lua.register(client, "admit", **admission.CONSTANTS)
+        self.epoch = Epoch(client, PREFIX)  # notices a Redis that lost its data
         self._fences: dict[int, int] = {}  # the jobs this process holds, by their fence
         # The fences of jobs this process ended lately: a finish retried (its first answer
         # lost) is still this process's own.
@@ -94,7 +107,12 @@ class RedisStore:
         # Each worker's blocking read holds a connection; a burst's admissions need more. Past
         # the pool's size a request waits for a connection instead of failing.
         pool = redis.BlockingConnectionPool.from_url(
-            url, max_connections=workers + SPARE_CONNECTIONS, timeout=CONNECTION_WAIT
+            url,
+            max_connections=workers + SPARE_CONNECTIONS,
+            timeout=CONNECTION_WAIT,
+            health_check_interval=HEALTH_CHECK_EVERY,
+            retry=Retry(NoBackoff(), RETRIES),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
         )
         client = redis.Redis.from_pool(pool)  # closing the client closes the pool
         try:
@@ -127,9 +145,12 @@ class RedisStore:
     async def admit(self, new: NewJob, limits: Limits) -> Job:
         now = time.time()
         fields = json.dumps(_as_text(new_job_record(new, now, limits)))
-        asked = admission.arguments(new, limits, now, fields, self.holder, self.lease_seconds)
+        asked = admission.arguments(
+            new, limits, now, fields, self.holder, self.lease_seconds, self.epoch.highest
+        )
         answer = await self._run("admit", *asked)
         job_id = admission.admitted([_text(v) for v in answer], new, limits)
+        self.epoch.saw(job_id)
         self._fences[job_id] = 1  # held until it is queued (a pose may take a while)
         return new_job(new, job_id, now, limits)
 
@@ -156,7 +177,10 @@ class RedisStore:
 
     async def job(self, job_id: int) -> Job | None:
         stored = await self._redis.hgetall(f"{PREFIX}job:{job_id}")
-        return _job(stored) if stored else None
+        if not stored:
+            return None
+        self.epoch.saw(job_id)
+        return _job(stored)
 
     async def jobs_in(self, *states: JobState) -> list[Job]:
         ids: set[int] = set()
@@ -201,6 +225,7 @@ class RedisStore:
         fence = int(await self._run("hold", job_id, self.holder, now, self.lease_seconds, state))
         if fence:
             self._fences[job_id] = fence
+            self.epoch.saw(job_id)
         return bool(fence)
 
     async def release(self, job_id: int) -> None:
@@ -292,9 +317,10 @@ class RedisStore:
     # Filling an empty Redis from the SQLite file (`bot.state.copy`) ------------------------
 
     async def is_empty(self) -> bool:
-        """Whether no bot has kept anything here yet (heartbeats aside)."""
+        """Whether no bot has kept anything here yet (heartbeats and the epoch aside)."""
         async for key in self._redis.scan_iter(match=f"{PREFIX}*", count=1000):
-            if not _text(key).startswith(f"{PREFIX}alive:"):
+            name = _text(key)
+            if not name.startswith(f"{PREFIX}alive:") and name != f"{PREFIX}epoch":
                 return False
         return True
 

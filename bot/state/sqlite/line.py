@@ -40,6 +40,9 @@ class LocalLine:
             on_wait(wait)
         await self._pace.turn()
 
+    def lost(self) -> list[Job]:
+        return []  # the SQLite file does not forget jobs behind the process's back
+
     def close(self) -> None:
         self._line.close()
 

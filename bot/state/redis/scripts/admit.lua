@@ -5,7 +5,9 @@
 --
 -- ARGV: P, now, user, guild ('' outside servers), cooldown, max_waiting, max_per_user,
 -- daily_limit, budget, expected_cost, the job's fields (JSON), holder, lease seconds, where the
--- member's cooldown and limits hold (the server, or 0 in direct messages).
+-- member's cooldown and limits hold (the server, or 0 in direct messages), the lowest id it may
+-- get (past every id the admitting process saw: after a wipe the counter starts over), the
+-- admission's key: a repeat (its first answer lost with a connection) gets the same job.
 -- The admitting process holds the new job (fence 1) until it queues it. Returns {'ok', id} or the rule
 -- that said no with its numbers.
 local now, user, guild = tonumber(ARGV[2]), ARGV[3], ARGV[4]
@@ -13,6 +15,11 @@ local cooldown, max_waiting, max_per_user = tonumber(ARGV[5]), tonumber(ARGV[6])
 local daily, budget, expected = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 local place = ARGV[14]  -- the server, or 0 in direct messages (the operator's limits hold there)
 local cooling = P..'cooldown:'..user..':'..place
+local asked = P..'admitted:'..ARGV[16]
+do
+  local known = redis.call('GET', asked)
+  if known then return {'ok', known} end
+end
 if cooldown > 0 then
   local ends = tonumber(redis.call('GET', cooling) or '0')
   if ends > now then return {'cooldown', tostring(ends)} end
@@ -69,6 +76,10 @@ if daily > 0 or budget > 0 then
   end
 end
 local id = redis.call('INCR', P..'job:next')
+if id <= tonumber(ARGV[15]) then
+  id = tonumber(ARGV[15]) + 1
+  redis.call('SET', P..'job:next', id)
+end
 local key = P..'job:'..id
 for name, value in pairs(cjson.decode(ARGV[11])) do
   if value ~= cjson.null then redis.call('HSET', key, name, value) end
@@ -78,4 +89,5 @@ reindex(id, false, ACCEPTED, user, guild, now)
 if cooldown > 0 then
   redis.call('SET', cooling, tostring(now + cooldown), 'PX', math.ceil(cooldown * 1000))
 end
+redis.call('SET', asked, id, 'PX', math.floor(REPEAT_WITHIN_MS))
 return {'ok', tostring(id)}
