@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -68,3 +69,38 @@ async def test_a_job_a_stopping_process_gives_back_is_taken_by_another_at_once(
     finally:
         new_.close()
         await client.aclose()
+
+
+async def told_to_wait(line: SharedLine) -> float:
+    """How long `line` is told to wait for its turn (the turn itself is given up)."""
+    waits: list[float] = []
+    turn = asyncio.create_task(line.turn(waits.append))
+    try:
+        async with asyncio.timeout(5):
+            while not waits:
+                await asyncio.sleep(0.01)
+    finally:
+        turn.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await turn
+    return waits[0]
+
+
+async def test_segmind_s_minute_counts_from_each_answer_for_every_process(redis_url: str) -> None:
+    # Segmind counts a request when it arrives, by its answer at the latest: with 10 a minute it
+    # saw 11 within 60 s while the minute was counted from each request's start.
+    async with (
+        RedisStore.open(redis_url, lease_seconds=LEASE) as first,
+        RedisStore.open(redis_url, lease_seconds=LEASE) as second,
+    ):
+        for store in (first, second):
+            await store.beat()
+        one = SharedLine(first, concurrency=2, requests_per_minute=1)
+        other = SharedLine(second, concurrency=2, requests_per_minute=1)
+        turn = await one.turn(lambda _: None)  # sent; Segmind may count it any moment
+        assert 60 < await told_to_wait(other) <= 120
+        await asyncio.sleep(0.5)  # Segmind takes a while to answer
+        await one.answered(turn)
+        assert await told_to_wait(other) == pytest.approx(60, abs=0.3)  # not 59.5: the start's
+        await one.answered(turn)  # a later answer (the end of polling) moves nothing
+        assert await told_to_wait(other) == pytest.approx(60, abs=0.3)

@@ -245,12 +245,15 @@ class Jobs:
 
     async def _send(self, job: Job) -> None:
         # Segmind's plan allows only so many requests a minute.
-        await self._line.turn(lambda wait: self._members.show(job, texts.paced(time.time() + wait)))
+        turn = await self._line.turn(
+            lambda wait: self._members.show(job, texts.paced(time.time() + wait))
+        )
         started = time.time()
         # The claim: only one worker, once, ever moves this job from queued to sending.
         if not await self._store.move(
             job.id, JobState.QUEUED, state=JobState.SENDING, started_at=started
         ):
+            await self._line.answered(turn)  # nothing was sent
             if await self._store.job(job.id) is None:  # lost with the storage's data
                 await self._tell_lost(job)
             else:
@@ -265,20 +268,23 @@ class Jobs:
                 pose = (await asyncio.to_thread(default_pose)).jpeg
             sheet = await self._segmind.draw(
                 job.request.for_segmind(pose),
-                on_submitted=functools.partial(self._submitted, job),
+                on_submitted=functools.partial(self._submitted, job, turn),
                 on_progress=functools.partial(self._progress, job),
             )
         except Fenced:
             raise
         except Exception as exc:
+            await self._line.answered(turn)
             await self._books.fail(job, exc)
             return
         finally:
             self._metrics.segmind_seconds.observe(time.time() - started)
+        await self._line.answered(turn)  # v1: now; v2: already at the submit's answer
         job = await self._keep(job, sheet, time.time() - started)
         await self._deliveries.deliver(job, sheet.image)
 
-    async def _submitted(self, job: Job, submission: Submission) -> None:
+    async def _submitted(self, job: Job, turn: str, submission: Submission) -> None:
+        await self._line.answered(turn)  # Segmind has counted it by now
         # From here a restart resumes the job instead of reporting it interrupted.
         await self._writes.save(
             job.id,

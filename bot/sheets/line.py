@@ -37,8 +37,13 @@ class Line(Protocol):
         """The waiting jobs this process can tell about, each with how many wait before it."""
         ...
 
-    async def turn(self, on_wait: Callable[[float], None]) -> None:
-        """Wait for Segmind's pace (requests a minute); `on_wait(seconds)` first if it must."""
+    async def turn(self, on_wait: Callable[[float], None]) -> str:
+        """Wait for Segmind's pace (requests a minute); `on_wait(seconds)` first if it must.
+        The turn counts until a window after `answered` (two windows if never answered)."""
+        ...
+
+    async def answered(self, turn: str) -> None:
+        """Segmind answered the turn's request (only the first answer counts)."""
         ...
 
     def lost(self) -> list[Job]:

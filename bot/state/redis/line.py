@@ -67,6 +67,7 @@ class SharedLine:
         self._held: set[int] = set()  # of those, taken by a worker when last looked at
         self._waiting = 0
         self._closed = False
+        self._unanswered: set[str] = set()  # turns taken here whose request has no answer yet
         self._group_ready = False
         self.renew_every: float | None = max(min(self._lease / 4, HEARTBEAT_EVERY), 0.2)
 
@@ -157,18 +158,26 @@ class SharedLine:
                 self._held.add(job_id)
         return places
 
-    async def turn(self, on_wait: Callable[[float], None]) -> None:
-        told = False
+    async def turn(self, on_wait: Callable[[float], None]) -> str:
+        told, turn = False, uuid.uuid4().hex
         while True:
-            wait = float(
-                await self._start(args=[PREFIX, time.time(), self._per_minute, uuid.uuid4().hex])
-            )
+            wait = float(await self._start(args=[PREFIX, time.time(), self._per_minute, turn]))
             if wait <= 0:
-                return
+                self._unanswered.add(turn)
+                return turn
             if not told:
                 on_wait(wait)
                 told = True
             await asyncio.sleep(min(wait, 1.0))  # another process may have taken the turn
+
+    async def answered(self, turn: str) -> None:
+        if turn not in self._unanswered:
+            return  # a later answer (the end of polling): Segmind counted it before
+        self._unanswered.discard(turn)
+        try:  # counted from now (XX: a turn the minute already let go of stays gone)
+            await self._redis.zadd(f"{PREFIX}starts", {turn: time.time()}, xx=True)
+        except (RedisError, OSError) as exc:  # it then counts two minutes from its start
+            log.warning("could not date a Segmind answer for the pace (%s)", exc)
 
     def lost(self) -> list[Job]:
         """The jobs this process put in line that Redis lost since last asked."""

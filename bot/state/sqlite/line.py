@@ -34,11 +34,14 @@ class LocalLine:
     async def places(self) -> list[tuple[Job, int]]:
         return [(job, ahead) for ahead, job in enumerate(self._line.order())]
 
-    async def turn(self, on_wait: Callable[[float], None]) -> None:
+    async def turn(self, on_wait: Callable[[float], None]) -> str:
         wait = self._pace.next_turn()
         if wait > 0:
             on_wait(wait)
-        await self._pace.turn()
+        return str(await self._pace.turn())
+
+    async def answered(self, turn: str) -> None:
+        self._pace.answered(int(turn))
 
     def lost(self) -> list[Job]:
         return []  # the SQLite file does not forget jobs behind the process's back
