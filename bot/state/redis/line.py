@@ -61,7 +61,7 @@ class SharedLine:
         self._next_look = 0.0
         self._start = lua.register(self._redis, "start", MINUTE=MINUTE)
         self._taken: dict[int, tuple[bytes, str]] = {}  # job id -> (stream entry, slot)
-        self._unsettled: dict[int, tuple[bytes, str]] = {}  # done with, not yet acked
+        self._handing_back: dict[int, tuple[bytes, str]] = {}  # done with, not yet acked
         self._put_here: dict[int, Job] = {}  # queued by this process, for place announcements
         self._lost: list[Job] = []  # put in line here, then lost by Redis: members to tell
         self._held: set[int] = set()  # of those, taken by a worker when last looked at
@@ -130,9 +130,9 @@ class SharedLine:
         return None
 
     async def done(self, job: Job) -> None:
-        self._unsettled[job.id] = self._taken.pop(job.id)
+        self._handing_back[job.id] = self._taken.pop(job.id)
         try:
-            await self._settle(job.id)
+            await self._hand_back(job.id)
         except (RedisError, OSError) as exc:  # tried again at each renewal, lease kept
             log.warning("job %d: could not give its place back yet (%s)", job.id, exc)
 
@@ -189,7 +189,7 @@ class SharedLine:
 
     async def renew(self) -> None:
         """Keep what this process holds: slots, job leases, stream entries (in that order, so
-        an entry never looks abandoned before its job's lease runs out); then settle the jobs
+        an entry never looks abandoned before its job's lease runs out); then hand back the jobs
         whose end could not be told to Redis before. The heartbeat first (the store's). A
         Redis that lost its data first has its line made again."""
         if await self._store.epoch.notice():
@@ -198,13 +198,13 @@ class SharedLine:
         if slots:
             await self._redis.zadd(f"{PREFIX}slots", slots, xx=True)
         await self._store.renew()
-        held = [*self._taken.values(), *self._unsettled.values()]
+        held = [*self._taken.values(), *self._handing_back.values()]
         entries: list[bytes | str | int | memoryview] = [entry for entry, _ in held]
         if entries:
             await self._ensure_group()
             await self._redis.xclaim(STREAM, GROUP, self._consumer, 0, entries, justid=True)
-        for job_id in list(self._unsettled):
-            await self._settle(job_id)
+        for job_id in list(self._handing_back):
+            await self._hand_back(job_id)
         self._waiting = int(await self._redis.zcard(f"{PREFIX}state:{JobState.QUEUED}"))
 
     # -------------------------------------------------------------------------------------
@@ -290,16 +290,16 @@ class SharedLine:
                         return entry_id, int(fields[b"job"])
         return None
 
-    async def _settle(self, job_id: int) -> None:
+    async def _hand_back(self, job_id: int) -> None:
         """Ack the entry of a job a worker is done with, free its slot and its lease."""
-        entry, slot = self._unsettled[job_id]
+        entry, slot = self._handing_back[job_id]
         state = await self._redis.hget(f"{PREFIX}job:{job_id}", "state")
         if state != JobState.QUEUED.encode():  # else it failed before its claim: kept
             await self._redis.xack(STREAM, GROUP, entry)  # for a retry after its lease
             await self._redis.xdel(STREAM, entry)
         await self._redis.zrem(f"{PREFIX}slots", slot)
         await self._store.release(job_id)
-        del self._unsettled[job_id]
+        del self._handing_back[job_id]
 
     async def _give_back(self, job: Job) -> None:
         """Closing while waiting for a slot: the job goes back in line (at its end)."""
