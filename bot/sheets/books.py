@@ -93,7 +93,7 @@ class Books:
         tell: bool = True,
         **facts: object,
     ) -> None:
-        """The one way a job ends: record, store, count, log, give a failure's cooldown back, tell."""
+        """The one way a job ends: record, store, count, log, return a failure's cooldown, tell."""
         paid = (job.outcome.cost or job.reserved) if job.outcome is not None else 0.0
         entry = LedgerEntry(job.id, time.time(), job.guild_id, job.user_id, paid, state.value)
         fields: JobChange = {"state": state, "interaction_token": None}
