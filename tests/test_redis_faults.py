@@ -47,6 +47,8 @@ async def shards_and_a_worker(harness: Harness, **settings: str) -> list[Running
         await harness.start_worker(**both),
     ]
     await harness.discord.wait_ready(shards=2)
+    for bot in bots:  # its workers are up (the check runs beside them), its store open
+        await bot.wait_for_log("Segmind key accepted")
     return bots
 
 

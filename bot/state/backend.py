@@ -39,6 +39,7 @@ async def open_backend(settings: Settings) -> AsyncIterator[Backend]:
         url, lease_seconds=settings.job_lease_seconds, workers=settings.max_concurrent_jobs
     ) as shared:
         await shared.beat()  # alive from the start; renewed with the leases
+        await shared.epoch.notice()  # the keyspace as found: a wipe from now on is noticed
         line = SharedLine(
             shared,
             concurrency=settings.max_concurrent_jobs,

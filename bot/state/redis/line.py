@@ -291,15 +291,22 @@ class SharedLine:
         return None
 
     async def _hand_back(self, job_id: int) -> None:
-        """Ack the entry of a job a worker is done with, free its slot and its lease."""
-        entry, slot = self._handing_back[job_id]
-        state = await self._redis.hget(f"{PREFIX}job:{job_id}", "state")
-        if state != JobState.QUEUED.encode():  # else it failed before its claim: kept
-            await self._redis.xack(STREAM, GROUP, entry)  # for a retry after its lease
-            await self._redis.xdel(STREAM, entry)
-        await self._redis.zrem(f"{PREFIX}slots", slot)
-        await self._store.release(job_id)
-        del self._handing_back[job_id]
+        """Ack the entry of a job a worker is done with, free its slot and its lease. One call
+        at a time per job (a worker's and a renewal's may meet); kept for a retry if it fails."""
+        taken = self._handing_back.pop(job_id, None)
+        if taken is None:
+            return  # handed back already, or being handed back
+        entry, slot = taken
+        try:
+            state = await self._redis.hget(f"{PREFIX}job:{job_id}", "state")
+            if state != JobState.QUEUED.encode():  # else it failed before its claim: kept
+                await self._redis.xack(STREAM, GROUP, entry)  # for a retry after its lease
+                await self._redis.xdel(STREAM, entry)
+            await self._redis.zrem(f"{PREFIX}slots", slot)
+            await self._store.release(job_id)
+        except BaseException:
+            self._handing_back[job_id] = taken
+            raise
 
     async def _give_back(self, job: Job) -> None:
         """Closing while waiting for a slot: the job goes back in line (at its end)."""
