@@ -104,4 +104,3 @@ async def test_segmind_s_minute_counts_from_each_answer_for_every_process(redis_
         assert await told_to_wait(other) == pytest.approx(60, abs=0.3)  # not 59.5: the start's
         await one.answered(turn)  # a later answer (the end of polling) moves nothing
         assert await told_to_wait(other) == pytest.approx(60, abs=0.3)
-
