@@ -1088,6 +1088,22 @@ async def test_polling_stops_at_the_clients_timeout(
     assert 2 <= len(fake.status_polls) <= 8
 
 
+async def test_a_status_poll_cut_off_by_the_timeout_still_names_the_request(
+    http: aiohttp.ClientSession, fake: FakeSegmind
+) -> None:
+    # Seen on a loaded machine: the last poll got what little time was left and timed out in
+    # the transport, and the error lost the request id a restart needs to follow it up.
+    client = v2_client(http, fake, timeout=0.4, max_poll_interval=0.1)
+    fake.plan_async(AsyncScript(processing=30))
+    fake.plan_status(*[Planned.hang(5)] * 10)  # every poll hangs past the deadline
+
+    error = await expect(SegmindTimeout, client.draw(character()))
+
+    assert error.request_sent
+    [request_id] = fake.async_requests
+    assert error.request_id == request_id
+
+
 @pytest.mark.parametrize(
     ("form", "downloads"), [("url", 1), ("list", 1), ("data_uri", 0), ("base64", 0)]
 )

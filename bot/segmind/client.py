@@ -360,6 +360,15 @@ class SegmindClient:
                 f"Segmind keeps results {self._result_retention:g}s; this one was {age:.0f}s old",
                 submission.request_id,
             ) from exc
+        except SegmindTimeout as exc:
+            # A status or result not read in time: Segmind has the request all the same, and it
+            # can still be asked for by its id (the one fact a caller needs to follow it up).
+            raise SegmindTimeout(
+                f"Segmind request {submission.request_id}: {exc.message}; it may still finish "
+                "and can be polled again",
+                request_sent=True,
+                request_id=submission.request_id,
+            ) from exc
 
     async def _download(self, url: str, deadline: float) -> Answer:
         """The output image from its media URL, without the API key (it may be another host)."""
