@@ -39,8 +39,10 @@ format: $(DEV)
 
 # Most tests wait on I/O (the bot and the fakes talk over 127.0.0.1): 8 workers beat 2 on 2 cores,
 # and work stealing keeps one worker from ending up with the slow tests.
+# PYTHONDONTWRITEBYTECODE (set on some machines) would make each of those workers rewrite and
+# compile every test module again, run after run: about 2 CPU-seconds a worker. Empty is unset.
 test: lint
-	$(PY) -m pytest -q -n 8 --dist worksteal
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -n 8 --dist worksteal
 
 bench: $(DEV)
 	$(PY) -m bench $(ARGS)
