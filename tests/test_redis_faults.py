@@ -209,8 +209,12 @@ async def test_while_redis_is_frozen_every_request_is_answered_in_time_and_nothi
         assert {refusal(rec) for rec in recs} == {texts.STORAGE_NOT_ANSWERING}
         await asyncio.sleep(10 - 5)
     assert all(rec.ack_latency is not None and rec.ack_latency < 3 for rec in recs)
-    # Redis answers again: the late admissions are withdrawn, their cooldowns given back.
-    await harness.discord.wait_until(lambda: nothing_left(harness), timeout=10)
+    # Redis answers again: the late admission (the DM's, sent before Redis froze) is carried
+    # out now, then withdrawn, its cooldown given back. Until Redis has run it, nothing is left
+    # either: asking again in between would meet the cooldown it is about to take.
+    await harness.discord.wait_until(
+        lambda: withdrawn_job_of(harness, 9601) and nothing_left(harness), timeout=10
+    )
     again = [await ask(harness, 9600, "again"), await ask_privately(harness, 9601)]
     for rec in again:
         await rec.wait_for(sheet_delivered, timeout=20)
@@ -221,6 +225,17 @@ async def ask_privately(harness: Harness, user_id: int) -> InteractionRecord:
     return await harness.discord.invoke(
         "character", {"prompt": "in private"}, user_id=user_id, in_guild=False
     )
+
+
+def withdrawn_job_of(harness: Harness, user_id: int) -> bool:
+    """A job of this member's is stored as refused: admitted, then withdrawn."""
+    assert harness.redis_url is not None
+    with redis.Redis.from_url(harness.redis_url) as client:
+        for key in client.scan_iter(match=f"{PREFIX}job:*", _type="hash"):
+            user, state = client.hmget(key, ["user_id", "state"])
+            if user == str(user_id).encode() and state == b"refused":
+                return True
+    return False
 
 
 def nothing_left(harness: Harness) -> bool:
