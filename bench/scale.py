@@ -201,7 +201,7 @@ async def _burst(
 async def _stop(bot: BotProcess, row: Row) -> None:
     """SIGTERM and wait for a clean exit; SIGKILL if it does not come."""
     try:
-        if bot.process is not None and bot.process.returncode is None:
+        if bot.process is not None and bot.returncode is None:
             await bot.signal(signal.SIGTERM)
         code = await bot.wait(timeout=30)
         if code != 0:

@@ -1,8 +1,9 @@
 """Ways to run the real bot against the wire-level fakes, for the tests and the benchmark.
 
 Two tiers. `BotInLoop` runs the bot (`bot.ops.cli.serve`) in the test's own event loop: it starts in
-a fraction of a second and most behaviour tests use it. `BotProcess` runs `python -m bot` as its
-own process, for what only a process can show: SIGKILL, real signals, exit codes. Both have the
+a fraction of a second and most behaviour tests use it. `BotProcess` runs the bot as its own
+process (what `python -m bot` runs, forked from a process that imported it: `forked_bot.py`), for
+what only a process can show: SIGKILL, SIGSTOP, real signals, exit codes. Both have the
 same surface (start, logs, wait_for_log, signal, wait, kill), so a test changes tier by fixture.
 """
 
@@ -23,6 +24,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -35,6 +37,7 @@ from bot.ops.cli import main, quiet_libraries, serve
 from bot.ops.redaction import SecretFilter
 from bot.ops.settings import Settings, redis_password
 from bot.state.redis.store import PREFIX
+from tests import forked_bot
 from tests.fake_discord import FakeDiscord
 from tests.fake_segmind import FakeSegmind
 
@@ -148,59 +151,55 @@ async def _wait_for_text(bot: RunningBot, text: str, timeout: float) -> None:
 
 
 class BotProcess:
-    """The unmodified bot (`python -m bot`) as its own process, pointed at the fakes."""
+    """The unmodified bot as its own process, pointed at the fakes: `bot.ops.cli.main`, what
+    `python -m bot` runs, in a process forked from one that imported it (`tests/forked_bot.py`)."""
 
     def __init__(self, cwd: Path, settings: dict[str, str], command: str = "run") -> None:
         self.cwd = cwd
         self.settings = settings
         self.command = command
         self.log_path = cwd / f"bot-{id(self)}.log"
-        self.process: asyncio.subprocess.Process | None = None
+        self.process: BaseProcess | None = None
 
     async def start(self) -> None:
-        self._log = self.log_path.open("wb")
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            self.command,
-            cwd=self.cwd,
-            env=clean_env(**self.settings),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=asyncio.subprocess.STDOUT,
+        self.log_path.write_bytes(b"")
+        self.process = await asyncio.to_thread(
+            forked_bot.start, self.command, self.cwd, clean_env(**self.settings), self.log_path
         )
 
     @property
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    @property
+    def returncode(self) -> int | None:
+        """The exit code once it has exited (minus the signal's number if one ended it)."""
+        return None if self.process is None else self.process.exitcode
+
     def check_alive(self) -> None:
         """Raise, with the log, if the bot has exited."""
-        assert self.process is not None
-        if self.process.returncode is not None:
-            raise AssertionError(f"bot exited ({self.process.returncode}):\n{self.logs}")
+        if self.returncode is not None:
+            raise AssertionError(f"bot exited ({self.returncode}):\n{self.logs}")
 
     async def wait_for_log(self, text: str, timeout: float = 20) -> None:
         await _wait_for_text(self, text, timeout)
 
     async def signal(self, sig: int) -> None:
-        assert self.process is not None
-        self.process.send_signal(sig)
+        assert self.process is not None and self.process.pid is not None
+        os.kill(self.process.pid, sig)
 
     async def wait(self, timeout: float = 30) -> int:
         assert self.process is not None
-        code = await asyncio.wait_for(self.process.wait(), timeout)
-        self._log.close()
+        async with asyncio.timeout(timeout):
+            while (code := self.returncode) is None:
+                await asyncio.sleep(0.02)
         return code
 
     async def kill(self) -> None:
         """SIGKILL: the bot gets no chance to clean up."""
-        if self.process is not None and self.process.returncode is None:
+        if self.process is not None and self.returncode is None:
             self.process.kill()
-            await self.process.wait()
-        if not self._log.closed:
-            self._log.close()
+            await self.wait()
 
 
 # --- the in-loop tier ---------------------------------------------------------------------------
