@@ -27,19 +27,23 @@ _FORKS = multiprocessing.get_context("forkserver")
 _FORKS.set_forkserver_preload([__name__])
 
 
-def start(command: str, cwd: Path, env: dict[str, str], log_path: Path) -> BaseProcess:
-    """Start `python -m bot COMMAND` in `cwd` with exactly `env`, writing to `log_path`."""
-    process = _FORKS.Process(target=_run, args=([command], str(cwd), env, str(log_path)))
+def start(
+    argv: list[str], cwd: Path, env: dict[str, str], out: Path, err: Path | None = None
+) -> BaseProcess:
+    """Start `python -m bot ARGV` in `cwd` with exactly `env`; its stdout goes to the file `out`,
+    its stderr to `err` (or to `out` too)."""
+    paths = (str(out), str(err or out))
+    process = _FORKS.Process(target=_run, args=(argv, str(cwd), env, paths))
     process.start()
     return process
 
 
-def _run(argv: list[str], cwd: str, env: dict[str, str], log_path: str) -> None:
+def _run(argv: list[str], cwd: str, env: dict[str, str], paths: tuple[str, str]) -> None:
     """In the forked process: what `python -m bot ARGV` would be given, then its `main`."""
-    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    os.close(log)
+    for fd, path in zip((1, 2), paths, strict=True):
+        file = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        os.dup2(file, fd)
+        os.close(file)
     nothing = os.open(os.devnull, os.O_RDONLY)
     os.dup2(nothing, 0)
     os.close(nothing)

@@ -20,6 +20,7 @@ import signal
 import socket
 import sqlite3
 import sys
+import tempfile
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator
 from contextlib import asynccontextmanager
@@ -83,7 +84,23 @@ CLI_TIMEOUT = 60  # seconds a CLI command may take
 
 
 async def run_cli(*args: str, cwd: Path, **settings: str) -> Finished:
-    """Run `python -m bot ARGS` to the end in `cwd` (where a `.env` would be read)."""
+    """`python -m bot ARGS` run to the end in `cwd` (where a `.env` would be read), as a process
+    forked from one that imported the bot (`forked_bot.py`): its `main`, stdout, stderr and exit
+    code, without the interpreter's start. `run_entry_point` starts the real thing."""
+    with tempfile.TemporaryDirectory() as streams:
+        out, err = Path(streams, "out"), Path(streams, "err")
+        process = await asyncio.to_thread(
+            forked_bot.start, list(args), cwd, clean_env(**settings), out, err
+        )
+        async with asyncio.timeout(CLI_TIMEOUT):
+            while process.exitcode is None:
+                await asyncio.sleep(0.02)
+        printed, complained = [await asyncio.to_thread(path.read_text) for path in (out, err)]
+        return Finished(process.exitcode, printed, complained)
+
+
+async def run_entry_point(*args: str, cwd: Path, **settings: str) -> Finished:
+    """Run `python -m bot ARGS` itself to the end in `cwd`: a new interpreter, as operators do."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -164,7 +181,7 @@ class BotProcess:
     async def start(self) -> None:
         self.log_path.write_bytes(b"")
         self.process = await asyncio.to_thread(
-            forked_bot.start, self.command, self.cwd, clean_env(**self.settings), self.log_path
+            forked_bot.start, [self.command], self.cwd, clean_env(**self.settings), self.log_path
         )
 
     @property

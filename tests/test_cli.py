@@ -10,14 +10,14 @@ from PIL import Image
 
 from tests.fake_discord import FakeDiscord
 from tests.fake_segmind import FakeSegmind, Planned
-from tests.harness import run_cli
+from tests.harness import run_cli, run_entry_point
 from tests.helpers import both_env, segmind_env
 
 
 async def test_generate_writes_a_jpeg_and_reports_seed_and_credits(
     tmp_path: Path, segmind: FakeSegmind
 ) -> None:
-    result = await run_cli(
+    result = await run_entry_point(  # `python -m bot` itself, as an operator types it
         "generate",
         "--prompt",
         "a knight in blue armour",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import run_cli
+from tests.harness import run_cli, run_entry_point
 
 APPLICATION_ID = 1234567890123456789
 # View Channel, Send Messages, Embed Links, Attach Files, Read Message History: nothing more.
@@ -23,7 +23,9 @@ def made_up_token(user_id: int) -> str:
 async def test_invite_prints_the_link_with_exactly_the_permissions_the_bot_uses(
     tmp_path: Path,
 ) -> None:
-    result = await run_cli("invite", cwd=tmp_path, DISCORD_TOKEN=made_up_token(APPLICATION_ID))
+    result = await run_entry_point(
+        "invite", cwd=tmp_path, DISCORD_TOKEN=made_up_token(APPLICATION_ID)
+    )
     assert result.code == 0, result.err
     link, *explained = result.out.splitlines()
     assert link == (

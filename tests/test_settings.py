@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.harness import refused_settings, run_cli
+from tests.harness import refused_settings, run_cli, run_entry_point
 
 
 async def test_missing_secrets_are_named_with_where_to_get_them(tmp_path: Path) -> None:
-    result = await run_cli(cwd=tmp_path)
+    result = await run_entry_point(cwd=tmp_path)  # `python -m bot` itself, as an operator types it
     assert result.code == 2
     assert "DISCORD_TOKEN is missing" in result.err
     assert "SEGMIND_API_KEY is missing" in result.err
