@@ -9,10 +9,13 @@ tiers (test_job_engine.py, test_exactly_once.py, test_scale_out.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Unpack
 
 import aiohttp
 import pytest
@@ -22,7 +25,7 @@ from bot.segmind import SegmindClient
 from bot.sheets import texts
 from bot.sheets.deliveries import DeliveryRules
 from bot.sheets.engine import EngineRules, JobEngine
-from bot.sheets.job import Job, JobState
+from bot.sheets.job import Job, JobChange, JobState, LedgerEntry
 from bot.sheets.members import Undelivered
 from bot.sheets.rules import CoolingDown, Limits, Refused
 from bot.sheets.servers import Servers, ServerSettings
@@ -175,10 +178,15 @@ def clock() -> Clock:
 
 @asynccontextmanager
 async def engine_on(
-    path: Path, client: SegmindClient, clock: Clock, *, start: bool = True
+    path: Path,
+    client: SegmindClient,
+    clock: Clock,
+    *,
+    start: bool = True,
+    kind: type[Store] = Store,
 ) -> AsyncIterator[Engine]:
     """An engine on the database at `path`; stopped (a graceful shutdown) afterwards."""
-    async with Store.open(path) as store:
+    async with kind.open(path) as store:
         engine = Engine(store, client, MemoryMembers(), clock)
         if start:
             engine.jobs.start()  # the workers only: background work is started by each test
@@ -283,6 +291,31 @@ async def test_a_sheet_segmind_could_not_draw_tells_the_member_and_gives_the_coo
         (entry,) = await engine.store.ledger(0)
         assert (entry.outcome, entry.cost) == ("failed", 0.0)
         await engine.ask("again")  # no cooldown left to wait out
+
+
+async def test_a_failed_jobs_cooldown_is_given_back_before_its_end_is_stored(
+    tmp_path: Path, client: SegmindClient, clock: Clock, segmind: FakeSegmind
+) -> None:
+    # A member who sees the job end (its state, the log, the notice) and asks again at once must
+    # not meet its cooldown. Found in a full run: the end was stored, then the cooldown deleted.
+    path = tmp_path / "bot.db"
+    held_when_stored: list[bool] = []
+
+    def cooldown_holds(user_id: int) -> bool:
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            query = "SELECT 1 FROM member_cooldowns WHERE user_id = ?"
+            return db.execute(query, (user_id,)).fetchone() is not None
+
+    class Watched(Store):
+        async def finish(self, entry: LedgerEntry, **fields: Unpack[JobChange]) -> None:
+            await super().finish(entry, **fields)
+            held_when_stored.append(await asyncio.to_thread(cooldown_holds, entry.user_id))
+
+    segmind.plan(*[Planned.status(500, {"error": "boom"})] * 3)
+    async with engine_on(path, client, clock, kind=Watched) as engine:
+        job = await engine.ask()
+        await engine.settled(job, JobState.FAILED)
+    assert held_when_stored == [False]
 
 
 async def test_after_a_crash_a_job_cut_off_while_sending_is_reported_never_sent_again(

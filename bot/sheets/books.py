@@ -93,7 +93,7 @@ class Books:
         tell: bool = True,
         **facts: object,
     ) -> None:
-        """The one way a job ends: record, store, count, log, return a failure's cooldown, tell."""
+        """The one way a job ends: return a failure's cooldown, record, store, count, log, tell."""
         paid = (job.outcome.cost or job.reserved) if job.outcome is not None else 0.0
         entry = LedgerEntry(job.id, time.time(), job.guild_id, job.user_id, paid, state.value)
         fields: JobChange = {"state": state, "interaction_token": None}
@@ -103,18 +103,18 @@ class Books:
             fields["result"] = None
         else:
             fields["error"] = error
+            # Before the end is stored: once anything shows the job ended (its state, the log,
+            # the member's notice), the member may ask again without meeting its cooldown.
+            try:
+                await self._store.give_back_cooldown(job.user_id, job.guild_id)
+            except Exception as exc:
+                log.warning("job %d: could not give the cooldown back (%s)", job.id, exc)
         await self._writes.finish(job.id, entry, **fields)
         self._metrics.jobs.labels(outcome=state.value).inc()
         self.log(job, state.value, **facts, **({"error": error} if error else {}))
         if paid:
             self._beside(lambda: self._alerts.spend_seen(job.guild_id))
-        if state is JobState.DONE:
-            return
-        try:
-            await self._store.give_back_cooldown(job.user_id, job.guild_id)
-        except Exception as exc:
-            log.warning("job %d: could not give the cooldown back (%s)", job.id, exc)
-        if state is JobState.REFUSED or not tell:
+        if state is JobState.DONE or state is JobState.REFUSED or not tell:
             return
         text = message or (texts.INTERRUPTED if state is JobState.INTERRUPTED else texts.OOPS)
         try:
