@@ -33,7 +33,9 @@ def start(
     """Start `python -m bot ARGV` in `cwd` with exactly `env`; its stdout goes to the file `out`,
     its stderr to `err` (or to `out` too)."""
     paths = (str(out), str(err or out))
-    process = _FORKS.Process(target=_run, args=(argv, str(cwd), env, paths))
+    # Daemonic: should a test leave one running, its test process ends it on exit (SIGTERM)
+    # instead of waiting for it forever.
+    process = _FORKS.Process(target=_run, args=(argv, str(cwd), env, paths), daemon=True)
     process.start()
     return process
 
