@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
 
 from tests.fake_discord import FakeDiscord
@@ -21,6 +22,12 @@ from tests.harness import BotInLoop, BotProcess, Harness
 from tests.redis_server import RedisServer
 
 FAILED = pytest.StashKey[bool]()
+
+# The property tests check what is true, not how fast: Hypothesis's 200 ms deadline per example
+# failed one of them on a loaded machine ("unreliable test timings"), and a deadline is no part
+# of what they prove.
+hypothesis.settings.register_profile("suite", deadline=None)
+hypothesis.settings.load_profile("suite")
 
 
 @pytest.hookimpl(wrapper=True)

@@ -303,7 +303,7 @@ def damaged_files(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 @given(damaged_files())
 def test_damaged_files_give_a_pose_or_a_refusal_never_a_crash(data: bytes) -> None:
     try:
