@@ -194,6 +194,10 @@ async def test_after_a_redis_restart_every_member_asking_at_once_is_served_once(
 # --- 4. a frozen Redis ---------------------------------------------------------------------------
 
 
+# A process: in the test's own loop, the bot leaves an asyncio connection to the frozen Redis
+# unclosed (found with a gc.collect() right after this test; not yet traced to its cause), and
+# its ResourceWarning then fails whichever test of this worker runs when it is collected.
+@pytest.mark.process
 async def test_while_redis_is_frozen_every_request_is_answered_in_time_and_nothing_is_charged(
     shared_harness: Harness, redis_server: RedisServer
 ) -> None:
