@@ -65,3 +65,16 @@ def test_an_installed_bot_has_every_script() -> None:
     shipped = pyproject["tool"]["setuptools"]["package-data"]["bot"]
     found = {path for pattern in shipped for path in (ROOT / "bot").glob(pattern)}
     assert set(SCRIPTS.glob("*.lua")) <= found
+
+
+async def test_a_time_a_script_returns_reads_back_as_the_same_double(redis_url: str) -> None:
+    # Lua's tostring keeps 14 digits: a cooldown stored as now + 60 came back a tenth of a
+    # millisecond early, and the contract test's `before + 60 <= until` failed now and then.
+    at = 1796409717.330402 + 60
+    client = redis.Redis.from_url(redis_url)
+    try:
+        probe = lua.preamble() + lua._file("library") + "return exact(tonumber(ARGV[2]))"
+        seen = await client.eval(probe, 0, "test:", repr(at))
+    finally:
+        await client.aclose()
+    assert float(seen) == at

@@ -22,7 +22,7 @@ do
 end
 if cooldown > 0 then
   local ends = tonumber(redis.call('GET', cooling) or '0')
-  if ends > now then return {'cooldown', tostring(ends)} end
+  if ends > now then return {'cooldown', exact(ends)} end
 end
 local mine = redis.call('SCARD', P..'active:'..user)
 if mine >= max_per_user then return {'mine', tostring(mine)} end
@@ -45,7 +45,7 @@ if daily > 0 or budget > 0 then
     if count >= daily then
       local over = count - daily  -- how many must leave the window first
       local ends = ''
-      if over < #drawn then ends = tostring(drawn[over + 1] + DAY) end
+      if over < #drawn then ends = exact(drawn[over + 1] + DAY) end
       return {'daily', tostring(count), ends}
     end
   end
@@ -67,11 +67,11 @@ if daily > 0 or budget > 0 then
       for _, entry in ipairs(costs) do  -- the moment enough of the spend leaves the window
         excess = excess - entry.cost
         if excess <= COST_TOLERANCE then
-          ends = tostring(entry.at + DAY)
+          ends = exact(entry.at + DAY)
           break
         end
       end
-      return {'budget', tostring(committed), ends}
+      return {'budget', exact(committed), ends}
     end
   end
 end
@@ -84,10 +84,10 @@ local key = P..'job:'..id
 for name, value in pairs(cjson.decode(ARGV[11])) do
   if value ~= cjson.null then redis.call('HSET', key, name, value) end
 end
-redis.call('HSET', key, 'id', id, 'holder', ARGV[12], 'lease_until', tostring(now + ARGV[13]), 'fence', 1)
+redis.call('HSET', key, 'id', id, 'holder', ARGV[12], 'lease_until', exact(now + ARGV[13]), 'fence', 1)
 reindex(id, false, ACCEPTED, user, guild, now)
 if cooldown > 0 then
-  redis.call('SET', cooling, tostring(now + cooldown), 'PX', math.ceil(cooldown * 1000))
+  redis.call('SET', cooling, exact(now + cooldown), 'PX', math.ceil(cooldown * 1000))
 end
 redis.call('SET', asked, id, 'PX', math.floor(REPEAT_WITHIN_MS))
 return {'ok', tostring(id)}

@@ -6,7 +6,7 @@ if redis.call('EXISTS', key) == 0 then return 0 end
 if not may_take(key, me, now) then return 0 end
 if ARGV[6] ~= '' and redis.call('HGET', key, 'state') ~= ARGV[6] then return 0 end
 local mine = redis.call('HGET', key, 'holder') == me
-redis.call('HSET', key, 'holder', me, 'lease_until', tostring(now + lease))
+redis.call('HSET', key, 'holder', me, 'lease_until', exact(now + lease))
 if mine and redis.call('HEXISTS', key, 'fence') == 1 then
   return tonumber(redis.call('HGET', key, 'fence'))
 end

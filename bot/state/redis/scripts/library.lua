@@ -2,6 +2,12 @@
 -- the key prefix, and the indexes a job's state change must keep right.
 local P = ARGV[1]
 
+-- A number as text that reads back as the same double: Lua's tostring keeps 14 digits, which
+-- cuts a time (seconds since 1970) to a tenth of a millisecond.
+local function exact(n)
+  return string.format('%.17g', n)
+end
+
 local function reindex(id, old, new, user, guild, now)
   if old then redis.call('ZREM', P..'state:'..old, id) end
   -- Live states are listed oldest job first; ended ones by when they ended (to trim them).

@@ -1,6 +1,6 @@
 -- ARGV: P, holder, now, lease seconds, then (id, fence) pairs. Extends the leases this holder
 -- still has by those fences; returns the ids it no longer has (taken over, or gone).
-local until_ = tostring(tonumber(ARGV[3]) + tonumber(ARGV[4]))
+local until_ = exact(tonumber(ARGV[3]) + tonumber(ARGV[4]))
 local lost = {}
 for i = 5, #ARGV, 2 do
   local key = P..'job:'..ARGV[i]

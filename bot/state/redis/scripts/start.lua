@@ -10,4 +10,4 @@ if redis.call('ZCARD', key) < tonumber(ARGV[3]) then
   return '0'
 end
 local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-return tostring(tonumber(oldest[2]) + MINUTE - now)
+return exact(tonumber(oldest[2]) + MINUTE - now)
