@@ -10,6 +10,8 @@ discord; the Segmind client imports nothing of the bot but the basics.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -133,3 +135,12 @@ def test_an_import_against_the_layers_is_caught(module: str, source: str, compla
 def test_every_module_of_the_bot_is_in_a_layer() -> None:
     unplaced = [m for m, _ in project_modules() if layer(m) == "unplaced"]
     assert unplaced == []
+
+
+def test_a_bot_on_sqlite_never_loads_redis() -> None:
+    # The Redis client and its scripts are ~6 MB of a SQLite bot's idle memory (budget 70 MB).
+    probe = "import sys, bot.ops.cli; print(sorted(m for m in sys.modules if 'redis' in m))"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]", done.stdout

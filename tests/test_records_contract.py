@@ -673,3 +673,16 @@ async def test_the_holders_writes_pass_through_each_claim_and_a_retried_finish(
     await records.release(job.id)
     assert await records.ledger(0) == [entry]
     assert (await records.job(job.id)).state is JobState.DONE  # type: ignore[union-attr]
+
+
+async def test_a_refusal_in_a_burst_undoes_only_its_own_request(records: Records) -> None:
+    # SQLite admits a loop tick's requests in one transaction, one savepoint each.
+    crowd = [new(user_id=u) for u in (1, 1, 2, 1, 3)]
+    answers = await asyncio.gather(
+        *(records.admit(r, limits(max_per_user=1)) for r in crowd), return_exceptions=True
+    )
+    said = [type(a).__name__ if isinstance(a, BaseException) else a.user_id for a in answers]
+    assert said == [1, "TooManyOfYours", 2, "TooManyOfYours", 3]
+    stored = await records.jobs_in(JobState.ACCEPTED)
+    assert sorted(job.user_id for job in stored) == [1, 2, 3]
+    assert len({job.id for job in stored}) == 3

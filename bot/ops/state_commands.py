@@ -17,8 +17,6 @@ from bot.ops.settings import Settings, redis_address
 from bot.sheets.job import LedgerEntry
 from bot.sheets.ledger import Ledger
 from bot.state.backend import open_backend
-from bot.state.copy import NotCopied, copy_to_redis
-from bot.state.redis.store import RedisStore
 from bot.state.sqlite.store import StorageError, Store
 
 
@@ -101,6 +99,9 @@ async def copy_state(settings: Settings) -> int:
     if missing is not None:
         print(missing, file=sys.stderr)
         return 2
+    from bot.state.copy import NotCopied, copy_to_redis  # redis only where it is used
+    from bot.state.redis.store import RedisStore
+
     url = settings.redis_url.get_secret_value()
     try:
         async with Store.open(settings.database_path) as store, RedisStore.open(url) as shared:

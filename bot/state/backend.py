@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from bot.ops.settings import Settings
 from bot.sheets.line import Line
 from bot.sheets.records import Records
-from bot.state.redis.line import SharedLine
-from bot.state.redis.store import RedisStore
 from bot.state.sqlite.line import LocalLine
 from bot.state.sqlite.store import Store
 
@@ -34,6 +32,10 @@ async def open_backend(settings: Settings) -> AsyncIterator[Backend]:
         async with Store.open(settings.database_path) as store:
             yield Backend(store, LocalLine(settings.segmind_rpm), None)
         return
+    # Imported only here: redis and its scripts cost ~6 MB of memory a SQLite bot never uses.
+    from bot.state.redis.line import SharedLine
+    from bot.state.redis.store import RedisStore
+
     url = settings.redis_url.get_secret_value()
     async with RedisStore.open(
         url, lease_seconds=settings.job_lease_seconds, workers=settings.max_concurrent_jobs

@@ -1,7 +1,11 @@
 """SQLite storage: jobs (with their pose and sheet bytes), cooldowns, the ledger, facts.
 
-Every write holds one lock, so the statements of one step (admission above all) never interleave
-with another's on the shared connection. The schema changes through numbered migrations.
+One connection, the only writer of the file: two connections writing met "database is locked"
+under steady load (each waited out the other's transaction), and every job write fell into the
+retry path. Each statement commits by itself (autocommit); what must be atomic (admission, a
+job's end) runs as one function in the connection's thread inside BEGIN IMMEDIATE … COMMIT, so
+nothing else interleaves. Multi-statement writes on the loop hold one lock. The schema changes
+through numbered migrations.
 """
 
 from __future__ import annotations
@@ -9,18 +13,17 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Unpack
+from typing import Any, TypeVar, Unpack
 
 import aiosqlite
 
 from bot.sheets.job import SPENDING, Job, JobChange, JobState, LedgerEntry, NewJob
 from bot.sheets.records import SERVER_SETTINGS
-from bot.sheets.rules import Limits
+from bot.sheets.rules import Limits, NotAdmitted
 from bot.state.admission import cooldown_place
 from bot.state.codec import FIELDS, change_record, new_job, read_job
 from bot.state.sqlite.admission import admit, sql_marks
@@ -43,6 +46,9 @@ _COPIED_TABLES = frozenset(
     }
 )
 _COLUMNS = ", ".join(FIELDS)  # what a listing reads: never the pose or sheet bytes
+T = TypeVar("T")
+# One request waiting for admission: what it asks, under which limits, when, and its answer.
+_Asking = tuple[NewJob, Limits, float, "asyncio.Future[int]"]
 
 
 class Store:
@@ -52,13 +58,10 @@ class Store:
 
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
         self._db = db
+        self._raw = db._conn  # the sqlite3 connection, used only in aiosqlite's own thread
         self._lock = asyncio.Lock()
-        # Admission's own connection, used in a thread: its transaction is one call.
-        self._admissions = sqlite3.connect(
-            path, timeout=5, isolation_level=None, check_same_thread=False
-        )
-        self._admissions.execute("PRAGMA synchronous=NORMAL")  # as the main connection's
-        self._admissions_lock = threading.Lock()
+        self._asking: list[_Asking] = []  # admissions asked in this loop tick
+        self._admitting: set[asyncio.Task[None]] = set()
         self._path = path
         self._identity = _identity(path)
 
@@ -69,7 +72,7 @@ class Store:
         try:
             # Checked with plain sqlite3 first: a failed aiosqlite connect leaves a thread behind.
             await asyncio.to_thread(_check_usable, path)
-            db = await aiosqlite.connect(path)
+            db = await aiosqlite.connect(path, isolation_level=None)  # autocommit
         except (OSError, sqlite3.Error) as exc:
             raise StorageError(_unusable(path, exc)) from exc
         try:
@@ -90,9 +93,8 @@ class Store:
             try:
                 yield store
             finally:
-                # In a thread, under the lock: an admission cancelled on the loop may still be
-                # running in its thread, and closing the connection under it crashes Python.
-                await asyncio.to_thread(store._close_admissions)
+                # Admissions already asked are answered before the connection closes.
+                await asyncio.gather(*store._admitting, return_exceptions=True)
         finally:
             await db.close()
 
@@ -120,54 +122,82 @@ class Store:
         """Check the cooldown, the queue limits and the server's limits and store the job, in
         one transaction (BEGIN IMMEDIATE: atomic in the database itself, not only here).
 
-        Raises a `NotAdmitted` subclass naming the rule that said no. One call to a thread,
-        so a burst's admissions do not wait on the event loop between their statements.
+        Raises a `NotAdmitted` subclass naming the rule that said no. Group commit: every
+        request asked in the same loop tick is admitted in one call to the connection's thread
+        and one transaction, each in its own savepoint (one refusal undoes only its own).
         """
         now = time.time()
-        job_id = await asyncio.to_thread(self._admit_now, new, limits, now)
+        answer: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._asking.append((new, limits, now, answer))
+        if len(self._asking) == 1:
+            asyncio.get_running_loop().call_soon(self._admit_asked)
+        job_id = await asyncio.shield(answer)  # a cancelled caller's job is admitted all the same
         return new_job(new, job_id, now, limits)
 
-    def _close_admissions(self) -> None:
-        with self._admissions_lock:
-            self._admissions.close()
+    def _admit_asked(self) -> None:
+        asked, self._asking = self._asking, []
+        task = asyncio.create_task(self._admit_all(asked))
+        self._admitting.add(task)
+        task.add_done_callback(self._admitting.discard)
 
-    def _admit_now(self, new: NewJob, limits: Limits, now: float) -> int:
-        with self._admissions_lock:
-            db = self._admissions
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                job_id = admit(db, new, limits, now)
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-            return job_id
+    async def _admit_all(self, asked: list[_Asking]) -> None:
+        try:
+            results = await self._in_thread(self._admit_now, asked)
+        except BaseException as exc:  # the transaction itself failed: nobody was admitted
+            results = [exc] * len(asked)
+        for (_, _, _, answer), result in zip(asked, results, strict=True):
+            if answer.done():
+                continue
+            if isinstance(result, BaseException):
+                answer.set_exception(result)
+            else:
+                answer.set_result(result)
+
+    def _admit_now(self, asked: list[_Asking]) -> list[int | BaseException]:
+        db = self._raw
+        results: list[int | BaseException] = []
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for new, limits, now, _ in asked:
+                db.execute("SAVEPOINT asking")
+                try:
+                    results.append(admit(db, new, limits, now))
+                except (NotAdmitted, sqlite3.Error) as exc:
+                    db.execute("ROLLBACK TO asking")
+                    results.append(exc)
+                db.execute("RELEASE asking")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return results
+
+    async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
+        # aiosqlite has no public way to run a function in its connection's thread; its own
+        # methods all go through this one. Nothing else runs on the connection meanwhile.
+        result: T = await self._db._execute(function, *args)  # type: ignore[no-untyped-call]
+        return result
 
     async def finish(self, entry: LedgerEntry, **fields: Unpack[JobChange]) -> None:
         """End a job: its ledger entry and its last fields in one transaction, so its cost is
         counted once, by its reservation or by the ledger, never both or neither."""
         columns, args = _assignments(fields)
-        async with self._lock:
-            try:
-                await self._db.execute(
-                    "INSERT OR REPLACE INTO ledger (job_id, at, guild_id, user_id, cost, outcome)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        entry.job_id,
-                        entry.at,
-                        entry.guild_id,
-                        entry.user_id,
-                        entry.cost,
-                        entry.outcome,
-                    ),
-                )
-                await self._db.execute(
-                    f"UPDATE jobs SET {columns} WHERE id = ?", (*args, entry.job_id)
-                )
-            except BaseException:
-                await self._db.rollback()
-                raise
-            await self._db.commit()
+        await self._in_thread(self._finish_now, entry, columns, args)
+
+    def _finish_now(self, entry: LedgerEntry, columns: str, args: list[Any]) -> None:
+        db = self._raw
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                "INSERT OR REPLACE INTO ledger (job_id, at, guild_id, user_id, cost, outcome)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (entry.job_id, entry.at, entry.guild_id, entry.user_id, entry.cost, entry.outcome),
+            )
+            db.execute(f"UPDATE jobs SET {columns} WHERE id = ?", (*args, entry.job_id))
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     async def give_back_cooldown(self, user_id: int, guild_id: int | None) -> None:
         """End the member's cooldown in a server now (the failure was not their fault)."""
@@ -193,10 +223,8 @@ class Store:
         columns, values = _assignments(fields)
         where = "id = ?" + ("" if expected is None else " AND state = ?")
         args = (*values, job_id, *(() if expected is None else (expected,)))
-        async with self._lock:
-            cursor = await self._db.execute(f"UPDATE jobs SET {columns} WHERE {where}", args)
-            await self._db.commit()
-        return cursor.rowcount == 1
+        cursor = await self._db.execute(f"UPDATE jobs SET {columns} WHERE {where}", args)
+        return cursor.rowcount == 1  # each statement commits by itself
 
     async def job(self, job_id: int) -> Job | None:
         """The job with this id, if it is stored."""
@@ -205,10 +233,10 @@ class Store:
 
     async def jobs_in(self, *states: JobState) -> list[Job]:
         """Jobs in any of these states, oldest first."""
-        async with self._db.execute(
-            f"SELECT {_COLUMNS} FROM jobs WHERE state IN ({sql_marks(states)}) ORDER BY id", states
-        ) as cursor:
-            return [read_job(dict(row)) async for row in cursor]
+        rows = await self._all(
+            f"SELECT {_COLUMNS} FROM jobs WHERE state IN ({sql_marks(states)}) ORDER BY id", *states
+        )
+        return [read_job(dict(row)) for row in rows]
 
     async def pose(self, job_id: int) -> bytes | None:
         """The stored pose of a job, if it still has one."""
@@ -260,15 +288,11 @@ class Store:
     async def set_server_setting(self, guild_id: int, setting: str, value: Any) -> None:
         """Set one of a server's settings (a column of server_settings)."""
         assert setting in SERVER_SETTINGS, setting
-        async with self._lock:
-            await self._db.execute(
-                "INSERT INTO server_settings (guild_id) VALUES (?) ON CONFLICT DO NOTHING",
-                (guild_id,),
-            )
-            await self._db.execute(
-                f"UPDATE server_settings SET {setting} = ? WHERE guild_id = ?", (value, guild_id)
-            )
-            await self._db.commit()
+        await self._db.execute(
+            f"INSERT INTO server_settings (guild_id, {setting}) VALUES (?, ?)"
+            f" ON CONFLICT (guild_id) DO UPDATE SET {setting} = excluded.{setting}",
+            (guild_id, value),
+        )
 
     async def server_list(self, guild_id: int, kind: str) -> list[str]:
         """One of a server's lists, in the order its entries were added."""
@@ -326,7 +350,6 @@ class Store:
                 " ON CONFLICT (guild_id, kind) DO UPDATE SET raised = excluded.raised",
                 (guild_id, kind, int(raised)),
             )
-            await self._db.commit()
         return bool(row and row["raised"])
 
     # Everything, for the copy into Redis (`python -m bot copy-to-redis`) -------------------
@@ -357,18 +380,15 @@ class Store:
         )
 
     async def _write(self, sql: str, *args: Any) -> int:
-        async with self._lock:
-            cursor = await self._db.execute(sql, args)
-            await self._db.commit()
+        cursor = await self._db.execute(sql, args)  # commits by itself
         return cursor.rowcount
 
     async def _one(self, sql: str, *args: Any) -> aiosqlite.Row | None:
-        async with self._db.execute(sql, args) as cursor:
-            return await cursor.fetchone()
+        rows = await self._all(sql, *args)
+        return rows[0] if rows else None
 
     async def _all(self, sql: str, *args: Any) -> list[aiosqlite.Row]:
-        async with self._db.execute(sql, args) as cursor:
-            return list(await cursor.fetchall())
+        return list(await self._db.execute_fetchall(sql, args))  # one thread hop
 
 
 def _assignments(fields: JobChange) -> tuple[str, list[Any]]:
