@@ -49,9 +49,13 @@ async def _stop(process: asyncio.subprocess.Process | None, grace: float) -> int
 class BotProcess:
     """`python -m bot` in a scratch directory, its output time-stamped line by line."""
 
-    def __init__(self, cwd: Path, settings: dict[str, str]) -> None:
+    def __init__(
+        self, cwd: Path, settings: dict[str, str], *, module: str = "bot", code: Path = REPO
+    ) -> None:
         self.cwd = cwd  # holds no .env: only the settings given here apply
         self.settings = settings
+        self.module = module  # "bot", or "bench.naive"
+        self.code = code  # the checkout whose `bot` package runs (PYTHONPATH)
         self.log_path = cwd / "bot.log"
         self.process: asyncio.subprocess.Process | None = None
         self.stamper: asyncio.subprocess.Process | None = None
@@ -65,9 +69,9 @@ class BotProcess:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "bot",
+                self.module,
                 cwd=self.cwd,
-                env=bot_environment(self.settings),
+                env={**bot_environment(self.settings), "PYTHONPATH": str(self.code)},
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=write_end,
                 stderr=write_end,

@@ -117,6 +117,28 @@ def rows(o: Observed) -> list[Row]:
     ]
 
 
+def figures(o: Observed) -> dict[str, float | None]:
+    """The figures `bench.compare` sets side by side (seconds, bytes, counts)."""
+    n = len(o.jobs)
+    acks = _finite(j.ack_latency for j in o.jobs)
+    sent = [j.segmind_bytes for j in o.jobs if j.segmind_bytes is not None]
+    delivered = sum(j.delivered for j in o.jobs)
+    return {
+        "ack_p50": percentile(acks, 0.5),
+        "ack_p99": percentile(acks, 0.99),
+        "lag_p99": percentile(o.heartbeat_lags, 0.99),
+        "lag_max": max(o.heartbeat_lags, default=None),
+        "lag_inside_p99": bucket_quantile(o.lag_buckets, 0.99),
+        "idle_rss": float(o.idle_rss),
+        "peak_rss": float(max(o.peak_rss_hwm, o.peak_rss_polled)),
+        "upload_per_job": percentile(sent, 0.5),
+        "cpu_per_job": o.cpu_seconds / n,
+        "segmind_per_job": o.segmind_requests / delivered if delivered else None,
+        "delivered_share": delivered / n,
+        "edits_per_job": o.message_edits / n,
+    }
+
+
 def details(o: Observed) -> list[tuple[str, str]]:
     """Numbers that explain the table."""
     jobs = o.jobs

@@ -83,6 +83,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="NAME=VALUE",
         help="extra environment for the bot process (repeatable), e.g. MALLOC_ARENA_MAX=2",
     )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        help="steady mode: interactions per second, Poisson arrivals (half without a pose, "
+        "half with a 512-px PNG) instead of a burst of phone photos",
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=60.0, help="steady mode: how long to send (60)"
+    )
+    parser.add_argument(
+        "--drain",
+        type=float,
+        default=120.0,
+        help="steady mode: seconds after the last request to wait for the sheets (120)",
+    )
+    variant = parser.add_mutually_exclusive_group()
+    variant.add_argument(
+        "--naive", action="store_true", help="run bench/naive.py, the newcomer's bot, instead"
+    )
+    variant.add_argument(
+        "--bot-dir",
+        type=Path,
+        help="run the bot of this checkout (e.g. a git worktree of an older commit) instead",
+    )
     parser.add_argument("--json", type=Path, help="also write every measurement here")
     parser.add_argument("--keep-log", type=Path, help="copy the bot's time-stamped log here")
     args = parser.parse_args(argv)
@@ -92,6 +116,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--env takes NAME=VALUE")
     if args.heartbeat_ms < 20:
         parser.error("--heartbeat-ms must be at least 20")
+    if args.rate is not None and (args.rate <= 0 or args.seconds <= 0):
+        parser.error("need --rate > 0 and --seconds > 0")
     if args.timeout is None:
         rounds = math.ceil(args.n / args.concurrency)
         args.timeout = 120 + 3 * rounds * (args.delay + 0.5)
@@ -101,8 +127,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 # The machine -----------------------------------------------------------------------------
 
 
-def machine() -> list[tuple[str, str]]:
-    """What the numbers were measured on."""
+def machine(args: argparse.Namespace | None = None) -> list[tuple[str, str]]:
+    """What the numbers were measured on (and, with `args`, which bot)."""
     model = "unknown"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -122,8 +148,17 @@ def machine() -> list[tuple[str, str]]:
     versions = ", ".join(
         f"{name} {metadata.version(name)}" for name in ("discord.py", "aiohttp", "pillow")
     )
+    bot = _bot_version()
+    if args is not None and args.naive:
+        bot = "bench/naive.py (the newcomer's bot) of " + bot
+    elif args is not None and args.bot_dir is not None:
+        bot = _bot_version(args.bot_dir) + f" (from {args.bot_dir})"
+    load = "unknown"
+    with contextlib.suppress(OSError):
+        load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     return [
-        ("Bot", _bot_version()),
+        ("Bot", bot),
+        ("Load average (1, 5, 15 min) at the start", load),
         ("CPU", f"{model}, {cores} cores ({usable} usable, cgroup quota {quota})"),
         ("Memory", memory),
         ("OS", f"{platform.system()} {platform.release()} ({platform.machine()})"),
@@ -132,11 +167,11 @@ def machine() -> list[tuple[str, str]]:
     ]
 
 
-def _bot_version() -> str:
+def _bot_version(where: Path = REPO) -> str:
     try:
         done = subprocess.run(
             ["git", "describe", "--always", "--dirty"],
-            cwd=REPO,
+            cwd=where,
             capture_output=True,
             text=True,
             timeout=10,
@@ -269,9 +304,12 @@ class Observed:
     tap_cpu: float
     violations: list[str]
     exit_code: int | None
+    segmind_requests: int = 0  # generate requests that crossed the tap
+    message_edits: int = 0  # PATCHes of the members' messages that crossed the tap
 
 
-async def run(args: argparse.Namespace) -> Observed:
+async def run(args: argparse.Namespace) -> Any:
+    """One run: an `Observed` burst, or a `bench.steady.SteadyObserved`."""
     print(f"Drawing a {SIZE[0]}x{SIZE[1]} phone photo (or reading the last one) ...", flush=True)
     photo = await asyncio.to_thread(cached_phone_photo)
     with tempfile.TemporaryDirectory(prefix="sheetbot-bench-") as scratch:
@@ -283,8 +321,8 @@ async def run(args: argparse.Namespace) -> Observed:
                 args.keep_log.write_bytes(log.read_bytes())
 
 
-async def _run_in(scratch: Path, args: argparse.Namespace, photo: bytes) -> Observed:
-    n = args.n
+async def _run_in(scratch: Path, args: argparse.Namespace, photo: bytes) -> Any:
+    n = args.n if args.rate is None else math.ceil(args.rate * args.seconds * 1.5) + 50
     cost = 0.129
     discord = FakeDiscord(heartbeat_interval_ms=args.heartbeat_ms)
     segmind = QuickSegmind(delay=args.delay, cost=cost, credits=cost * n + 100)
@@ -313,6 +351,8 @@ async def _run_in(scratch: Path, args: argparse.Namespace, photo: bytes) -> Obse
                 "SEGMIND_RPM": "10000",
                 **dict(item.split("=", 1) for item in args.env),
             },
+            module="bench.naive" if args.naive else "bot",
+            code=REPO if args.bot_dir is None or args.naive else args.bot_dir,
         )
         try:
             await bot.start()
@@ -323,6 +363,10 @@ async def _run_in(scratch: Path, args: argparse.Namespace, photo: bytes) -> Obse
             await discord.wait_ready(timeout=30)
             if discord.find_command("character") is None:
                 raise RunBroke("the bot did not register /character")
+            if args.rate is not None:
+                from bench.steady import steady  # steady imports this module
+
+                return await steady(args, discord, tap, bot, metrics_port)
             return await _burst(args, discord, tap, bot, photo, metrics_port)
         except AssertionError as exc:  # the fakes' way of saying something is off
             raise RunBroke(f"{exc}\n{bot.tail()}") from exc
@@ -344,7 +388,7 @@ async def _burst(
     watch = ProcessWatch(bot.pid)
     await asyncio.sleep(args.idle)
     idle_rss = watch.rss()
-    lag_before = histogram(await scrape(metrics_url), LAG_METRIC)
+    lag_before = await lag_histogram(args, metrics_url)
 
     jobs: list[Job] = []
     attachments: list[dict[str, Any]] = []
@@ -384,12 +428,15 @@ async def _burst(
         cpu_seconds = watch.cpu_seconds() - cpu_start
         harness_cpu = _own_cpu() - harness_cpu
         tap_cpu = tap_watch.cpu_seconds() - tap_cpu
-        lag_after = histogram(await scrape(metrics_url), LAG_METRIC)
+        lag_after = await lag_histogram(args, metrics_url)
         peak_hwm = watch.high_water()
         delivered = sum(bool(rec.original and rec.original.attachments) for rec in records)
-        await bot.wait_for(  # "done" is logged after the result is stored
-            lambda: len(_DONE_LINE.findall(bot.text())) >= delivered, "the jobs' last line", 30
-        )
+        if not args.naive:
+            await bot.wait_for(  # "done" is logged after the result is stored
+                lambda: len(_DONE_LINE.findall(bot.text())) >= delivered,
+                "the jobs' last line",
+                30,
+            )
         rss_after = watch.rss()
     finally:
         for poller in pollers:
@@ -409,7 +456,7 @@ async def _burst(
     beats_fake = [t for t in discord.heartbeat_log if started <= t <= finished]
     return Observed(
         args={k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        machine=machine(),
+        machine=machine(args),
         photo_bytes=len(photo),
         jobs=jobs,
         burst_spread=records[-1].sent_at - records[0].sent_at,
@@ -431,7 +478,16 @@ async def _burst(
         tap_cpu=tap_cpu,
         violations=list(discord.violations),
         exit_code=exit_code,
+        segmind_requests=sum(1 for ex in exchanges if _GENERATE.match(ex.line)),
+        message_edits=sum(1 for ex in exchanges if _EDIT.match(ex.line)),
     )
+
+
+async def lag_histogram(args: argparse.Namespace, url: str) -> list[tuple[float, float]]:
+    """The bot's own lag histogram (the naive bot has none)."""
+    if args.naive:
+        return []
+    return histogram(await scrape(url), LAG_METRIC)
 
 
 async def _until_settled(

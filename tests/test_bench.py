@@ -47,3 +47,18 @@ async def test_the_scale_benchmark_runs_two_shard_processes_on_redis_and_passes(
     )
     assert code == 0, report
     assert "| 2 (limit 2) |" in report and report.rstrip().endswith("| PASS |"), report
+
+
+async def test_the_comparison_runs_the_naive_bot_the_previous_commit_and_the_working_tree() -> None:
+    # The smoke of `make bench` (not its budgets): every variant starts, answers and is tabled.
+    code, report = await run_module("bench.compare", "--quick", "--against", "HEAD", timeout=120)
+    assert code == 0, report
+    burst = report[report.index("| burst |") :]
+    assert burst.startswith(
+        "| burst | naive (median of 1) | ref (median of 1) | now (median of 1) |"
+    )
+    assert "| share of sheets delivered | 1.00 | 1.00 | 1.00 |" in burst, report
+    assert "| Segmind requests per sheet | 1.00 | 1.00 | 1.00 |" in burst, report
+    steady = report[report.index("| steady |") :]
+    assert "| share of sheets delivered | 1.00 |" in steady, report
+    assert "| 'stored at last' log lines | 0.00 |" in steady, report
