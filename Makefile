@@ -45,4 +45,4 @@ test: lint
 	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -n 8 --dist worksteal
 
 bench: $(DEV)
-	$(PY) -m bench $(ARGS)
+	$(PY) -m bench.compare $(ARGS)

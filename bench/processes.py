@@ -71,7 +71,7 @@ class BotProcess:
                 "-m",
                 self.module,
                 cwd=self.cwd,
-                env={**bot_environment(self.settings), "PYTHONPATH": str(self.code)},
+                env={**bot_environment(self.settings), "PYTHONPATH": self._pythonpath()},
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=write_end,
                 stderr=write_end,
@@ -79,6 +79,11 @@ class BotProcess:
         finally:
             os.close(read_end)
             os.close(write_end)
+
+    def _pythonpath(self) -> str:
+        # The checkout first; then whatever --env PYTHONPATH=... adds (an extra package to try).
+        extra = self.settings.get("PYTHONPATH")
+        return os.pathsep.join([str(self.code), *([extra] if extra else [])])
 
     @property
     def pid(self) -> int:

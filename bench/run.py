@@ -20,9 +20,12 @@ import os
 import platform
 import re
 import resource
+import signal
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -106,6 +109,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--bot-dir",
         type=Path,
         help="run the bot of this checkout (e.g. a git worktree of an older commit) instead",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="sample the bot with py-spy (pip install py-spy) from the start of the load to "
+        "the end, into this file (collapsed stacks: one line per stack, with its sample count)",
     )
     parser.add_argument("--json", type=Path, help="also write every measurement here")
     parser.add_argument("--keep-log", type=Path, help="copy the bot's time-stamped log here")
@@ -363,11 +372,12 @@ async def _run_in(scratch: Path, args: argparse.Namespace, photo: bytes) -> Any:
             await discord.wait_ready(timeout=30)
             if discord.find_command("character") is None:
                 raise RunBroke("the bot did not register /character")
-            if args.rate is not None:
-                from bench.steady import steady  # steady imports this module
+            async with profiled(bot.pid, args.profile):
+                if args.rate is not None:
+                    from bench.steady import steady  # steady imports this module
 
-                return await steady(args, discord, tap, bot, metrics_port)
-            return await _burst(args, discord, tap, bot, photo, metrics_port)
+                    return await steady(args, discord, tap, bot, metrics_port)
+                return await _burst(args, discord, tap, bot, photo, metrics_port)
         except AssertionError as exc:  # the fakes' way of saying something is off
             raise RunBroke(f"{exc}\n{bot.tail()}") from exc
         finally:
@@ -481,6 +491,27 @@ async def _burst(
         segmind_requests=sum(1 for ex in exchanges if _GENERATE.match(ex.line)),
         message_edits=sum(1 for ex in exchanges if _EDIT.match(ex.line)),
     )
+
+
+@contextlib.asynccontextmanager
+async def profiled(pid: int, path: Path | None) -> AsyncIterator[None]:
+    """py-spy samples the process while the block runs (nothing if `path` is None)."""
+    if path is None:
+        yield
+        return
+    spy = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("py-spy")),
+        *("record", "--pid", str(pid), "--format", "raw", "--rate", "200"),
+        *("--nonblocking", "--threads", "--output", str(path)),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            spy.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
+        await asyncio.wait_for(spy.wait(), 30)
 
 
 async def lag_histogram(args: argparse.Namespace, url: str) -> list[tuple[float, float]]:
