@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -136,11 +137,12 @@ def one_run(flags: tuple[str, ...], variant: str, ref_dir: Path) -> dict[str, fl
     """One benchmark run of one variant, in this process; its figures."""
     extra = {"naive": ("--naive",), "ref": ("--bot-dir", str(ref_dir)), "now": ()}[variant]
     args = parse_args([*flags, *extra])
+    load = os.getloadavg()[0]  # other work on the machine, said beside every figure
     observed = asyncio.run(run(args))
     if isinstance(observed, SteadyObserved):
-        return steady_figures(observed)
+        return {**steady_figures(observed), "load": load}
     assert isinstance(observed, Observed)
-    return figures(observed)
+    return {**figures(observed), "load": load}
 
 
 def measure(args: argparse.Namespace, ref_dir: Path) -> Results:
@@ -226,6 +228,7 @@ FIGURES = {
     "delivered_share": "share of sheets delivered",
     "last_delivery_after": "last sheet after the last request",
     "stored_at_last": "'stored at last' log lines",
+    "load": "load average (1 min) at the start",
 }
 
 
