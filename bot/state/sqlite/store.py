@@ -128,6 +128,7 @@ class Store:
         """
         now = time.time()
         answer: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        answer.add_done_callback(_retrieved)  # a cancelled caller never reads its refusal
         self._asking.append((new, limits, now, answer))
         if len(self._asking) == 1:
             asyncio.get_running_loop().call_soon(self._admit_asked)
@@ -143,7 +144,11 @@ class Store:
     async def _admit_all(self, asked: list[_Asking]) -> None:
         try:
             results = await self._in_thread(self._admit_now, asked)
-        except BaseException as exc:  # the transaction itself failed: nobody was admitted
+        except asyncio.CancelledError:  # shutting down: nobody waits for an answer forever
+            for *_, answer in asked:
+                answer.cancel()
+            raise
+        except Exception as exc:  # the transaction itself failed: nobody was admitted
             results = [exc] * len(asked)
         for (_, _, _, answer), result in zip(asked, results, strict=True):
             if answer.done():
@@ -389,6 +394,11 @@ class Store:
 
     async def _all(self, sql: str, *args: Any) -> list[aiosqlite.Row]:
         return list(await self._db.execute_fetchall(sql, args))  # one thread hop
+
+
+def _retrieved(answer: asyncio.Future[int]) -> None:
+    if not answer.cancelled():
+        answer.exception()
 
 
 def _assignments(fields: JobChange) -> tuple[str, list[Any]]:
