@@ -23,7 +23,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFilter
 
 from bench.probes import ProcessWatch, bucket_delta, bucket_quantile, percentile
-from bench.processes import BotProcess, TapProcess
+from bench.processes import BotProcess, RunBroke, TapProcess
 from bench.run import (
     _CALLBACK,
     _GENERATE,
@@ -185,8 +185,6 @@ async def _drain(
     deadline: float,
 ) -> bool:
     """Wait until every member has an answer; True if the deadline came first."""
-    from bench.processes import RunBroke
-
     last_report = time.monotonic()
     while len(done_at) < len(records):
         if bot.exited:
