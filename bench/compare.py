@@ -61,7 +61,7 @@ QUICK = (
         ("now",),
     ),
 )
-CAPACITY_RATES = (50, 75, 100, 125, 150, 200)
+CAPACITY_RATES = (25, 50, 75, 100, 125, 150, 200)
 CAPACITY_FLAGS = ("--delay", "0.5", "--concurrency", "64", "--drain", "60")
 
 
