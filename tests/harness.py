@@ -56,6 +56,7 @@ SETTING_PREFIXES = (
     "REDIS_",
     "SHARD_",
     "JOB_",
+    "SAFETY_",
 )
 
 
@@ -445,6 +446,9 @@ class Harness:
             "SEGMIND_API": "v1",
             # Pacing is tested where it is named; elsewhere it would only slow bursts down.
             "SEGMIND_RPM": "10000",
+            # Content safety is tested where it is named (tests/test_safety.py): elsewhere a
+            # classification of every sheet would only cost CPU. The model is loaded all the same.
+            "SAFETY_MODE": "off",
             **({"REDIS_URL": self.redis_url} if self.redis_url else {}),
             **more,
         }

@@ -33,7 +33,13 @@ from tests.helpers import ROOMY, new
 
 GUILD = 2
 OTHER_GUILD = 3
-FINISHED = (JobState.DONE, JobState.FAILED, JobState.INTERRUPTED, JobState.REFUSED)
+FINISHED = (
+    JobState.DONE,
+    JobState.FAILED,
+    JobState.INTERRUPTED,
+    JobState.REFUSED,
+    JobState.WITHHELD,
+)
 
 
 @pytest.fixture(params=["sqlite", "redis"])

