@@ -6,10 +6,12 @@ sheets, the default pose and ordinary pictures are not flagged.
 
 from __future__ import annotations
 
+import functools
 import io
 import random
 import re
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -122,10 +124,10 @@ def _photo_like(seed: int) -> bytes:
     return _jpeg(Image.blend(image.filter(ImageFilter.GaussianBlur(3)), noise, 0.12))
 
 
-ORDINARY = {
+ORDINARY: dict[str, Callable[[], bytes]] = {
     "the default pose sheet": lambda: default_pose().jpeg,
     **{
-        f"the fake Segmind's sheet {s}": (lambda s=s: _render_sheet(s, (1536, 1024)))
+        f"the fake Segmind's sheet {s}": functools.partial(_render_sheet, s, (1536, 1024))
         for s in (1, 2, 3)
     },
     "a clothed figure, light skin": lambda: _clothed_figure((255, 219, 172), (40, 80, 160)),
@@ -205,7 +207,8 @@ async def test_a_flagged_sheet_in_an_ordinary_channel_is_withheld_and_told_priva
     assert re.search(r"score [01]\.\d\d \(flagged from 0\.00\)", line.content), line.content
     assert "`a knight @everyone <@5002>`" in line.content and "\n" not in line.content
     assert line.pinged_user_ids == [] and not (line.allowed_mentions or {}).get("parse")
-    assert _ledger(harness) == [("withheld", pytest.approx(harness.segmind.cost))]
+    ((outcome, cost),) = _ledger(harness)
+    assert outcome == "withheld" and cost == pytest.approx(harness.segmind.cost)
 
     credits = await harness.discord.invoke("credits", user_id=MODERATOR, permissions=1 << 5)
     await credits.wait_for(lambda r: bool(r.original and r.original.embeds), timeout=10)
