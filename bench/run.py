@@ -30,13 +30,23 @@ from typing import Any
 
 from bench.fakes import QuickSegmind, callbacks_arrived, message_edits
 from bench.photo import SIZE, cached_phone_photo
-from bench.probes import LoopWatch, ProcessWatch, bucket_delta, histogram, scrape
+from bench.probes import (
+    LoopWatch,
+    ProcessWatch,
+    bucket_delta,
+    histogram,
+    scrape,
+    sum_and_count,
+    value,
+)
 from bench.processes import REPO, BotProcess, Exchange, RunBroke, TapProcess
 from tests.fake_discord import FakeDiscord, InteractionRecord
 from tests.harness import free_port
 
 FIRST_USER = 300_000_000_000_000_000
 LAG_METRIC = "sheetbot_event_loop_lag_seconds"
+CLASSIFY_METRIC = "sheetbot_classify_seconds"
+FLAGGED_METRIC = "sheetbot_flagged_images_total"
 HEARTBEAT = 1  # gateway opcode
 
 _JOB_LINE = re.compile(r"job (\d+) (\w+): user=(\d+)")
@@ -269,6 +279,10 @@ class Observed:
     tap_cpu: float
     violations: list[str]
     exit_code: int | None
+    # The content classifier's own time per image, by kind (sheet, pose): the bot's histogram
+    # (cumulative buckets), its sum and count; and how many images it flagged.
+    classify: dict[str, tuple[list[tuple[float, float]], float, float]]
+    flagged: dict[str, float]
 
 
 async def run(args: argparse.Namespace) -> Observed:
@@ -384,7 +398,18 @@ async def _burst(
         cpu_seconds = watch.cpu_seconds() - cpu_start
         harness_cpu = _own_cpu() - harness_cpu
         tap_cpu = tap_watch.cpu_seconds() - tap_cpu
-        lag_after = histogram(await scrape(metrics_url), LAG_METRIC)
+        page = await scrape(metrics_url)
+        lag_after = histogram(page, LAG_METRIC)
+        classify = {
+            kind: (
+                histogram(page, CLASSIFY_METRIC, f'kind="{kind}"'),
+                *sum_and_count(page, CLASSIFY_METRIC, f'kind="{kind}"'),
+            )
+            for kind in ("sheet", "pose")
+        }
+        flagged = {
+            kind: value(page, FLAGGED_METRIC, f'kind="{kind}"') for kind in ("sheet", "pose")
+        }
         peak_hwm = watch.high_water()
         delivered = sum(bool(rec.original and rec.original.attachments) for rec in records)
         await bot.wait_for(  # "done" is logged after the result is stored
@@ -431,6 +456,8 @@ async def _burst(
         tap_cpu=tap_cpu,
         violations=list(discord.violations),
         exit_code=exit_code,
+        classify=classify,
+        flagged=flagged,
     )
 
 

@@ -227,6 +227,7 @@ class SheetBot(commands.AutoShardedBot):
             if cut:
                 log.warning("%d job(s) cut short by the shutdown; reported on restart", cut)
             await self.background.close()
+            self.safety.close()
         await super().close()
 
 

@@ -25,7 +25,7 @@ from bot.sheets.job import Job, NewJob
 from bot.sheets.jobs import Jobs
 from bot.sheets.request import SheetRequest
 from bot.sheets.rules import Refused
-from bot.sheets.safety import Safety, SafetyMode, pose_allowed
+from bot.sheets.safety import Judgement, Safety, SafetyMode, pose_allowed
 from bot.sheets.servers import Servers, ServerSettings
 from bot.sheets.words import find_blocked
 
@@ -144,12 +144,17 @@ class Intake:
         try:
             if not slow:
                 answer = await self._defer(interaction)
-            pose = kept_pose
+            # Every pose is classified before anything is paid for (unless the mode is off).
+            classify = self._safety.mode(server) is not SafetyMode.OFF
+            pose, judgement = kept_pose, None
             if attachment is not None:
-                fresh = await self._pose(attachment)
+                fresh, judgement = await self._pose(attachment, classify=classify)
                 pose = StoredPose(fresh.jpeg, fresh.note)
-            if pose is not None:  # before anything is paid for
-                await self._check_pose(interaction, job, server, pose.jpeg)
+            elif kept_pose is not None and classify:
+                async with self._poses:
+                    judgement = await self._safety.judge(kept_pose.jpeg, "pose")
+            if judgement is not None and judgement.flagged:
+                await self._check_flagged_pose(interaction, job, server, judgement)
         except BaseException:
             await self._jobs.withdraw(job)
             raise
@@ -160,17 +165,16 @@ class Intake:
             pose.note if pose else None,
         )
 
-    async def _check_pose(
-        self, interaction: discord.Interaction, job: Job, server: ServerSettings, jpeg: bytes
+    async def _check_flagged_pose(
+        self,
+        interaction: discord.Interaction,
+        job: Job,
+        server: ServerSettings,
+        judgement: Judgement,
     ) -> None:
-        """Refuse a pose the content filter flags, unless the server's policy allows it here
+        """Refuse a pose the content filter flagged, unless the server's policy allows it here
         (an age-restricted channel); its moderators get a line in their safety log."""
         mode = self._safety.mode(server)
-        if mode is SafetyMode.OFF:
-            return
-        judgement = await self._safety.judge(jpeg, "pose")
-        if not judgement.flagged:
-            return
         age_restricted = (
             mode is SafetyMode.AGE_RESTRICTED
             and interaction.guild_id is not None
@@ -245,10 +249,13 @@ class Intake:
                 texts.pose_too_large(attachment.filename, attachment.size, self._rules.max_bytes)
             )
 
-    async def _pose(self, attachment: discord.Attachment) -> PoseImage:
-        # A pose is downloaded and decoded in one of the slots (one per spare core), so at most
-        # that many photos are in memory at once. A download still running after SLOW_DOWNLOAD
-        # gives its slot up and finishes outside it: one slow upload holds back nobody else.
+    async def _pose(
+        self, attachment: discord.Attachment, *, classify: bool
+    ) -> tuple[PoseImage, Judgement | None]:
+        # A pose is downloaded, decoded and classified in one of the slots (one per spare core),
+        # so at most that many photos are in memory at once and a burst's poses keep to their
+        # cores. A download still running after SLOW_DOWNLOAD gives its slot up and finishes
+        # outside it: one slow upload holds back nobody else.
         async with self._poses:
             download = asyncio.ensure_future(self._download(attachment))
             try:
@@ -259,17 +266,18 @@ class Intake:
                 download.cancel()
                 raise
             if download.done():
-                return await self._decode(download.result())
+                return await self._decode(download.result(), classify)
         try:
             data = await download
         finally:
             download.cancel()  # if this request was cancelled meanwhile
         async with self._poses:
-            return await self._decode(data)
+            return await self._decode(data, classify)
 
-    async def _decode(self, data: bytes) -> PoseImage:
+    async def _decode(self, data: bytes, classify: bool) -> tuple[PoseImage, Judgement | None]:
         # A pose that cannot be used raises `PoseRejected`, a refusal worded for the member.
-        return await asyncio.to_thread(normalize_pose, data, max_pixels=self._rules.max_pixels)
+        pose = await asyncio.to_thread(normalize_pose, data, max_pixels=self._rules.max_pixels)
+        return pose, (await self._safety.judge(pose.jpeg, "pose") if classify else None)
 
     async def _download(self, attachment: discord.Attachment) -> bytes:
         limit = self._rules.max_bytes

@@ -62,8 +62,9 @@ class Metrics:
         )
         self.classify_seconds = Histogram(
             "sheetbot_classify_seconds",
-            "Time the content classifier took for one image (sheet or pose), waiting included",
-            buckets=(0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5),
+            "Time the content classifier took for one image, by kind (sheet or pose)",
+            ["kind"],
+            buckets=(0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5),
             registry=self.registry,
         )
         self.flagged_images = Counter(
