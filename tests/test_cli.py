@@ -61,6 +61,28 @@ async def test_generate_sends_the_given_pose_normalized(
     with Image.open(io.BytesIO(sent)) as pose:
         assert pose.format == "JPEG"
         assert max(pose.size) == 1024
+    # The content filter's call on both, as the bot would make it (the file is written anyway).
+    said = result.out.splitlines()
+    assert any(line.startswith("content filter: the pose scores 0.") for line in said), said
+    assert said[-1].startswith("content filter: the sheet scores 0."), said
+    assert said[-1].endswith("not flagged (SAFETY_THRESHOLD 0.3)"), said
+
+
+async def test_generate_says_when_the_sheet_would_be_flagged(
+    tmp_path: Path, segmind: FakeSegmind
+) -> None:
+    result = await run_cli(
+        "generate",
+        "--prompt",
+        "x",
+        "--out",
+        "o.jpg",
+        cwd=tmp_path,
+        **segmind_env(segmind, SAFETY_THRESHOLD="0"),
+    )
+    assert result.code == 0, result.err
+    assert (tmp_path / "o.jpg").exists()
+    assert "flagged as possibly explicit (SAFETY_THRESHOLD 0.0)" in result.out.splitlines()[-1]
 
 
 @pytest.mark.parametrize(

@@ -366,3 +366,19 @@ async def test_a_model_that_cannot_be_loaded_stops_the_bot_at_start_up(
         assert done.code == 2, done.err
         assert "content classifier could not be loaded" in done.err
         assert "Traceback" not in done.err
+
+
+async def test_withheld_sheets_and_the_policy_work_on_redis_too(shared_harness: Harness) -> None:
+    harness = shared_harness
+    adults = harness.discord.add_channel(name="adults", nsfw=True)
+    await harness.start_bot(**FLAG_ALL, COOLDOWN_SECONDS="0")
+    rec = await harness.discord.invoke("character", {"prompt": "a bard"}, user_id=OWNER)
+    await harness.until_job(1, "withheld", timeout=20)
+    await rec.wait_for(lambda r: any(m.ephemeral for m in r.followups), timeout=10)
+    assert "not posted" in _private_notice(rec).content
+    assert "block" in await config(harness, "safety mode", mode="block")
+    rec = await harness.discord.invoke(
+        "character", {"prompt": "a bard"}, user_id=OWNER, channel_id=adults
+    )
+    await harness.until_job(2, "withheld", timeout=20)
+    assert sheets_posted(harness) == 0
