@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import cast
 
 import discord
 
@@ -124,9 +125,12 @@ class Courier:
         webhook = self._webhook(job, application=True)
         if webhook is not None:
             try:
-                if job.placeholder_id is not None:
-                    with contextlib.suppress(discord.NotFound):  # already gone
-                        await webhook.delete_message(job.placeholder_id)
+                # The public placeholder goes first: were it still "thinking", Discord would
+                # turn the first follow-up into it, public. Unknown id: the original response
+                # ("@original", as discord.py's `delete_original_response` names it).
+                placeholder = job.placeholder_id or cast(int, "@original")
+                with contextlib.suppress(discord.NotFound):  # already gone
+                    await webhook.delete_message(placeholder)
                 await _patiently(
                     lambda: webhook.send(
                         content=parcel.content,
