@@ -261,7 +261,7 @@ class _Lines(logging.Handler):
 
 
 @asynccontextmanager
-async def _discord_globals_restored() -> AsyncIterator[None]:
+async def discord_globals_restored() -> AsyncIterator[None]:
     # `point_discord_at` aims discord.py's class-level URLs at the fakes; put them back after.
     route, gateway = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
     warn_nacl, warn_dave = discord.VoiceClient.warn_nacl, discord.VoiceClient.warn_dave
@@ -309,7 +309,7 @@ class BotInLoop:
         root.setLevel(self._lines.level)
         quiet_libraries()
         try:
-            async with _discord_globals_restored():
+            async with discord_globals_restored():
                 return await serve(self.config, self._stop, gateway=self.gateway)
         finally:
             root.removeHandler(self._lines)

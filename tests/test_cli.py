@@ -182,6 +182,16 @@ async def test_check_reports_both_services_accept_the_credentials(
     assert result.code == 0, result.err
     assert f"{segmind.credits:,.2f} credits left" in result.out
     assert "Discord: token accepted" in result.out
+    assert "Content safety: the classifier loads" in result.out
+
+
+async def test_check_says_when_the_classifier_cannot_be_loaded(
+    tmp_path: Path, segmind: FakeSegmind, discord_fake: FakeDiscord
+) -> None:
+    env = both_env(discord_fake, segmind, SAFETY_MODEL_PATH=str(tmp_path / "none.onnx"))
+    result = await run_cli("check", cwd=tmp_path, **env)
+    assert result.code == 1
+    assert "Content safety: the classifier could not be loaded" in result.err
 
 
 async def test_check_names_a_refused_discord_token_and_segmind_key(

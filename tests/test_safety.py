@@ -14,15 +14,24 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+import discord
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
+from bot.discord.channels import is_age_restricted
+from bot.ops.cli import point_discord_at
 from bot.sheets.imaging import default_pose
 from bot.sheets.open_nsfw import load_open_nsfw
 from bot.sheets.safety import SafetyMode, Verdict, pose_allowed, sheet_verdict
 from tests.fake_discord import InteractionRecord, Message
 from tests.fake_segmind import _render_sheet
-from tests.harness import Harness, free_port, run_cli
+from tests.harness import (
+    Harness,
+    discord_globals_restored,
+    free_port,
+    given_settings,
+    run_cli,
+)
 from tests.helpers import (
     MODERATOR,
     OTHER,
@@ -382,3 +391,21 @@ async def test_withheld_sheets_and_the_policy_work_on_redis_too(shared_harness: 
     )
     await harness.until_job(2, "withheld", timeout=20)
     assert sheets_posted(harness) == 0
+
+
+async def test_a_process_without_the_gateway_asks_discord_whether_a_thread_is_age_restricted(
+    harness: Harness,
+) -> None:
+    # A worker (`python -m bot worker`) has no channel cache: it reads the thread, then its
+    # parent, over REST, as it does when it delivers a flagged sheet.
+    adults = harness.discord.add_channel(name="adults", nsfw=True)
+    thread = harness.discord.add_thread(adults, name="sketches")
+    ordinary_thread = harness.discord.add_thread(harness.discord.channel_id, name="chat")
+    async with discord_globals_restored():
+        point_discord_at(given_settings(harness.settings()))
+        async with discord.Client(intents=discord.Intents.none()) as client:
+            await client.login(harness.discord.token)
+            assert await is_age_restricted(client, thread)
+            assert await is_age_restricted(client, adults)
+            assert not await is_age_restricted(client, ordinary_thread)
+            assert not await is_age_restricted(client, harness.discord.channel_id)

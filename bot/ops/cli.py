@@ -274,6 +274,15 @@ async def check(settings: Settings) -> int:
             print(f"Segmind: {exc}", file=sys.stderr)
             ok = False
     print(f"Segmind: {API_MODES[settings.segmind_api]} (SEGMIND_API={settings.segmind_api})")
+    try:
+        await asyncio.to_thread(load_open_nsfw, settings.safety_model_path)
+        print(
+            f"Content safety: the classifier loads; images flagged from SAFETY_THRESHOLD "
+            f"{settings.safety_threshold}; servers that chose no policy: {settings.safety_mode}"
+        )
+    except ClassifierUnavailable as exc:
+        print(f"Content safety: the classifier could not be loaded: {exc}", file=sys.stderr)
+        ok = False
     client = discord.Client(intents=discord.Intents.none())
     try:
         async with client:
