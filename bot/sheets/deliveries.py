@@ -97,8 +97,8 @@ class Deliveries:
                 await self._postpone(job)
                 return
             self._unstored.pop(job.id, None)
-            spoiler = verdict is Verdict.SPOILER
-            await self._books.finish(job, JobState.DONE, via=route + (" as a spoiler" * spoiler))
+            via = f"{route} (spoiler)" if verdict is Verdict.SPOILER else route
+            await self._books.finish(job, JobState.DONE, via=via)
         finally:
             self._delivering.discard(job.id)
 
