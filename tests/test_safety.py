@@ -84,6 +84,26 @@ def _jpeg(image: Image.Image) -> bytes:
 
 def _clothed_figure(skin: tuple[int, int, int], shirt: tuple[int, int, int]) -> bytes:
     """A person in a shirt and trousers, front view, as a pose drawing."""
+    return _jpeg(_figure(skin, shirt))
+
+
+def _photo_of_a_clothed_person(seed: int) -> bytes:
+    """The figure as a photo would show it: on a street-like backdrop, blurred, with noise."""
+    rng = random.Random(seed)
+    backdrop = Image.new("RGB", (768, 1024), (150, 150, 160))
+    draw = ImageDraw.Draw(backdrop)
+    for _ in range(8):  # walls, windows, a pavement
+        x, y = rng.randrange(768), rng.randrange(1024)
+        colour = tuple(rng.randrange(60, 200) for _ in range(3))
+        draw.rectangle((x, y, x + rng.randrange(80, 300), y + rng.randrange(80, 300)), fill=colour)
+    person = _figure((224, 172, 140), (90, 60, 40))
+    mask = Image.eval(person.convert("L"), lambda v: 0 if v > 225 else 255)
+    backdrop.paste(person, (0, 0), mask)
+    noise = Image.effect_noise((768, 1024), 30).convert("RGB")
+    return _jpeg(Image.blend(backdrop.filter(ImageFilter.GaussianBlur(2)), noise, 0.1))
+
+
+def _figure(skin: tuple[int, int, int], shirt: tuple[int, int, int]) -> Image.Image:
     image = Image.new("RGB", (768, 1024), (236, 234, 228))
     draw = ImageDraw.Draw(image)
     x = 384
@@ -96,7 +116,7 @@ def _clothed_figure(skin: tuple[int, int, int], shirt: tuple[int, int, int]) -> 
         draw.ellipse((min(arm) - 5, 550, max(arm) + 5, 620), fill=skin)  # hands
         leg = (x + side * 10, x + side * 140)
         draw.rectangle((min(leg), 600, max(leg), 960), fill=(45, 48, 60))
-    return _jpeg(image)
+    return image
 
 
 def _stick_figure() -> bytes:
@@ -145,6 +165,8 @@ ORDINARY: dict[str, Callable[[], bytes]] = {
     "a sky gradient": lambda: _gradient((30, 60, 160), (250, 200, 150)),
     "a skin-toned gradient": lambda: _gradient((230, 180, 150), (180, 120, 90)),
     "a photo-like landscape": lambda: _photo_like(7),
+    "a clothed figure as a blurred, noisy snapshot": lambda: _photo_of_a_clothed_person(3),
+    "another such snapshot": lambda: _photo_of_a_clothed_person(11),
 }
 
 
