@@ -365,7 +365,7 @@ class BotInLoop:
                 raise AssertionError(f"bot tasks ignored cancellation: {pending}")
             main_running = self._task is not None and not self._task.done()
             if not left_to_itself or not main_running:
-                others = [task for task in pending if task is not self._task and not _closing(task)]
+                others = [task for task in pending if task is not self._task and not closing(task)]
                 for task in others:
                     task.cancel()
                 if not others and main_running:
@@ -377,12 +377,23 @@ class BotInLoop:
                     task.exception()  # retrieved: a failure while cancelling is not news here
 
 
-def _closing(task: asyncio.Task[Any]) -> bool:
-    """Is this discord.py closing the client (`Client.close` runs it as a task of its own)? It
-    is the main task's cleanup: cut short, the client's HTTP session stays open (aiohttp's
-    "Unclosed connector", seen in a full run under load)."""
+# discord.py's own closing of a client, each a task of its own: `Client.close`'s, and (the bot is
+# an AutoShardedBot) `AutoShardedClient.close`'s, with the shards' closes it starts.
+CLOSING = frozenset(
+    {
+        "Client.close.<locals>._close",
+        "AutoShardedClient.close.<locals>._close",
+        "Shard.close",
+    }
+)
+
+
+def closing(task: asyncio.Task[Any]) -> bool:
+    """Is this discord.py closing the client? It is the main task's cleanup: cut short, the
+    client's HTTP session stays open (aiohttp's "Unclosed connector", seen in full runs under
+    load; only `Client.close`'s was recognised at first, and the bot's is the sharded one)."""
     coro = task.get_coro()
-    return getattr(coro, "__qualname__", "") == "Client.close.<locals>._close"
+    return getattr(coro, "__qualname__", "") in CLOSING
 
 
 def _track_tasks(loop: asyncio.AbstractEventLoop) -> None:
