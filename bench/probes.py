@@ -83,17 +83,35 @@ async def scrape(url: str) -> str:
         return await response.text()
 
 
-def histogram(text: str, name: str) -> list[tuple[float, float]]:
-    """A histogram's cumulative buckets [(upper bound, count)], +Inf last."""
+def histogram(text: str, name: str, label: str = "") -> list[tuple[float, float]]:
+    """A histogram's cumulative buckets [(upper bound, count)], +Inf last; of the series
+    whose labels hold `label` (e.g. 'kind="sheet"') if given."""
     buckets: list[tuple[float, float]] = []
     for line in text.splitlines():
         match = _SAMPLE.match(line)
         if not match or match["name"] != f"{name}_bucket":
             continue
+        if label not in (match["labels"] or ""):
+            continue
         le = re.search(r'le="([^"]+)"', match["labels"] or "")
         if le:
             buckets.append((float(le[1]), float(match["value"])))
     return sorted(buckets)
+
+
+def value(text: str, name: str, label: str = "") -> float:
+    """A sample's value, summed over the series whose labels hold `label` (0 if none)."""
+    total = 0.0
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match and match["name"] == name and label in (match["labels"] or ""):
+            total += float(match["value"])
+    return total
+
+
+def sum_and_count(text: str, name: str, label: str = "") -> tuple[float, float]:
+    """A histogram's sum and count (of the series whose labels hold `label`)."""
+    return value(text, f"{name}_sum", label), value(text, f"{name}_count", label)
 
 
 def bucket_delta(

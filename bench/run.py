@@ -33,13 +33,23 @@ from typing import Any
 
 from bench.fakes import QuickSegmind, callbacks_arrived, message_edits
 from bench.photo import SIZE, cached_phone_photo
-from bench.probes import LoopWatch, ProcessWatch, bucket_delta, histogram, scrape
+from bench.probes import (
+    LoopWatch,
+    ProcessWatch,
+    bucket_delta,
+    histogram,
+    scrape,
+    sum_and_count,
+    value,
+)
 from bench.processes import REPO, BotProcess, Exchange, RunBroke, TapProcess
 from tests.fake_discord import FakeDiscord, InteractionRecord
 from tests.harness import free_port
 
 FIRST_USER = 300_000_000_000_000_000
 LAG_METRIC = "sheetbot_event_loop_lag_seconds"
+CLASSIFY_METRIC = "sheetbot_classify_seconds"
+FLAGGED_METRIC = "sheetbot_flagged_images_total"
 HEARTBEAT = 1  # gateway opcode
 
 _JOB_LINE = re.compile(r"job (\d+) (\w+): user=(\d+)")
@@ -313,6 +323,10 @@ class Observed:
     tap_cpu: float
     violations: list[str]
     exit_code: int | None
+    # The content classifier's own time per image, by kind (sheet, pose): the bot's histogram
+    # (cumulative buckets), its sum and count; and how many images it flagged.
+    classify: dict[str, tuple[list[tuple[float, float]], float, float]]
+    flagged: dict[str, float]
     segmind_requests: int = 0  # generate requests that crossed the tap
     message_edits: int = 0  # PATCHes of the members' messages that crossed the tap
 
@@ -438,7 +452,18 @@ async def _burst(
         cpu_seconds = watch.cpu_seconds() - cpu_start
         harness_cpu = _own_cpu() - harness_cpu
         tap_cpu = tap_watch.cpu_seconds() - tap_cpu
-        lag_after = await lag_histogram(args, metrics_url)
+        page = "" if args.naive else await scrape(metrics_url)  # the naive bot has no metrics
+        lag_after = histogram(page, LAG_METRIC)
+        classify = {
+            kind: (
+                histogram(page, CLASSIFY_METRIC, f'kind="{kind}"'),
+                *sum_and_count(page, CLASSIFY_METRIC, f'kind="{kind}"'),
+            )
+            for kind in ("sheet", "pose")
+        }
+        flagged = {
+            kind: value(page, FLAGGED_METRIC, f'kind="{kind}"') for kind in ("sheet", "pose")
+        }
         peak_hwm = watch.high_water()
         delivered = sum(bool(rec.original and rec.original.attachments) for rec in records)
         if not args.naive:
@@ -488,6 +513,8 @@ async def _burst(
         tap_cpu=tap_cpu,
         violations=list(discord.violations),
         exit_code=exit_code,
+        classify=classify,
+        flagged=flagged,
         segmind_requests=sum(1 for ex in exchanges if _GENERATE.match(ex.line)),
         message_edits=sum(1 for ex in exchanges if _EDIT.match(ex.line)),
     )

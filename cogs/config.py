@@ -16,6 +16,7 @@ from bot.discord.tree import RefusedByCheck
 from bot.sheets import texts
 from bot.sheets.job import DAY
 from bot.sheets.rules import Refused
+from bot.sheets.safety import SafetyMode
 from bot.sheets.servers import ListKind
 from bot.sheets.words import parse_words
 
@@ -25,7 +26,7 @@ from bot.sheets.words import parse_words
 class Config(
     commands.GroupCog,
     group_name="config",
-    group_description="This server's settings: limits, budget, channels, words, roles.",
+    group_description="This server's settings: limits, budget, channels, words, roles, safety.",
 ):
     """What moderators can change for their server."""
 
@@ -35,6 +36,9 @@ class Config(
     )
     moderator_roles = app_commands.Group(
         name="moderator-roles", description="Roles that count as moderators here."
+    )
+    safety = app_commands.Group(
+        name="safety", description="What happens to sheets and poses the content filter flags."
     )
 
     def __init__(self, bot: SheetBot) -> None:
@@ -112,9 +116,34 @@ class Config(
         defaults = {
             "cooldown_seconds": self.bot.settings.cooldown_seconds,
             "open_reroll": self.bot.settings.open_reroll,
+            "safety_mode": self.bot.settings.safety_mode,
         }
         text = texts.setting_changed(setting, old, value, defaults.get(setting))
         await self._done(interaction, text)
+
+    # --- content safety ---------------------------------------------------------------------
+
+    @safety.command(name="mode", description="What to do with sheets the content filter flags.")
+    @app_commands.describe(
+        mode="age-restricted: only in age-restricted channels, as spoilers; block: never; "
+        "off: no checks"
+    )
+    @app_commands.choices(
+        mode=[app_commands.Choice(name=mode.value, value=mode.value) for mode in SafetyMode]
+    )
+    async def safety_mode(self, interaction: discord.Interaction, mode: str) -> None:
+        await self._set(interaction, "safety_mode", SafetyMode(mode).value)
+
+    @safety.command(
+        name="log-channel", description="Where moderators read what was withheld (none: off)."
+    )
+    @app_commands.describe(channel="The channel for one line per withheld sheet or refused pose")
+    async def safety_log_channel(
+        self, interaction: discord.Interaction, channel: discord.TextChannel | None = None
+    ) -> None:
+        await self._set(
+            interaction, "safety_log_channel_id", None if channel is None else channel.id
+        )
 
     # --- lists ------------------------------------------------------------------------------
 

@@ -434,6 +434,7 @@ class _Channel:
     position: int
     type: int = 0
     parent_id: int | None = None
+    nsfw: bool = False  # age-restricted (text channels; a thread has no flag of its own)
 
 
 @dataclass
@@ -862,10 +863,14 @@ class FakeDiscord:
         """The guild a channel or thread belongs to."""
         return self._channel(channel_id).guild_id
 
-    def add_channel(self, guild_id: int | None = None, name: str = "channel") -> int:
-        """A new text channel in a guild (default: the default guild); its id."""
+    def add_channel(
+        self, guild_id: int | None = None, name: str = "channel", *, nsfw: bool = False
+    ) -> int:
+        """A new text channel in a guild (default: the default guild); its id. `nsfw`: an
+        age-restricted channel (Discord's `nsfw` flag)."""
         guild = self._guild(guild_id)
         channel = self._new_channel(guild.id, self._snowflake(), name)
+        channel.nsfw = nsfw
         self._announce("CHANNEL_CREATE", lambda: self.channel_json(channel_id=channel.id), guild.id)
         return channel.id
 
@@ -917,7 +922,7 @@ class FakeDiscord:
             "name": channel.name,
             "position": channel.position,
             "permission_overwrites": [],
-            "nsfw": False,
+            "nsfw": channel.nsfw,
             "parent_id": None if channel.parent_id is None else str(channel.parent_id),
             "topic": None,
             "last_message_id": None,

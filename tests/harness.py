@@ -56,6 +56,7 @@ SETTING_PREFIXES = (
     "REDIS_",
     "SHARD_",
     "JOB_",
+    "SAFETY_",
 )
 
 
@@ -260,7 +261,7 @@ class _Lines(logging.Handler):
 
 
 @asynccontextmanager
-async def _discord_globals_restored() -> AsyncIterator[None]:
+async def discord_globals_restored() -> AsyncIterator[None]:
     # `point_discord_at` aims discord.py's class-level URLs at the fakes; put them back after.
     route, gateway = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
     warn_nacl, warn_dave = discord.VoiceClient.warn_nacl, discord.VoiceClient.warn_dave
@@ -308,7 +309,7 @@ class BotInLoop:
         root.setLevel(self._lines.level)
         quiet_libraries()
         try:
-            async with _discord_globals_restored():
+            async with discord_globals_restored():
                 return await serve(self.config, self._stop, gateway=self.gateway)
         finally:
             root.removeHandler(self._lines)
@@ -364,7 +365,7 @@ class BotInLoop:
                 raise AssertionError(f"bot tasks ignored cancellation: {pending}")
             main_running = self._task is not None and not self._task.done()
             if not left_to_itself or not main_running:
-                others = [task for task in pending if task is not self._task and not _closing(task)]
+                others = [task for task in pending if task is not self._task and not closing(task)]
                 for task in others:
                     task.cancel()
                 if not others and main_running:
@@ -376,12 +377,23 @@ class BotInLoop:
                     task.exception()  # retrieved: a failure while cancelling is not news here
 
 
-def _closing(task: asyncio.Task[Any]) -> bool:
-    """Is this discord.py closing the client (`Client.close` runs it as a task of its own)? It
-    is the main task's cleanup: cut short, the client's HTTP session stays open (aiohttp's
-    "Unclosed connector", seen in a full run under load)."""
+# discord.py's own closing of a client, each a task of its own: `Client.close`'s, and (the bot is
+# an AutoShardedBot) `AutoShardedClient.close`'s, with the shards' closes it starts.
+CLOSING = frozenset(
+    {
+        "Client.close.<locals>._close",
+        "AutoShardedClient.close.<locals>._close",
+        "Shard.close",
+    }
+)
+
+
+def closing(task: asyncio.Task[Any]) -> bool:
+    """Is this discord.py closing the client? It is the main task's cleanup: cut short, the
+    client's HTTP session stays open (aiohttp's "Unclosed connector", seen in full runs under
+    load; only `Client.close`'s was recognised at first, and the bot's is the sharded one)."""
     coro = task.get_coro()
-    return getattr(coro, "__qualname__", "") == "Client.close.<locals>._close"
+    return getattr(coro, "__qualname__", "") in CLOSING
 
 
 def _track_tasks(loop: asyncio.AbstractEventLoop) -> None:
@@ -445,6 +457,9 @@ class Harness:
             "SEGMIND_API": "v1",
             # Pacing is tested where it is named; elsewhere it would only slow bursts down.
             "SEGMIND_RPM": "10000",
+            # Content safety is tested where it is named (tests/test_safety.py): elsewhere a
+            # classification of every sheet would only cost CPU. The model is loaded all the same.
+            "SAFETY_MODE": "off",
             **({"REDIS_URL": self.redis_url} if self.redis_url else {}),
             **more,
         }

@@ -34,6 +34,9 @@ async def test_a_small_burst_runs_and_reports_every_sheet_delivered() -> None:
     assert "| sheets delivered | 4/4 | all | PASS |" in report
     assert "| interactions acknowledged | 4/4" in report
     assert "fake Discord rule violations: 0" in report
+    # Every pose and every sheet went through the content classifier; none was flagged.
+    assert "(mean " in report and "4 sheets)" in report and "4 poses)" in report, report
+    assert "images the content classifier flagged (sheets / poses): 0 / 0" in report
 
 
 async def test_the_scale_benchmark_runs_two_shard_processes_on_redis_and_passes() -> None:

@@ -61,6 +61,28 @@ async def test_generate_sends_the_given_pose_normalized(
     with Image.open(io.BytesIO(sent)) as pose:
         assert pose.format == "JPEG"
         assert max(pose.size) == 1024
+    # The content filter's call on both, as the bot would make it (the file is written anyway).
+    said = result.out.splitlines()
+    assert any(line.startswith("content filter: the pose scores 0.") for line in said), said
+    assert said[-1].startswith("content filter: the sheet scores 0."), said
+    assert said[-1].endswith("not flagged (SAFETY_THRESHOLD 0.3)"), said
+
+
+async def test_generate_says_when_the_sheet_would_be_flagged(
+    tmp_path: Path, segmind: FakeSegmind
+) -> None:
+    result = await run_cli(
+        "generate",
+        "--prompt",
+        "x",
+        "--out",
+        "o.jpg",
+        cwd=tmp_path,
+        **segmind_env(segmind, SAFETY_THRESHOLD="0"),
+    )
+    assert result.code == 0, result.err
+    assert (tmp_path / "o.jpg").exists()
+    assert "flagged as possibly explicit (SAFETY_THRESHOLD 0.0)" in result.out.splitlines()[-1]
 
 
 @pytest.mark.parametrize(
@@ -160,6 +182,16 @@ async def test_check_reports_both_services_accept_the_credentials(
     assert result.code == 0, result.err
     assert f"{segmind.credits:,.2f} credits left" in result.out
     assert "Discord: token accepted" in result.out
+    assert "Content safety: the classifier loads" in result.out
+
+
+async def test_check_says_when_the_classifier_cannot_be_loaded(
+    tmp_path: Path, segmind: FakeSegmind, discord_fake: FakeDiscord
+) -> None:
+    env = both_env(discord_fake, segmind, SAFETY_MODEL_PATH=str(tmp_path / "none.onnx"))
+    result = await run_cli("check", cwd=tmp_path, **env)
+    assert result.code == 1
+    assert "Content safety: the classifier could not be loaded" in result.err
 
 
 async def test_check_names_a_refused_discord_token_and_segmind_key(

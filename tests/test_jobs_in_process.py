@@ -27,7 +27,9 @@ from bot.sheets.deliveries import DeliveryRules
 from bot.sheets.engine import EngineRules, JobEngine
 from bot.sheets.job import Job, JobChange, JobState, LedgerEntry
 from bot.sheets.members import Undelivered
+from bot.sheets.open_nsfw import load_open_nsfw
 from bot.sheets.rules import CoolingDown, Limits, Refused
+from bot.sheets.safety import Safety, SafetyMode, SafetyRules
 from bot.sheets.servers import Servers, ServerSettings
 from bot.state.sqlite.line import LocalLine
 from bot.state.sqlite.store import Store
@@ -69,12 +71,18 @@ class MemoryMembers:
     def show(self, job: Job, text: str) -> None:
         self.shown.setdefault(job.id, []).append(text)
 
-    async def deliver(self, job: Job, image: bytes) -> str:
+    async def deliver(self, job: Job, image: bytes, *, spoiler: bool = False) -> str:
         if self.unreachable:
             raise Undelivered(f"job {job.id}")
         self.sheets.setdefault(job.id, []).append(image)
         await self._notify()
         return "interaction"
+
+    async def age_restricted(self, job: Job) -> bool:
+        return False
+
+    async def tell_privately(self, job: Job, text: str, *, reroll: bool) -> str:
+        return await self.tell(job, text)
 
     async def tell(self, job: Job, text: str) -> str:
         if self.unreachable:
@@ -111,13 +119,20 @@ class Engine:
         self.store = store
         self.members = members
         self.line = LocalLine(requests_per_minute=1000)
+        servers, metrics = Servers(store), Metrics()
         self.engine = JobEngine(
             store=store,
             line=self.line,
             segmind=segmind,
             members=members,
-            servers=Servers(store),
-            metrics=Metrics(),
+            servers=servers,
+            safety=Safety(
+                load_open_nsfw(),
+                SafetyRules(threshold=0.3, default_mode=SafetyMode.OFF),
+                metrics,
+                members,
+            ),
+            metrics=metrics,
             rules=EngineRules(
                 limits=Limits(cooldown_seconds=COOLDOWN, max_waiting=10, max_per_user=3),
                 concurrency=1,

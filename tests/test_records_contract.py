@@ -33,7 +33,13 @@ from tests.helpers import ROOMY, new
 
 GUILD = 2
 OTHER_GUILD = 3
-FINISHED = (JobState.DONE, JobState.FAILED, JobState.INTERRUPTED, JobState.REFUSED)
+FINISHED = (
+    JobState.DONE,
+    JobState.FAILED,
+    JobState.INTERRUPTED,
+    JobState.REFUSED,
+    JobState.WITHHELD,
+)
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -486,6 +492,14 @@ async def test_the_daily_limit_counts_the_members_sheets_here_and_jobs_on_their_
     await records.admit(new(user_id=1), limits(daily_limit=3))
 
 
+async def test_the_daily_limit_counts_sheets_the_content_filter_withheld(records: Records) -> None:
+    # Drawn and paid like a delivered sheet: a member whose sheets are withheld cannot draw
+    # past the limit by it.
+    await finished(records, time.time() - 3600, outcome=JobState.WITHHELD)
+    no = await refusal(records, new(user_id=1), limits(daily_limit=1))
+    assert isinstance(no, DailyLimitReached) and no.count == 1
+
+
 async def test_the_budget_counts_the_ledger_reservations_and_the_expected_cost(
     records: Records,
 ) -> None:
@@ -582,6 +596,8 @@ async def test_server_settings_round_trip_per_server(records: Records) -> None:
         "budget": 250.75,
         "alerts_channel_id": 712345678901234567,
         "alerts_below": 100.5,
+        "safety_mode": "block",
+        "safety_log_channel_id": 712345678901234568,
     }
     for setting, value in values.items():
         await records.set_server_setting(GUILD, setting, value)
@@ -590,6 +606,7 @@ async def test_server_settings_round_trip_per_server(records: Records) -> None:
     assert stored is not None
     assert {name: stored[name] for name in values} == values
     assert type(stored["alerts_channel_id"]) is int and type(stored["daily_limit"]) is int
+    assert type(stored["safety_log_channel_id"]) is int
     assert stored["open_reroll"] is not None and not stored["open_reroll"]
     await records.set_server_setting(GUILD, "open_reroll", True)
     await records.set_server_setting(GUILD, "cooldown_seconds", None)  # back to the default

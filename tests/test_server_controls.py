@@ -52,6 +52,7 @@ async def test_the_config_command_is_for_manage_server_by_default(harness: Harne
         "channels",
         "blocked-words",
         "moderator-roles",
+        "safety",
     }
 
 

@@ -39,6 +39,25 @@ async def test_malformed_settings_are_each_named_without_echoing_secrets(tmp_pat
     assert "Traceback" not in result.err
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SAFETY_THRESHOLD", "1.5"),
+        ("SAFETY_THRESHOLD", "-0.1"),
+        ("SAFETY_THRESHOLD", "high"),
+        ("SAFETY_MODE", "nsfw-only"),
+    ],
+)
+async def test_a_bad_content_safety_setting_is_named_and_exits_2(
+    tmp_path: Path, name: str, value: str
+) -> None:
+    result = refused_settings(
+        "run", cwd=tmp_path, DISCORD_TOKEN="t", SEGMIND_API_KEY="k", **{name: value}
+    )
+    assert result.code == 2 and name in result.err, result.err
+    assert "Traceback" not in result.err
+
+
 async def test_settings_are_read_from_dotenv_in_the_working_folder(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("DISCORD_TOKEN=abc\nSEGMIND_API_KEY=\nMAX_QUEUE=-1\n")
     result = await run_cli(cwd=tmp_path)

@@ -12,7 +12,13 @@ import aiohttp
 import discord
 from discord.ext import commands
 
-from bot.discord.buttons import ButtonRules, SheetActions, SheetButton, sheet_buttons
+from bot.discord.buttons import (
+    ButtonRules,
+    SheetActions,
+    SheetButton,
+    reroll_button,
+    sheet_buttons,
+)
 from bot.discord.delivery import Courier
 from bot.discord.intake import ADMISSION_WAIT, Intake, IntakeRules
 from bot.discord.members import DiscordMembers
@@ -26,6 +32,7 @@ from bot.sheets.deliveries import DeliveryRules
 from bot.sheets.engine import EngineRules, JobEngine
 from bot.sheets.ledger import Ledger
 from bot.sheets.rules import Limits
+from bot.sheets.safety import Classifier, Safety, SafetyMode, SafetyRules
 from bot.sheets.servers import OperatorRules, Servers
 from bot.sheets.words import parse_words
 from bot.state.backend import Backend
@@ -48,6 +55,7 @@ class SheetBot(commands.AutoShardedBot):
         segmind: SegmindClient,
         http: aiohttp.ClientSession,
         metrics: Metrics,
+        classifier: Classifier,
         sync_only: bool = False,
     ) -> None:
         super().__init__(
@@ -67,7 +75,16 @@ class SheetBot(commands.AutoShardedBot):
         self.background = Background(metrics)
         courier = Courier(self)
         self.placeholders = Placeholders(courier)
-        members = DiscordMembers(courier, self.placeholders, sheet_buttons)
+        members = DiscordMembers(self, courier, self.placeholders, sheet_buttons, reroll_button)
+        self.safety = Safety(
+            classifier,
+            SafetyRules(
+                threshold=settings.safety_threshold,
+                default_mode=SafetyMode(settings.safety_mode),
+            ),
+            metrics,
+            members,
+        )
         # With several processes another may change a server's settings: read them again soon.
         self.servers = Servers(
             store,
@@ -86,6 +103,7 @@ class SheetBot(commands.AutoShardedBot):
             segmind=segmind,
             members=members,
             servers=self.servers,
+            safety=self.safety,
             metrics=metrics,
             rules=EngineRules(
                 limits=Limits(
@@ -115,6 +133,7 @@ class SheetBot(commands.AutoShardedBot):
                 download_seconds=settings.pose_download_seconds,
             ),
             metrics=metrics,
+            safety=self.safety,
             admission_wait=None if backend.lease_seconds is None else ADMISSION_WAIT,
         )
         self._closing = False
@@ -208,6 +227,7 @@ class SheetBot(commands.AutoShardedBot):
             if cut:
                 log.warning("%d job(s) cut short by the shutdown; reported on restart", cut)
             await self.background.close()
+            self.safety.close()
         await super().close()
 
 

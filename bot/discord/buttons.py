@@ -134,3 +134,10 @@ def sheet_buttons(job_id: int) -> discord.ui.View:
     view.add_item(SheetButton("reroll", job_id))
     view.add_item(SheetButton("delete", job_id))
     return view
+
+
+def reroll_button(job_id: int) -> discord.ui.View:
+    """A Re-roll button alone: under the private notice of a withheld sheet."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(SheetButton("reroll", job_id))
+    return view

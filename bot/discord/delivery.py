@@ -4,11 +4,13 @@ else in the channel with a mention, else by direct message."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import cast
 
 import discord
 
@@ -73,13 +75,21 @@ class Courier:
     def __init__(self, client: discord.Client) -> None:
         self._client = client
 
-    def _webhook(self, job: Job) -> discord.Webhook | None:
+    def _webhook(self, job: Job, *, application: bool = False) -> discord.Webhook | None:
         if not job.interaction_token or job.token_expires_at is None:
             return None
         if job.token_expires_at - time.time() < TOKEN_MARGIN:
             return None
         app_id = self._client.application_id
         assert app_id is not None
+        if application:
+            # The interaction's own webhook, as `Interaction.followup` builds it: only an
+            # application webhook may send ephemeral messages.
+            data = {"id": app_id, "type": 3, "token": job.interaction_token}
+            return discord.Webhook.from_state(
+                data=data,  # type: ignore[arg-type]
+                state=self._client._connection,
+            )
         return discord.Webhook.partial(app_id, job.interaction_token, client=self._client)
 
     async def edit_placeholder(self, job: Job, content: str) -> None:
@@ -94,17 +104,48 @@ class Courier:
         except discord.HTTPException as exc:
             log.info("job %d: placeholder not updated (%s)", job.id, exc.status)
 
-    async def deliver(self, job: Job, parcel: Parcel) -> str:
-        """Send the parcel by the best route open; return its name, or raise `Undelivered`."""
+    async def deliver(self, job: Job, parcel: Parcel, *, by_dm: bool = True) -> str:
+        """Send the parcel by the best route open; return its name, or raise `Undelivered`.
+        Without `by_dm` (a flagged sheet: a DM is not an age-restricted channel), only the
+        interaction and the job's own channel are tried."""
         if await self._by_interaction(job, parcel):
             return "interaction"
         mention = f"<@{job.user_id}> {parcel.content}".strip()
         channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
         if await self._send(job, channel, mention, parcel, "channel"):
             return "channel"
-        if await self.direct(job, parcel):
+        if by_dm and await self.direct(job, parcel):
             return "dm"
         raise Undelivered(f"job {job.id}: no route reached user {job.user_id}")
+
+    async def tell_privately(self, job: Job, parcel: Parcel) -> str:
+        """Words for the member alone: the public placeholder goes and an ephemeral follow-up
+        takes its place while the token lives; else a direct message (without buttons: a
+        Re-roll pressed there would draw under the rules of direct messages)."""
+        webhook = self._webhook(job, application=True)
+        if webhook is not None:
+            try:
+                # The public placeholder goes first: were it still "thinking", Discord would
+                # turn the first follow-up into it, public. Unknown id: the original response
+                # ("@original", as discord.py's `delete_original_response` names it).
+                placeholder = job.placeholder_id or cast(int, "@original")
+                with contextlib.suppress(discord.NotFound):  # already gone
+                    await webhook.delete_message(placeholder)
+                await _patiently(
+                    lambda: webhook.send(
+                        content=parcel.content,
+                        view=parcel.view or discord.utils.MISSING,
+                        ephemeral=True,
+                        allowed_mentions=answers.NOBODY,
+                        wait=True,
+                    )
+                )
+                return "interaction"
+            except discord.HTTPException as exc:
+                log.info("job %d: private notice by interaction failed (%s)", job.id, exc.status)
+        if await self.direct(job, Parcel(content=parcel.content)):
+            return "dm"
+        raise Undelivered(f"job {job.id}: no private route reached user {job.user_id}")
 
     async def post(self, channel_id: int, guild_id: int | None, text: str) -> bool:
         """Say something in a channel, pinging nobody; return whether it went."""
@@ -194,8 +235,12 @@ class Courier:
         return True
 
 
-async def sheet_parcel(job: Job, image: bytes, buttons: discord.ui.View) -> Parcel:
-    """A drawn sheet ready to send: fitted to the upload limit, with its card and buttons."""
+async def sheet_parcel(
+    job: Job, image: bytes, buttons: discord.ui.View, *, spoiler: bool = False
+) -> Parcel:
+    """A drawn sheet ready to send: fitted to the upload limit, with its card and buttons.
+    A `spoiler` is a `SPOILER_` file that the card does not show (an embed's image is never
+    blurred: the attachment, shown on its own, is)."""
     assert job.outcome is not None
     outcome = job.outcome
     try:
@@ -215,6 +260,10 @@ async def sheet_parcel(job: Job, image: bytes, buttons: discord.ui.View) -> Parc
         notes.append(texts.DEFAULT_POSE_NOTE)
     if fitted.scaled:
         notes.append(texts.RESIZED_NOTE)
+    filename = fitted.filename
+    if spoiler:
+        notes.append(texts.SPOILER_NOTE)
+        filename = "SPOILER_" + filename
     embed = embeds.sheet_embed(
         prompt=job.request.prompt,
         seed=outcome.seed,
@@ -222,9 +271,7 @@ async def sheet_parcel(job: Job, image: bytes, buttons: discord.ui.View) -> Parc
         credits_left=outcome.credits_left,
         seconds=outcome.seconds,
         requester_id=job.user_id,
-        filename=fitted.filename,
+        filename=None if spoiler else filename,
         notes=notes,
     )
-    return Parcel(
-        content="", embed=embed, image=fitted.data, filename=fitted.filename, view=buttons
-    )
+    return Parcel(content="", embed=embed, image=fitted.data, filename=filename, view=buttons)

@@ -54,6 +54,15 @@ def server_settings(server: ServerSettings, defaults: Settings, spent: float) ->
         value=setting_value("open_reroll", reroll)
         + (" (the default)" if server.open_reroll is None else ""),
     )
+    mode = server.safety_mode or defaults.safety_mode
+    safety = setting_value("safety_mode", mode) + (
+        " (the default)" if server.safety_mode is None else ""
+    )
+    if mode != "off":
+        safety += (
+            f". Safety log: {setting_value('safety_log_channel_id', server.safety_log_channel_id)}"
+        )
+    embed.add_field(name=SETTING_NAMES["safety_mode"], value=safety, inline=False)
     lists = (
         ("channel", sorted(str(c) for c in server.channels), "everywhere"),
         ("moderator_role", sorted(str(r) for r in server.moderator_roles), "none (Manage Server)"),
@@ -91,9 +100,10 @@ def credits_embed(report: CreditsReport) -> discord.Embed:
         seen = f"{number(report.last_seen['credits'], fixed=True)} {when(report.last_seen['at'])}"
         embed.add_field(name="Last seen after a sheet", value=seen, inline=False)
     for label, usage in (("Today (UTC)", report.today), ("Last 7 days", report.week)):
+        withheld = f" (+ {usage.withheld} withheld)" if usage.withheld else ""
         embed.add_field(
             name=label,
-            value=f"{usage.sheets} sheet(s), {number(usage.credits, fixed=True)} credits",
+            value=f"{usage.sheets} sheet(s){withheld}, {number(usage.credits, fixed=True)} credits",
         )
     embed.add_field(name="Last 24 hours", value=f"{number(report.spent_day, fixed=True)} credits")
     if report.top_week:
@@ -116,10 +126,11 @@ def sheet_embed(
     credits_left: float | None,
     seconds: float,
     requester_id: int,
-    filename: str,
+    filename: str | None,
     notes: list[str],
 ) -> discord.Embed:
-    """The card under a finished sheet: what was asked, and how to get it again."""
+    """The card under a finished sheet: what was asked, and how to get it again. It shows the
+    attached sheet unless `filename` is None (a spoiler: shown, blurred, on its own)."""
     embed = discord.Embed(title="Character sheet", description=clip(prompt, 1000))
     embed.colour = discord.Colour.blurple()
     embed.add_field(name="Seed", value=f"`{seed}`")
@@ -130,5 +141,6 @@ def sheet_embed(
     embed.add_field(name="Asked by", value=f"<@{requester_id}>")
     if notes:
         embed.add_field(name="Notes", value=clip(" ".join(notes), 1000), inline=False)
-    embed.set_image(url=f"attachment://{filename}")
+    if filename is not None:
+        embed.set_image(url=f"attachment://{filename}")
     return embed

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import aiohttp
 import discord
 
+from bot.discord.channels import is_age_restricted
 from bot.ops.metrics import Metrics
 from bot.segmind import MAX_SEED
 from bot.sheets import lookalikes, texts
@@ -24,6 +25,7 @@ from bot.sheets.job import Job, NewJob
 from bot.sheets.jobs import Jobs
 from bot.sheets.request import SheetRequest
 from bot.sheets.rules import Refused
+from bot.sheets.safety import Judgement, Safety, SafetyMode, pose_allowed
 from bot.sheets.servers import Servers, ServerSettings
 from bot.sheets.words import find_blocked
 
@@ -75,6 +77,7 @@ class Intake:
         http: aiohttp.ClientSession,
         rules: IntakeRules,
         metrics: Metrics,
+        safety: Safety,
         admission_wait: float | None = None,
         poses_at_once: int = max(1, (os.cpu_count() or 2) - 1),
     ) -> None:
@@ -83,6 +86,7 @@ class Intake:
         self._http = http
         self._rules = rules
         self._metrics = metrics
+        self._safety = safety
         # One pose per spare core: more only time-slice the CPU and hold more photos in memory
         # at once (measured in docs/performance.md).
         self._poses = asyncio.Semaphore(poses_at_once)
@@ -140,10 +144,17 @@ class Intake:
         try:
             if not slow:
                 answer = await self._defer(interaction)
-            pose = kept_pose
+            # Every pose is classified before anything is paid for (unless the mode is off).
+            classify = self._safety.mode(server) is not SafetyMode.OFF
+            pose, judgement = kept_pose, None
             if attachment is not None:
-                fresh = await self._pose(attachment)
+                fresh, judgement = await self._pose(attachment, classify=classify)
                 pose = StoredPose(fresh.jpeg, fresh.note)
+            elif kept_pose is not None and classify:
+                async with self._poses:
+                    judgement = await self._safety.judge(kept_pose.jpeg, "pose")
+            if judgement is not None and judgement.flagged:
+                await self._check_flagged_pose(interaction, job, server, judgement)
         except BaseException:
             await self._jobs.withdraw(job)
             raise
@@ -153,6 +164,35 @@ class Intake:
             pose.jpeg if pose else None,
             pose.note if pose else None,
         )
+
+    async def _check_flagged_pose(
+        self,
+        interaction: discord.Interaction,
+        job: Job,
+        server: ServerSettings,
+        judgement: Judgement,
+    ) -> None:
+        """Refuse a pose the content filter flagged, unless the server's policy allows it here
+        (an age-restricted channel); its moderators get a line in their safety log."""
+        mode = self._safety.mode(server)
+        age_restricted = (
+            mode is SafetyMode.AGE_RESTRICTED
+            and interaction.guild_id is not None
+            and await is_age_restricted(
+                interaction.client, job.channel_id, known=interaction.channel
+            )
+        )
+        score = "unreadable" if judgement.score is None else f"{judgement.score:.3f}"
+        if pose_allowed(mode, flagged=True, age_restricted=age_restricted):
+            log.info(
+                "job %d: pose flagged (score %s), allowed in an age-restricted channel",
+                job.id,
+                score,
+            )
+            return
+        log.info("job %d: pose flagged (score %s) and refused", job.id, score)
+        await self._safety.report(server, job, "Refused a pose", judgement.score)
+        raise Refused(texts.pose_flagged(blocked=mode is SafetyMode.BLOCK))
 
     async def _defer(
         self, interaction: discord.Interaction
@@ -209,10 +249,13 @@ class Intake:
                 texts.pose_too_large(attachment.filename, attachment.size, self._rules.max_bytes)
             )
 
-    async def _pose(self, attachment: discord.Attachment) -> PoseImage:
-        # A pose is downloaded and decoded in one of the slots (one per spare core), so at most
-        # that many photos are in memory at once. A download still running after SLOW_DOWNLOAD
-        # gives its slot up and finishes outside it: one slow upload holds back nobody else.
+    async def _pose(
+        self, attachment: discord.Attachment, *, classify: bool
+    ) -> tuple[PoseImage, Judgement | None]:
+        # A pose is downloaded, decoded and classified in one of the slots (one per spare core),
+        # so at most that many photos are in memory at once and a burst's poses keep to their
+        # cores. A download still running after SLOW_DOWNLOAD gives its slot up and finishes
+        # outside it: one slow upload holds back nobody else.
         async with self._poses:
             download = asyncio.ensure_future(self._download(attachment))
             try:
@@ -223,17 +266,18 @@ class Intake:
                 download.cancel()
                 raise
             if download.done():
-                return await self._decode(download.result())
+                return await self._decode(download.result(), classify)
         try:
             data = await download
         finally:
             download.cancel()  # if this request was cancelled meanwhile
         async with self._poses:
-            return await self._decode(data)
+            return await self._decode(data, classify)
 
-    async def _decode(self, data: bytes) -> PoseImage:
+    async def _decode(self, data: bytes, classify: bool) -> tuple[PoseImage, Judgement | None]:
         # A pose that cannot be used raises `PoseRejected`, a refusal worded for the member.
-        return await asyncio.to_thread(normalize_pose, data, max_pixels=self._rules.max_pixels)
+        pose = await asyncio.to_thread(normalize_pose, data, max_pixels=self._rules.max_pixels)
+        return pose, (await self._safety.judge(pose.jpeg, "pose") if classify else None)
 
     async def _download(self, attachment: discord.Attachment) -> bytes:
         limit = self._rules.max_bytes

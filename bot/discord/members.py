@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import discord
 
+from bot.discord.channels import is_age_restricted
 from bot.discord.delivery import Courier, Parcel, sheet_parcel
 from bot.discord.placeholders import Placeholders
 from bot.sheets.job import Job
@@ -17,10 +18,14 @@ class DiscordMembers:
 
     def __init__(
         self,
+        client: discord.Client,
         courier: Courier,
         placeholders: Placeholders,
         buttons: Callable[[int], discord.ui.View],
+        reroll: Callable[[int], discord.ui.View],
     ) -> None:
+        self._client = client
+        self._reroll = reroll
         self._courier = courier
         self._placeholders = placeholders
         self._buttons = buttons
@@ -28,10 +33,20 @@ class DiscordMembers:
     def show(self, job: Job, text: str) -> None:
         self._placeholders.show(job, text)
 
-    async def deliver(self, job: Job, image: bytes) -> str:
+    async def deliver(self, job: Job, image: bytes, *, spoiler: bool = False) -> str:
         await self._placeholders.stop(job.id)
-        parcel = await sheet_parcel(job, image, self._buttons(job.id))
-        return await self._courier.deliver(job, parcel)
+        parcel = await sheet_parcel(job, image, self._buttons(job.id), spoiler=spoiler)
+        return await self._courier.deliver(job, parcel, by_dm=not spoiler)
+
+    async def age_restricted(self, job: Job) -> bool:
+        if job.guild_id is None:
+            return False  # a direct message is never age-restricted
+        return await is_age_restricted(self._client, job.channel_id)
+
+    async def tell_privately(self, job: Job, text: str, *, reroll: bool) -> str:
+        await self._placeholders.stop(job.id)
+        view = self._reroll(job.id) if reroll else None
+        return await self._courier.tell_privately(job, Parcel(content=text, view=view))
 
     async def tell(self, job: Job, text: str) -> str:
         await self._placeholders.stop(job.id)

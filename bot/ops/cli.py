@@ -37,6 +37,7 @@ from bot.ops.settings import (
 from bot.ops.state_commands import check_state, copy_state, usage, where
 from bot.segmind import MAX_SEED, SegmindClient, SegmindError
 from bot.sheets.imaging import PoseRejected, default_pose, normalize_pose
+from bot.sheets.open_nsfw import ClassifierUnavailable, load_open_nsfw
 from bot.sheets.request import SheetRequest, describe
 from bot.sheets.words import parse_words
 from bot.state.backend import open_backend
@@ -53,6 +54,12 @@ COPY = "copy-to-redis"
 NO_SHARED_STATE = (
     "A worker-only process shares the jobs of the gateway processes through Redis: set "
     "REDIS_URL (see docs/scaling.md), or use `python -m bot run` for a single process."
+)
+
+NO_CLASSIFIER = (
+    "The bot cannot start: the content classifier could not be loaded: {}. Every sheet is "
+    "checked before anyone sees it, so the bot does not run without it (docs/safety.md; "
+    "SAFETY_MODEL_PATH, if set, must name the open_nsfw ONNX file)."
 )
 
 # What each SEGMIND_API mode does, as `check` tells the operator.
@@ -194,12 +201,26 @@ async def serve(
     try:
         async with aiohttp.ClientSession() as http, open_backend(settings) as backend:
             log.info("state kept in %s", where(settings))
+            # At start-up, not at the first sheet: a model that cannot be loaded stops the bot
+            # here, never leaving it running unchecked (and the first member waits for nothing).
+            try:
+                classifier = await asyncio.to_thread(load_open_nsfw, settings.safety_model_path)
+            except ClassifierUnavailable as exc:
+                print(NO_CLASSIFIER.format(exc), file=sys.stderr)
+                return 2
+            log.info(
+                "content classifier ready: open_nsfw, flagging from %.2f; servers that chose "
+                "no policy: %s",
+                settings.safety_threshold,
+                settings.safety_mode,
+            )
             bot = SheetBot(
                 settings,
                 backend=backend,
                 segmind=_segmind(settings, http),
                 http=http,
                 metrics=metrics,
+                classifier=classifier,
                 sync_only=sync_only,
             )
             async with bot:
@@ -259,6 +280,15 @@ async def check(settings: Settings) -> int:
             print(f"Segmind: {exc}", file=sys.stderr)
             ok = False
     print(f"Segmind: {API_MODES[settings.segmind_api]} (SEGMIND_API={settings.segmind_api})")
+    try:
+        await asyncio.to_thread(load_open_nsfw, settings.safety_model_path)
+        print(
+            f"Content safety: the classifier loads; images flagged from SAFETY_THRESHOLD "
+            f"{settings.safety_threshold}; servers that chose no policy: {settings.safety_mode}"
+        )
+    except ClassifierUnavailable as exc:
+        print(f"Content safety: the classifier could not be loaded: {exc}", file=sys.stderr)
+        ok = False
     client = discord.Client(intents=discord.Intents.none())
     try:
         async with client:
@@ -344,6 +374,13 @@ async def generate(settings: Settings, args: argparse.Namespace) -> int:
         fields = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors() if e["loc"])
         print(f"error: {fields}", file=sys.stderr)
         return 2
+    try:  # before anything is paid for
+        classifier = await asyncio.to_thread(load_open_nsfw, settings.safety_model_path)
+    except ClassifierUnavailable as exc:
+        print(f"error: the content classifier could not be loaded: {exc}", file=sys.stderr)
+        return 2
+    if args.pose:
+        print(_judged("the pose", await asyncio.to_thread(classifier.score, pose.jpeg), settings))
     started = time.monotonic()
     async with aiohttp.ClientSession() as http:
         try:
@@ -361,7 +398,20 @@ async def generate(settings: Settings, args: argparse.Namespace) -> int:
     credits = "unknown" if sheet.credits_left is None else f"{sheet.credits_left:,.2f}"
     took = time.monotonic() - started
     print(f"wrote {args.out} (seed {sheet.seed}, credits left {credits}, took {took:.1f} s)")
+    print(_judged("the sheet", await asyncio.to_thread(classifier.score, sheet.image), settings))
     return 0
+
+
+def _judged(what: str, score: float, settings: Settings) -> str:
+    """The content filter's call, as `generate` reports it: the file is the operator's own, so
+    it is written either way; the bot would keep a flagged one out of ordinary channels."""
+    line = f"content filter: {what} scores {score:.2f}"
+    if score >= settings.safety_threshold:
+        return (
+            f"{line}, flagged as possibly explicit (SAFETY_THRESHOLD {settings.safety_threshold}):"
+            " the bot would never post it in a channel that is not age-restricted"
+        )
+    return f"{line}, not flagged (SAFETY_THRESHOLD {settings.safety_threshold})"
 
 
 @contextlib.asynccontextmanager

@@ -60,6 +60,19 @@ class Metrics:
             "Drawn sheets that no route reached, kept and retried later",
             registry=self.registry,
         )
+        self.classify_seconds = Histogram(
+            "sheetbot_classify_seconds",
+            "Time the content classifier took for one image, by kind (sheet or pose)",
+            ["kind"],
+            buckets=(0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
+        self.flagged_images = Counter(
+            "sheetbot_flagged_images",
+            "Images the content classifier flagged, by kind (sheet or pose)",
+            ["kind"],
+            registry=self.registry,
+        )
         self._server: Any = None
 
     def watch_queue(self, depth: Callable[[], float]) -> None:

@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     dm_daily_limit: int = Field(default=10, ge=0)
     dm_budget_credits: float = Field(default=0, ge=0)
     blocked_words: str = ""  # everywhere: direct messages and every server (theirs add to it)
+    # Content safety (docs/safety.md): the score from which an image is flagged, the policy of
+    # servers that chose none, and where the classifier's model is (empty: inside its package).
+    safety_threshold: float = Field(default=0.3, ge=0, le=1)
+    safety_mode: Literal["age-restricted", "block", "off"] = "age-restricted"
+    safety_model_path: Path | None = None
 
     @model_validator(mode="after")
     def _shards_fit(self) -> Settings:
@@ -125,7 +130,14 @@ class Settings(BaseSettings):
     def _strip(cls, value: object) -> object:
         return (value.strip() or None) if isinstance(value, str) else value
 
-    @field_validator("dev_guild_id", "metrics_port", "shard_count", "redis_url", mode="before")
+    @field_validator(
+        "dev_guild_id",
+        "metrics_port",
+        "shard_count",
+        "redis_url",
+        "safety_model_path",
+        mode="before",
+    )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -148,7 +160,7 @@ class Settings(BaseSettings):
             raise ValueError(problem)
         return value
 
-    @field_validator("segmind_api", mode="before")
+    @field_validator("segmind_api", "safety_mode", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value

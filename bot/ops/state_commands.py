@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.ops.settings import Settings, redis_address
-from bot.sheets.job import LedgerEntry
+from bot.sheets.job import JobState, LedgerEntry
 from bot.sheets.ledger import Ledger
 from bot.state.backend import open_backend
 from bot.state.sqlite.store import StorageError, Store
@@ -144,24 +144,30 @@ async def usage(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def usage_table(entries: list[LedgerEntry], *, as_csv: bool) -> str:
-    """Sheets and credits per day, server and member; a total line unless CSV."""
+    """Sheets delivered, sheets withheld by the content filter (paid, never posted) and credits
+    per day, server and member; a total line unless CSV."""
     sums: dict[tuple[str, str, int], list[float]] = {}
     for entry in entries:
         day = datetime.fromtimestamp(entry.at, UTC).date().isoformat()
         key = (day, "DM" if entry.guild_id is None else str(entry.guild_id), entry.user_id)
-        row = sums.setdefault(key, [0, 0.0])
-        row[0] += entry.outcome == "done"
+        row = sums.setdefault(key, [0, 0.0, 0])
+        row[0] += entry.outcome == JobState.DONE
         row[1] += entry.cost
-    header = ("day", "server", "member", "sheets", "credits")
-    lines = [(*key, str(int(n)), f"{credits:.4f}") for key, (n, credits) in sorted(sums.items())]
+        row[2] += entry.outcome == JobState.WITHHELD
+    # The withheld column last: spreadsheets made from earlier reports keep their columns.
+    header = ("day", "server", "member", "sheets", "credits", "withheld")
+    lines = [
+        (*key, str(int(n)), f"{credits:.4f}", str(int(w)))
+        for key, (n, credits, w) in sorted(sums.items())
+    ]
     if as_csv:
         out = io.StringIO()
         csv.writer(out, lineterminator="\n").writerows([header, *lines])
         return out.getvalue()
-    total = sum(n for n, _ in sums.values()), sum(c for _, c in sums.values())
-    rows = [header, *((d, g, str(u), n, c) for d, g, u, n, c in lines)]
-    rows.append(("total", "", "", str(int(total[0])), f"{total[1]:.4f}"))
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    total = [sum(row[i] for row in sums.values()) for i in range(3)]
+    rows = [header, *((d, g, str(u), n, c, w) for d, g, u, n, c, w in lines)]
+    rows.append(("total", "", "", str(int(total[0])), f"{total[1]:.4f}", str(int(total[2]))))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return "".join(
         "  ".join(
             cell.ljust(w) if i < 3 else cell.rjust(w)

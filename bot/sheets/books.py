@@ -13,7 +13,7 @@ from bot.ops.metrics import Metrics
 from bot.segmind import AuthError, SegmindError, Sheet
 from bot.sheets import texts
 from bot.sheets.alerts import Alerts
-from bot.sheets.job import Job, JobChange, JobState, LedgerEntry
+from bot.sheets.job import DRAWN_FOR_MEMBER, Job, JobChange, JobState, LedgerEntry
 from bot.sheets.members import Members, Undelivered
 from bot.sheets.records import Records
 from bot.sheets.writes import JobWrites
@@ -97,12 +97,14 @@ class Books:
         paid = (job.outcome.cost or job.reserved) if job.outcome is not None else 0.0
         entry = LedgerEntry(job.id, time.time(), job.guild_id, job.user_id, paid, state.value)
         fields: JobChange = {"state": state, "interaction_token": None}
-        if state is not JobState.DONE or job.finished_at is None:
+        drawn = state in DRAWN_FOR_MEMBER  # delivered, or withheld: its cooldown stays
+        if not drawn or job.finished_at is None:
             fields["finished_at"] = time.time()
-        if state is JobState.DONE:
-            fields["result"] = None
-        else:
+        if drawn:
+            fields["result"] = None  # a withheld sheet is not kept either
+        if state is not JobState.DONE:
             fields["error"] = error
+        if not drawn:
             # Before the end is stored: once anything shows the job ended (its state, the log,
             # the member's notice), the member may ask again without meeting its cooldown.
             try:
@@ -114,7 +116,7 @@ class Books:
         self.log(job, state.value, **facts, **({"error": error} if error else {}))
         if paid:
             self._beside(lambda: self._alerts.spend_seen(job.guild_id))
-        if state is JobState.DONE or state is JobState.REFUSED or not tell:
+        if drawn or state is JobState.REFUSED or not tell:
             return
         text = message or (texts.INTERRUPTED if state is JobState.INTERRUPTED else texts.OOPS)
         try:

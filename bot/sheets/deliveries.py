@@ -1,5 +1,9 @@
 """Paid means delivered: a drawn sheet gets one attempt at once, then is kept (stored, and in
-memory while storage fails) and tried again on a schedule until a route reaches the member."""
+memory while storage fails) and tried again on a schedule until a route reaches the member.
+
+Before each attempt the sheet is classified and the server's safety policy applied: a flagged
+sheet goes only to an age-restricted channel, as a spoiler, or is withheld (paid, never
+posted; its member told privately, its moderators by a line in their safety log)."""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ from bot.sheets.books import Books
 from bot.sheets.job import Job, JobState
 from bot.sheets.members import Members, Undelivered
 from bot.sheets.records import Fenced, Records
+from bot.sheets.safety import Judgement, Safety, SafetyMode, Verdict, sheet_verdict
+from bot.sheets.servers import Servers, ServerSettings
 from bot.sheets.writes import JobWrites
 
 log = logging.getLogger(__name__)
@@ -43,8 +49,12 @@ class Deliveries:
         books: Books,
         metrics: Metrics,
         rules: DeliveryRules,
+        servers: Servers,
+        safety: Safety,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._servers = servers
+        self._safety = safety
         self._store = store
         self._writes = writes
         self._members = members
@@ -67,7 +77,14 @@ class Deliveries:
         self._delivering.add(job.id)
         try:
             try:
-                route = await self._members.deliver(job, image)
+                server = await self._servers.get(job.guild_id)
+                verdict, judgement = await self._judge(job, image, server)
+                if verdict is Verdict.WITHHOLD:
+                    await self._withhold(job, server, judgement)
+                    return
+                route = await self._members.deliver(job, image, spoiler=verdict is Verdict.SPOILER)
+            except Fenced:
+                raise
             except ValueError as exc:  # it cannot be made to fit Discord's upload limit
                 self._unstored.pop(job.id, None)
                 await self._books.fail(job, exc)
@@ -80,9 +97,49 @@ class Deliveries:
                 await self._postpone(job)
                 return
             self._unstored.pop(job.id, None)
-            await self._books.finish(job, JobState.DONE, via=route)
+            via = f"{route} (spoiler)" if verdict is Verdict.SPOILER else route
+            await self._books.finish(job, JobState.DONE, via=via)
         finally:
             self._delivering.discard(job.id)
+
+    async def _judge(
+        self, job: Job, image: bytes, server: ServerSettings
+    ) -> tuple[Verdict, Judgement | None]:
+        """The server's policy applied to this sheet (classified unless the mode is off)."""
+        mode = self._safety.mode(server)
+        if mode is SafetyMode.OFF:
+            return Verdict.POST, None
+        judgement = await self._safety.judge(image, "sheet")
+        age_restricted = (
+            judgement.flagged
+            and mode is SafetyMode.AGE_RESTRICTED
+            and await self._members.age_restricted(job)
+        )
+        verdict = sheet_verdict(mode, flagged=judgement.flagged, age_restricted=age_restricted)
+        if judgement.flagged:
+            self._books.log(job, "flagged", score=_score(judgement), verdict=verdict.value)
+        return verdict, judgement
+
+    async def _withhold(
+        self, job: Job, server: ServerSettings, judgement: Judgement | None
+    ) -> None:
+        """Paid, never posted: the member is told privately (seed, Re-roll), moderators see a
+        line in their safety log, the ledger says `withheld`."""
+        assert job.outcome is not None
+        blocked = self._safety.mode(server) is SafetyMode.BLOCK
+        text = texts.withheld(job.outcome.seed, blocked=blocked, direct=job.guild_id is None)
+        try:
+            await self._members.tell_privately(job, text, reroll=True)
+        except Undelivered:
+            log.warning(
+                "job %d: could not tell user %d the sheet was withheld", job.id, job.user_id
+            )
+        score = None if judgement is None else judgement.score
+        self._unstored.pop(job.id, None)
+        await self._books.finish(
+            job, JobState.WITHHELD, error=f"withheld (score {_score(judgement)})", tell=False
+        )
+        await self._safety.report(server, job, "Withheld a sheet", score)
 
     async def deliver_kept(self) -> None:
         """Deliver drawn sheets whose next attempt is due (after a restart: all of them)."""
@@ -139,3 +196,9 @@ class Deliveries:
             job.user_id,
             wait,
         )
+
+
+def _score(judgement: Judgement | None) -> str:
+    if judgement is None or judgement.score is None:
+        return "unreadable"
+    return f"{judgement.score:.3f}"

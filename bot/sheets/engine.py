@@ -19,6 +19,7 @@ from bot.sheets.members import Members
 from bot.sheets.records import Records
 from bot.sheets.recovery import Recovery
 from bot.sheets.rules import Limits
+from bot.sheets.safety import Safety
 from bot.sheets.servers import Servers
 from bot.sheets.writes import JobWrites
 
@@ -52,6 +53,7 @@ class JobEngine:
         segmind: SegmindClient,
         members: Members,
         servers: Servers,
+        safety: Safety,
         metrics: Metrics,
         rules: EngineRules,
         clock: Callable[[], float] = time.time,
@@ -73,6 +75,8 @@ class JobEngine:
             books=self.books,
             metrics=metrics,
             rules=rules.delivery,
+            servers=servers,
+            safety=safety,
             clock=clock,
         )
         self.jobs = Jobs(

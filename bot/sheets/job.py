@@ -22,12 +22,16 @@ class JobState(StrEnum):
     FAILED = "failed"
     INTERRUPTED = "interrupted"
     REFUSED = "refused"  # accepted, then refused before it was queued (e.g. a bad pose)
+    WITHHELD = "withheld"  # drawn and paid, but the content filter kept it from being posted
 
 
 WAITING = (JobState.ACCEPTED, JobState.QUEUED)
 ACTIVE = (*WAITING, JobState.SENDING, JobState.SUBMITTED)
 # Jobs whose cost is committed but not yet in the ledger.
 SPENDING = (*ACTIVE, JobState.DRAWN)
+# Ends of a sheet that was drawn for the member: they count against the daily limit, and keep
+# the cooldown (a withheld sheet was paid for like a delivered one).
+DRAWN_FOR_MEMBER = (JobState.DONE, JobState.WITHHELD)
 DAY = 86400.0
 
 

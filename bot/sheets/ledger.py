@@ -12,10 +12,12 @@ from bot.sheets.records import Records
 
 @dataclass(frozen=True)
 class Usage:
-    """Sheets delivered and credits spent in a period."""
+    """Sheets delivered, sheets withheld by the content filter (paid too) and credits spent in
+    a period."""
 
     sheets: int
     credits: float
+    withheld: int = 0
 
 
 class Ledger:
@@ -35,6 +37,7 @@ class Ledger:
         return Usage(
             sheets=sum(e.outcome == JobState.DONE for e in entries),
             credits=sum(e.cost for e in entries),
+            withheld=sum(e.outcome == JobState.WITHHELD for e in entries),
         )
 
     async def top_spenders(self, guild_id: int, since: float, n: int) -> list[tuple[int, float]]:

@@ -19,9 +19,23 @@ class Members(Protocol):
         """Make the job's placeholder say `text` soon (only the latest text is sent); at once."""
         ...
 
-    async def deliver(self, job: Job, image: bytes) -> str:
+    async def deliver(self, job: Job, image: bytes, *, spoiler: bool = False) -> str:
         """Send a drawn sheet with its card and buttons by the best route open; the route's
-        name. Raises `Undelivered`, or `ValueError` when it cannot fit the upload limit."""
+        name. Raises `Undelivered`, or `ValueError` when it cannot fit the upload limit.
+
+        A `spoiler` (a flagged sheet, in an age-restricted channel) is sent hidden behind a
+        spoiler and only in the job's channel: never by direct message."""
+        ...
+
+    async def age_restricted(self, job: Job) -> bool:
+        """Whether the job's channel is age-restricted (a thread: its parent). False when it
+        cannot be told: a flagged sheet is then withheld."""
+        ...
+
+    async def tell_privately(self, job: Job, text: str, *, reroll: bool) -> str:
+        """Tell the member something only they may see (with a Re-roll button if `reroll`):
+        through the interaction, else by direct message, never in the channel; the route's
+        name. Raises `Undelivered`."""
         ...
 
     async def tell(self, job: Job, text: str) -> str:

@@ -32,6 +32,8 @@ SERVER_SETTINGS = (
     "alerts_channel_id",
     "alerts_below",
     "open_reroll",
+    "safety_mode",
+    "safety_log_channel_id",
 )
 
 

@@ -1,5 +1,5 @@
 """Each server's own settings, changed by its moderators with /config: cooldown, daily limit,
-budget, alerts, allowed channels, moderator roles, blocked words, open re-rolls.
+budget, alerts, allowed channels, moderator roles, blocked words, open re-rolls, content safety.
 
 Every change is stored with who made it and the old and new value, and logged.
 """
@@ -39,6 +39,8 @@ class ServerSettings:
     alerts_channel_id: int | None = None
     alerts_below: float | None = None
     open_reroll: bool | None = None
+    safety_mode: str | None = None  # a `bot.sheets.safety.SafetyMode` value; None: SAFETY_MODE
+    safety_log_channel_id: int | None = None
     channels: frozenset[int] = frozenset()
     moderator_roles: frozenset[int] = frozenset()
     blocked_words: tuple[str, ...] = ()
@@ -200,6 +202,8 @@ class Servers:
                 alerts_channel_id=row.get("alerts_channel_id"),
                 alerts_below=row.get("alerts_below"),
                 open_reroll=None if row.get("open_reroll") is None else bool(row["open_reroll"]),
+                safety_mode=row.get("safety_mode"),
+                safety_log_channel_id=row.get("safety_log_channel_id"),
             )
         return dataclasses.replace(
             settings,

@@ -110,6 +110,12 @@ DEFAULT_POSE_NOTE = "Drawn on the default pose sheet; attach `pose` to use your 
 RESIZED_NOTE = "The sheet was re-encoded to fit Discord's upload limit."
 
 
+SPOILER_NOTE = (
+    "Behind a spoiler: the content filter flagged this sheet as possibly explicit "
+    "(this channel is age-restricted)."
+)
+
+
 def daily_limit(count: int, limit: int, until: float | None, *, direct: bool = False) -> str:
     again = f"You can draw again {when(until)}." if until else "Wait for one to finish."
     where = "In direct messages the bot" if direct else "This server"
@@ -201,6 +207,52 @@ LOST = (
 )
 
 
+def withheld(seed: int, *, blocked: bool, direct: bool = False) -> str:
+    """Told privately to the member whose sheet the content filter kept from view."""
+    if direct:
+        rule = "sheets it flags are never sent in direct messages"
+    elif blocked:
+        rule = "this server doesn't post such sheets anywhere"
+    else:
+        rule = "this server shows such sheets only in age-restricted channels, and this isn't one"
+    return (
+        "Your character sheet was not posted: the bot's content filter judged it may be "
+        f"sexually explicit, and {rule}. Nobody else saw it. Seed `{seed}`. Press Re-roll for "
+        "a new seed, or change the prompt. The filter can be wrong; moderators can see what "
+        "was withheld."
+    )
+
+
+def pose_flagged(*, blocked: bool) -> str:
+    """A pose upload the content filter flagged, refused before anything was drawn."""
+    where = "" if blocked else " (or ask in an age-restricted channel)"
+    return (
+        "The bot's content filter judged your pose picture may be sexually explicit, so it "
+        "wasn't used and nothing was drawn or charged. Attach another pose, such as a clothed "
+        f"figure or a stick figure{where}, and try again."
+    )
+
+
+def safety_log_line(
+    what: str,
+    *,
+    user_id: int,
+    channel_id: int,
+    prompt: str,
+    score: float | None,
+    threshold: float,
+    at: float,
+) -> str:
+    """One line for a server's safety log: who, where, the prompt, the score, when. Shown
+    pinging nobody; the prompt in code, so nothing in it renders (mentions, links, markdown)."""
+    shown = " ".join(prompt.replace("`", "'").split()) or " "
+    judged = "unreadable" if score is None else f"{score:.2f}"
+    return (
+        f"🛡️ {what}: <@{user_id}> in <#{channel_id}> <t:{int(at)}:f> — score {judged} "
+        f"(flagged from {threshold:.2f}) — prompt `{clip(shown, 300)}`"
+    )
+
+
 NOT_YOURS = "Only the member who asked for this sheet (or a moderator) can do that."
 
 
@@ -237,13 +289,26 @@ SETTING_NAMES = {
     "daily_limit": "Daily limit per member",
     "budget": "Budget (credits per 24 hours)",
     "open_reroll": "Anyone may re-roll",
+    "safety_mode": "Content safety",
+    "safety_log_channel_id": "Safety log",
     "channel": "Allowed channels",
     "moderator_role": "Moderator roles",
     "blocked_word": "Blocked words",
 }
 
 
+# What each content-safety mode does, as moderators read it (/config show, /config safety mode).
+SAFETY_MODES = {
+    "age-restricted": "age-restricted: sheets the content filter flags are posted only in "
+    "age-restricted channels (as spoilers), withheld elsewhere",
+    "block": "block: sheets the content filter flags are never posted",
+    "off": "off: sheets and poses are not checked (this server's choice)",
+}
+
+
 def setting_value(setting: str, value: object) -> str:
+    if value is None and setting == "safety_log_channel_id":
+        return "off"
     if value is None:
         return "the default"
     if setting == "cooldown_seconds" and isinstance(value, int | float):
@@ -254,6 +319,10 @@ def setting_value(setting: str, value: object) -> str:
         return f"{number(value, fixed=True)} credits" if value else "no budget"
     if setting == "open_reroll":
         return "yes" if value else "no (the requester and moderators)"
+    if setting == "safety_mode":
+        return SAFETY_MODES.get(str(value), str(value))
+    if setting == "safety_log_channel_id":
+        return "off" if not value else f"<#{value}>"
     return str(value)
 
 

@@ -15,7 +15,7 @@ from importlib.resources import files
 import redis.asyncio as redis
 from redis.commands.core import AsyncScript
 
-from bot.sheets.job import ACTIVE, DAY, SPENDING, WAITING, JobState
+from bot.sheets.job import ACTIVE, DAY, DRAWN_FOR_MEMBER, SPENDING, WAITING, JobState
 from bot.state.admission import COST_TOLERANCE
 
 # What every script may use besides its own constants: each state by its name, and these.
@@ -24,7 +24,12 @@ CONSTANTS: dict[str, float | str] = {
     "COST_TOLERANCE": COST_TOLERANCE,
     **{state.name: state.value for state in JobState},
 }
-STATE_SETS = {"WAITING": WAITING, "ACTIVE": ACTIVE, "SPENDING": SPENDING}
+STATE_SETS = {
+    "WAITING": WAITING,
+    "ACTIVE": ACTIVE,
+    "SPENDING": SPENDING,
+    "DRAWN_FOR_MEMBER": DRAWN_FOR_MEMBER,
+}
 
 
 def register(client: redis.Redis, name: str, **constants: float) -> AsyncScript:

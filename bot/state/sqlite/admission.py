@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 
 from bot.sheets import rules
-from bot.sheets.job import ACTIVE, DAY, SPENDING, WAITING, JobState, NewJob
+from bot.sheets.job import ACTIVE, DAY, DRAWN_FOR_MEMBER, SPENDING, WAITING, NewJob
 from bot.sheets.rules import Limits
 from bot.state.admission import COST_TOLERANCE, cooldown_place
 from bot.state.codec import new_job_record
@@ -65,8 +65,8 @@ def _check_server_limits(db: sqlite3.Connection, new: NewJob, limits: Limits, no
             at
             for (at,) in db.execute(
                 "SELECT at FROM ledger WHERE guild_id IS ? AND user_id = ? AND at > ?"
-                " AND outcome = ? ORDER BY at",
-                (new.guild_id, new.user_id, day_ago, JobState.DONE),
+                f" AND outcome IN ({sql_marks(DRAWN_FOR_MEMBER)}) ORDER BY at",
+                (new.guild_id, new.user_id, day_ago, *DRAWN_FOR_MEMBER),
             )
         ]
         (active,) = db.execute(

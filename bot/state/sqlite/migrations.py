@@ -117,6 +117,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (guild_id, kind)
         )""",
     ),
+    # 5: content safety: a server's policy for flagged images, and where moderators read what
+    # was withheld. (A withheld job is a state of its own; `state` is text, nothing to change.)
+    (
+        "ALTER TABLE server_settings ADD COLUMN safety_mode TEXT",
+        "ALTER TABLE server_settings ADD COLUMN safety_log_channel_id INTEGER",
+    ),
 )
 
 

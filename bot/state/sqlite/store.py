@@ -366,7 +366,9 @@ class Store:
 
     async def finished_jobs(self) -> list[Job]:
         """Every finished job (for its Re-roll and Delete buttons), oldest first."""
-        return await self.jobs_in(JobState.DONE, JobState.FAILED, JobState.INTERRUPTED)
+        return await self.jobs_in(
+            JobState.DONE, JobState.FAILED, JobState.INTERRUPTED, JobState.WITHHELD
+        )
 
     # Facts -------------------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ if daily > 0 or budget > 0 then
     local drawn = {}
     for _, raw in ipairs(entries) do
       local entry = cjson.decode(raw)
-      if entry.user_id == user and entry.outcome == DONE then table.insert(drawn, entry.at) end
+      if entry.user_id == user and DRAWN_FOR_MEMBER[entry.outcome] then table.insert(drawn, entry.at) end
     end
     local count = #drawn
     for _, id in ipairs(spending) do
