@@ -200,6 +200,13 @@ async def test_ordinary_sheets_and_poses_are_posted_as_usual_under_the_default_p
 # --- the policy, end to end ---------------------------------------------------------------------
 
 
+async def logged(harness: Harness, log_channel: int) -> Message:
+    """The one line the safety log got: it is posted beside the member's notice, not before."""
+    await harness.discord.wait_until(lambda: harness.discord.messages_in(log_channel), timeout=10)
+    (line,) = harness.discord.messages_in(log_channel)
+    return line
+
+
 def _private_notice(rec: InteractionRecord) -> Message:
     notices = [m for m in rec.followups if m.ephemeral and not m.deleted]
     assert notices, rec.events
@@ -232,7 +239,7 @@ async def test_a_flagged_sheet_in_an_ordinary_channel_is_withheld_and_told_priva
     assert "delete_original" in rec.events  # the public placeholder is gone
     assert sheets_posted(harness) == 0
     assert harness.discord.dm_messages == []
-    (line,) = harness.discord.messages_in(log_channel)
+    line = await logged(harness, log_channel)
     assert line.attachments == [] and line.embeds == []
     assert f"<@{OWNER}>" in line.content and f"<#{harness.discord.channel_id}>" in line.content
     assert re.search(r"score [01]\.\d\d \(flagged from 0\.00\)", line.content), line.content
@@ -304,7 +311,7 @@ async def test_a_flagged_pose_is_refused_before_anything_is_paid(harness: Harnes
     assert "pose" in refusal(rec) and "nothing was drawn or charged" in refusal(rec)
     assert harness.segmind.requests == []
     assert harness.job_state(1) == "refused"
-    (line,) = harness.discord.messages_in(log_channel)
+    line = await logged(harness, log_channel)
     assert line.content.startswith("🛡️ Refused a pose") and not line.attachments
     # Nothing was paid, so the cooldown is not spent: the member may ask again at once.
     rec = await harness.discord.invoke("character", {"prompt": "a monk"}, user_id=OWNER)

@@ -892,7 +892,9 @@ async def test_draw_submits_polls_and_fetches_the_sheet(
     http: aiohttp.ClientSession, fake: FakeSegmind
 ) -> None:
     client = v2_client(http, fake)
-    fake.plan_async(AsyncScript(queued=0.05, processing=0.1))
+    # Each status lasts several polls: a window of 50 ms (once here) was shorter than a poll's
+    # delay on a loaded machine, and QUEUED was never seen.
+    fake.plan_async(AsyncScript(queued=0.3, processing=0.3))
     submitted: list[Submission] = []
     seen: list[Progress] = []
 
@@ -911,11 +913,11 @@ async def test_draw_submits_polls_and_fetches_the_sheet(
         assert (image.format, image.size) == ("JPEG", (1536, 1024))
     assert (sheet.content_type, sheet.seed) == ("image/jpeg", 4242)
     assert sheet.request_id == submission.request_id
-    assert sheet.generation_seconds == pytest.approx(0.1)
-    assert 0.15 <= sheet.elapsed < 2
+    assert sheet.generation_seconds == pytest.approx(0.3)
+    assert 0.6 <= sheet.elapsed < 3
     assert submission.submitted_at.tzinfo is not None
     assert [p.status for p in seen] == ["QUEUED", "PROCESSING", "COMPLETED"]
-    assert seen[-1].inference_seconds == pytest.approx(0.1)
+    assert seen[-1].inference_seconds == pytest.approx(0.3)
     [received] = fake.submits
     assert received.json == character(seed=4242).model_dump(mode="json")
     assert received.headers["x-api-key"] == KEY
