@@ -202,7 +202,9 @@ async def test_ordinary_sheets_and_poses_are_posted_as_usual_under_the_default_p
 
 async def logged(harness: Harness, log_channel: int) -> Message:
     """The one line the safety log got: it is posted beside the member's notice, not before."""
-    await harness.discord.wait_until(lambda: harness.discord.messages_in(log_channel), timeout=10)
+    await harness.discord.wait_until(
+        lambda: bool(harness.discord.messages_in(log_channel)), timeout=10
+    )
     (line,) = harness.discord.messages_in(log_channel)
     return line
 
