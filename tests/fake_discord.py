@@ -1944,6 +1944,7 @@ class FakeDiscord:
                     self._apply_payload(req, rec.message, data, new=False)
                 resource["message"] = rec.message.to_json()
         elif ack == 9:
+            self._check_modal(where, data)
             rec.modal = data
         rec.ack_type = ack
         rec.acked_at = now
@@ -1958,6 +1959,25 @@ class FakeDiscord:
         if rec.original is not None and ack in (4, 5, 7):
             interaction["response_message_id"] = str(rec.original.id)
         return 200, {"interaction": interaction, "resource": resource}
+
+    def _check_modal(self, where: str, data: dict[str, Any]) -> None:
+        """What Discord's docs ask of a modal beyond the spec's shapes: 1 to 5 components, a
+        label on every text input in an action row, a prefilled value that fits its bounds."""
+        top = data.get("components") or []
+        problems = [] if 1 <= len(top) <= 5 else [f"{len(top)} components (1 to 5 allowed)"]
+        for row in top:
+            for c in row.get("components") or []:
+                if c.get("type") == 4 and not c.get("label"):
+                    problems.append(f"text input {c.get('custom_id')!r} has no label")
+            inputs = [row["component"]] if row.get("type") == 18 else row.get("components") or []
+            for c in inputs:
+                value = c.get("value")
+                too_long = value is not None and len(value) > int(c.get("max_length") or 4000)
+                if c.get("type") == 4 and too_long:
+                    problems.append(f"text input {c['custom_id']!r}: value over max_length")
+        if problems:
+            self.violation(f"{where}: invalid modal: {'; '.join(problems)} (400 50035)")
+            raise _err(400, 50035, "Invalid Form Body (modal)")
 
     # ------------------------------------------------------------------ interaction webhooks
 
@@ -2618,7 +2638,9 @@ class FakeDiscord:
         permissions: int = 0,
         roles: list[int] | None = None,
     ) -> InteractionRecord:
-        """Submit the modal that ``rec`` was answered with (ack type 9), as its user."""
+        """Submit the modal that ``rec`` was answered with (ack type 9), as its user: ``values``
+        is what the member typed (an empty string clears an input); the others keep the value
+        the bot prefilled, as in Discord's client."""
         if rec.modal is None:
             raise AssertionError(f"interaction {rec.name!r} was not answered with a modal")
         inputs = [
@@ -2628,6 +2650,8 @@ class FakeDiscord:
         for k in values:
             if k not in known:
                 raise AssertionError(f"modal has no text input {k!r} (has {sorted(known)})")
+        # An input the member does not touch is sent with what the bot prefilled.
+        values = {c["custom_id"]: values.get(c["custom_id"], c.get("value") or "") for c in inputs}
         comps: list[dict[str, Any]] = []
         for top in rec.modal.get("components", []):
             if top.get("type") == 1:
@@ -2656,8 +2680,15 @@ class FakeDiscord:
                     }
                 )
         for c in inputs:
-            if c.get("required", True) and not values.get(c["custom_id"]):
+            value = values.get(c["custom_id"], "")
+            if c.get("required", True) and not value:
                 raise AssertionError(f"modal text input {c['custom_id']!r} is required")
+            # Discord's client lets a member send only what fits the input's bounds.
+            low, high = int(c.get("min_length") or 0), int(c.get("max_length") or 4000)
+            if value and not low <= len(value) <= high:
+                raise AssertionError(
+                    f"modal text input {c['custom_id']!r} takes {low} to {high} characters"
+                )
         data = {"custom_id": rec.modal["custom_id"], "components": comps}
         new, payload = self._new_record(
             5,

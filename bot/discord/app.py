@@ -12,8 +12,9 @@ import aiohttp
 import discord
 from discord.ext import commands
 
-from bot.discord.buttons import ButtonRules, SheetActions, SheetButton, sheet_buttons
+from bot.discord.buttons import EDIT_FORM, ButtonRules, SheetActions, SheetButton, sheet_buttons
 from bot.discord.delivery import Courier
+from bot.discord.forms import FormRoutes
 from bot.discord.intake import ADMISSION_WAIT, Intake, IntakeRules
 from bot.discord.members import DiscordMembers
 from bot.discord.placeholders import Placeholders
@@ -128,6 +129,8 @@ class SheetBot(commands.AutoShardedBot):
                 pose_retention_days=settings.pose_retention_days,
             ),
         )
+        self.forms = FormRoutes()
+        self.forms.add(EDIT_FORM, self.sheet_actions.edited)
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
@@ -159,6 +162,10 @@ class SheetBot(commands.AutoShardedBot):
         if problem is not None and problem != self._file_problem:
             log.error(problem)
         self._file_problem = problem
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        # Submitted forms are routed by their custom_id, so they work after a restart too.
+        await self.forms.dispatch(interaction)
 
     async def on_ready(self) -> None:
         # May fire again after a reconnect; nothing may start twice here.

@@ -1,5 +1,5 @@
-"""The Re-roll and Delete buttons under a sheet; they work after restarts because everything
-they need is loaded from storage by the job id in their custom_id."""
+"""The Re-roll, Edit and Delete buttons under a sheet, and the Edit form; they work after
+restarts because everything they need is loaded from storage by the job id in their custom_id."""
 
 from __future__ import annotations
 
@@ -10,19 +10,29 @@ from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 import discord
+from pydantic import ValidationError
 
 from bot.discord import answers
+from bot.discord.forms import Form
 from bot.discord.intake import Intake, StoredPose
 from bot.discord.permissions import is_moderator
 from bot.sheets import texts
 from bot.sheets.job import Job
 from bot.sheets.records import Records
+from bot.sheets.request import PROMPT_CHARS
 from bot.sheets.rules import Refused
 from bot.sheets.servers import Servers
 
 log = logging.getLogger(__name__)
 
 Button = discord.ui.Button[discord.ui.View]
+
+# The buttons under a sheet, in order: what each is called and looks like.
+LOOKS = {
+    "reroll": ("Re-roll", discord.ButtonStyle.primary),
+    "edit": ("Edit", discord.ButtonStyle.secondary),
+    "delete": ("Delete", discord.ButtonStyle.danger),
+}
 
 
 @dataclass(frozen=True)
@@ -54,7 +64,7 @@ class SheetActions:
             return job
         server = await self._servers.get(interaction.guild_id)
         open_reroll = self._rules.open_reroll if server.open_reroll is None else server.open_reroll
-        if action == "reroll" and open_reroll:
+        if action in ("reroll", "edit") and open_reroll:
             return job
         raise Refused(texts.NOT_YOURS)
 
@@ -65,14 +75,41 @@ class SheetActions:
             if interaction.message is not None:
                 await interaction.message.delete()
             return
-        age_days = (time.time() - job.created_at) / 86400
-        pose = await self._store.pose(job.id) if job.custom_pose else None
-        if age_days > self._rules.pose_retention_days or (job.custom_pose and pose is None):
-            raise Refused(texts.EXPIRED)
-        kept = StoredPose(pose, job.pose_note) if pose is not None else None
+        if action == "edit":
+            await self._kept_pose(job, texts.EDIT_EXPIRED)  # before the member types anything
+            await edit_form(job).open(interaction)
+            return
+        kept = await self._kept_pose(job, texts.EXPIRED)
         await self._intake.receive(
             interaction, job.request.model_copy(update={"seed": None}), kept_pose=kept
         )
+
+    async def edited(
+        self, interaction: discord.Interaction, match: re.Match[str], values: dict[str, str]
+    ) -> None:
+        """The Edit form was sent: draw the sheet again on its pose, with what was changed."""
+        job = await self.check(interaction, "edit", int(match["job"]))
+        changes: dict[str, object] = {
+            "prompt": values.get("prompt", ""),
+            "negative_prompt": values.get("negative_prompt") or None,
+            "seed": values.get("seed", "").strip() or None,  # empty: a new random seed
+        }
+        if strength := values.get("strength", "").strip().replace(",", "."):
+            changes["strength"] = strength
+        try:
+            request = job.request.revised(**changes)
+        except ValidationError as exc:
+            raise Refused(texts.explain(exc)) from None
+        kept = await self._kept_pose(job, texts.EDIT_EXPIRED)
+        await self._intake.receive(interaction, request, kept_pose=kept)
+
+    async def _kept_pose(self, job: Job, expired: str) -> StoredPose | None:
+        # The pose a sheet was drawn on (None: the default pose), if it is still kept.
+        age_days = (time.time() - job.created_at) / 86400
+        pose = await self._store.pose(job.id) if job.custom_pose else None
+        if age_days > self._rules.pose_retention_days or (job.custom_pose and pose is None):
+            raise Refused(expired)
+        return StoredPose(pose, job.pose_note) if pose is not None else None
 
 
 class _HasActions(Protocol):
@@ -80,16 +117,13 @@ class _HasActions(Protocol):
 
 
 class SheetButton(
-    discord.ui.DynamicItem[Button], template=r"sheet:(?P<action>reroll|delete):(?P<job>[0-9]+)"
+    discord.ui.DynamicItem[Button],
+    template=r"sheet:(?P<action>reroll|edit|delete):(?P<job>[0-9]+)",
 ):
     """A persistent button carrying its action and job id."""
 
     def __init__(self, action: str, job_id: int) -> None:
-        label, style = (
-            ("Re-roll", discord.ButtonStyle.primary)
-            if action == "reroll"
-            else ("Delete", discord.ButtonStyle.danger)
-        )
+        label, style = LOOKS[action]
         super().__init__(
             discord.ui.Button(label=label, style=style, custom_id=f"sheet:{action}:{job_id}")
         )
@@ -131,6 +165,40 @@ class SheetButton(
 def sheet_buttons(job_id: int) -> discord.ui.View:
     """The buttons that go under job `job_id`'s sheet."""
     view = discord.ui.View(timeout=None)
-    view.add_item(SheetButton("reroll", job_id))
-    view.add_item(SheetButton("delete", job_id))
+    for action in LOOKS:
+        view.add_item(SheetButton(action, job_id))
     return view
+
+
+# The form an Edit button opens, and the pattern its submit is routed by.
+EDIT_FORM = r"sheet:edit-form:(?P<job>[0-9]+)"
+SEED_DIGITS = 15
+
+
+def edit_form(job: Job) -> Form:
+    """The Edit form of a sheet: its prompt, negative prompt, strength and seed, prefilled."""
+    request = job.request
+    form = Form(title="Edit this sheet", custom_id=f"sheet:edit-form:{job.id}")
+    form.field("prompt", "Prompt", default=request.prompt, long=True, max_length=PROMPT_CHARS)
+    form.field(
+        "negative_prompt",
+        "Negative prompt (what to keep out)",
+        default=request.negative_prompt,
+        long=True,
+        required=False,
+        max_length=PROMPT_CHARS,
+    )
+    form.field(
+        "strength",
+        "Strength (0 to 1: how closely to follow the pose)",
+        default=f"{request.strength:g}",
+        max_length=8,
+    )
+    form.field(
+        "seed",
+        "Seed (empty: a new random one)",
+        default=None if request.seed is None else str(request.seed),
+        required=False,
+        max_length=SEED_DIGITS,
+    )
+    return form

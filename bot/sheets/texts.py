@@ -206,6 +206,8 @@ NOT_YOURS = "Only the member who asked for this sheet (or a moderator) can do th
 
 EXPIRED = "This sheet is too old to re-roll: its pose was deleted. Run /character again."
 
+EDIT_EXPIRED = "This sheet is too old to edit: its pose was deleted. Run /character again."
+
 
 GONE = "That sheet no longer exists."
 
