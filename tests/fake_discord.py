@@ -251,10 +251,11 @@ class Attachment:
     id: int
     description: str | None = None
     url: str = ""
+    declared_size: int | None = None  # what Discord says the file weighs, if not its bytes
 
     @property
     def size(self) -> int:
-        return len(self.data)
+        return len(self.data) if self.declared_size is None else self.declared_size
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -1136,6 +1137,57 @@ class FakeDiscord:
             out["height"] = height
         return out
 
+    def post_as_member(
+        self,
+        user_id: int,
+        content: str = "",
+        *,
+        attachments: list[dict[str, Any]] | None = None,
+        embeds: list[dict[str, Any]] | None = None,
+        channel_id: int | None = None,
+    ) -> Message:
+        """A member's message in a channel (by default the default guild's first), with
+        attachments from `host_attachment` and embeds (say, a link preview's): something a
+        message command can be used on. The bot is not told (it has no message intents)."""
+        channel = self._channels[channel_id or self._guild(None).channel_ids[0]]
+        msg = Message(
+            id=self._snowflake(),
+            channel_id=channel.id,
+            content=content,
+            embeds=list(embeds or []),
+            author=self.user_json(user_id),
+            guild_id=channel.guild_id,
+        )
+        for hosted in attachments or []:
+            stored = self._hosted[int(hosted["id"])]
+            if stored.channel_id != channel.id:
+                raise AssertionError("host the attachment with the channel it is posted in")
+            msg.attachments.append(
+                Attachment(
+                    filename=stored.filename,
+                    content_type=hosted.get("content_type"),
+                    data=stored.data,
+                    id=int(hosted["id"]),
+                    url=hosted["url"],
+                    declared_size=int(hosted["size"]),
+                )
+            )
+        self.messages[msg.id] = msg
+        return msg
+
+    def embed_image(
+        self, data: bytes, filename: str, *, width: int = 640, height: int = 480
+    ) -> dict[str, Any]:
+        """An embed's image as Discord shows it: `url` on the site it came from (never served
+        here: only Discord fetches it), `proxy_url` on Discord's media proxy (this fake)."""
+        hosted = self.host_attachment(data, filename, None)
+        return {
+            "url": f"https://images.example.invalid/{quote(filename)}",
+            "proxy_url": hosted["url"],
+            "width": width,
+            "height": height,
+        }
+
     def _cdn_url(self, channel_id: int, att_id: int, filename: str) -> str:
         expiry = format(int(time.time()) + 86400, "x")
         sig = secrets.token_hex(16)
@@ -1829,6 +1881,13 @@ class FakeDiscord:
 
         chat = cmd.get("type", 1) == 1
         check(cmd.get("name"), "command", chat)
+        if not chat and (cmd.get("description") or cmd.get("options")):
+            # User and message commands take neither (Discord: "description must be empty").
+            self.violation(
+                f"{req.method} {req.path}: context menu {cmd.get('name')!r} "
+                "has a description or options (400)"
+            )
+            raise _err(400, 50035, "Invalid Form Body (context menu description)")
         if chat:
             walk(cmd.get("options") or [], f"{cmd.get('name')}.")
 
@@ -2451,6 +2510,59 @@ class FakeDiscord:
             data["options"] = opts_payload
         if resolved:
             data["resolved"] = resolved
+        if cmd.get("guild_id"):
+            data["guild_id"] = cmd["guild_id"]
+        rec, payload = self._new_record(
+            2,
+            name,
+            user_id=user_id,
+            where=where,
+            permissions=permissions,
+            roles=list(roles or []),
+            app_permissions=app_permissions,
+            locale=locale,
+            data=data,
+        )
+        await self._send_interaction(rec, payload)
+        return rec
+
+    async def use_on_message(
+        self,
+        name: str,
+        message: Message,
+        *,
+        user_id: int,
+        permissions: int = 0,
+        roles: list[int] | None = None,
+        app_permissions: int = DEFAULT_APP_PERMISSIONS,
+        locale: str = "en-US",
+    ) -> InteractionRecord:
+        """A member uses a message command (right-click a message → Apps → `name`): an
+        APPLICATION_COMMAND interaction (type 2) whose data has type 3, the message's id as
+        `target_id` and the message itself in `resolved.messages`."""
+        msg = self.messages.get(message.id)
+        if msg is None or msg.deleted:
+            raise AssertionError(f"message {message.id} is unknown or deleted")
+        if msg.ephemeral:
+            raise AssertionError("Discord offers no message commands on ephemeral messages")
+        where = self._channels.get(msg.channel_id)
+        if where is None:
+            raise AssertionError("message commands here are used in guild channels")
+        guild = where.guild_id
+        cands = list(self.guild_commands.get(guild, [])) + self.global_commands
+        cmd = next((c for c in cands if c["name"] == name and c.get("type") == 3), None)
+        if cmd is None:
+            raise AssertionError(
+                f"no message command {name!r} is registered "
+                f"(has {[c['name'] for c in cands if c.get('type') == 3]})"
+            )
+        data: dict[str, Any] = {
+            "id": cmd["id"],
+            "name": name,
+            "type": 3,
+            "target_id": str(msg.id),
+            "resolved": {"messages": {str(msg.id): msg.to_json()}},
+        }
         if cmd.get("guild_id"):
             data["guild_id"] = cmd["guild_id"]
         rec, payload = self._new_record(

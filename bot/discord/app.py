@@ -18,6 +18,7 @@ from bot.discord.forms import FormRoutes
 from bot.discord.intake import ADMISSION_WAIT, Intake, IntakeRules
 from bot.discord.members import DiscordMembers
 from bot.discord.placeholders import Placeholders
+from bot.discord.poses import POSE_FORM, PoseForms
 from bot.discord.tree import SheetTree
 from bot.ops.background import Background
 from bot.ops.metrics import Metrics, watch_loop
@@ -33,7 +34,7 @@ from bot.state.backend import Backend
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.character", "cogs.credits", "cogs.config")
+EXTENSIONS = ("cogs.character", "cogs.credits", "cogs.config", "cogs.pose")
 # How often the database file is checked to be the one the bot has open.
 DATABASE_CHECK_EVERY = 5.0
 
@@ -131,6 +132,8 @@ class SheetBot(commands.AutoShardedBot):
         )
         self.forms = FormRoutes()
         self.forms.add(EDIT_FORM, self.sheet_actions.edited)
+        self.pose_forms = PoseForms(self.intake)
+        self.forms.add(POSE_FORM, self.pose_forms.sent)
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:

@@ -13,13 +13,12 @@ import discord
 from pydantic import ValidationError
 
 from bot.discord import answers
-from bot.discord.forms import Form
+from bot.discord.forms import Form, sheet_changes, sheet_form
 from bot.discord.intake import Intake, StoredPose
 from bot.discord.permissions import is_moderator
 from bot.sheets import texts
 from bot.sheets.job import Job
 from bot.sheets.records import Records
-from bot.sheets.request import PROMPT_CHARS
 from bot.sheets.rules import Refused
 from bot.sheets.servers import Servers
 
@@ -89,15 +88,8 @@ class SheetActions:
     ) -> None:
         """The Edit form was sent: draw the sheet again on its pose, with what was changed."""
         job = await self.check(interaction, "edit", int(match["job"]))
-        changes: dict[str, object] = {
-            "prompt": values.get("prompt", ""),
-            "negative_prompt": values.get("negative_prompt") or None,
-            "seed": values.get("seed", "").strip() or None,  # empty: a new random seed
-        }
-        if strength := values.get("strength", "").strip().replace(",", "."):
-            changes["strength"] = strength
         try:
-            request = job.request.revised(**changes)
+            request = job.request.revised(**sheet_changes(values))
         except ValidationError as exc:
             raise Refused(texts.explain(exc)) from None
         kept = await self._kept_pose(job, texts.EDIT_EXPIRED)
@@ -172,33 +164,16 @@ def sheet_buttons(job_id: int) -> discord.ui.View:
 
 # The form an Edit button opens, and the pattern its submit is routed by.
 EDIT_FORM = r"sheet:edit-form:(?P<job>[0-9]+)"
-SEED_DIGITS = 15
 
 
 def edit_form(job: Job) -> Form:
     """The Edit form of a sheet: its prompt, negative prompt, strength and seed, prefilled."""
     request = job.request
-    form = Form(title="Edit this sheet", custom_id=f"sheet:edit-form:{job.id}")
-    form.field("prompt", "Prompt", default=request.prompt, long=True, max_length=PROMPT_CHARS)
-    form.field(
-        "negative_prompt",
-        "Negative prompt (what to keep out)",
-        default=request.negative_prompt,
-        long=True,
-        required=False,
-        max_length=PROMPT_CHARS,
+    return sheet_form(
+        "Edit this sheet",
+        f"sheet:edit-form:{job.id}",
+        prompt=request.prompt,
+        negative_prompt=request.negative_prompt,
+        strength=request.strength,
+        seed=request.seed,
     )
-    form.field(
-        "strength",
-        "Strength (0 to 1: how closely to follow the pose)",
-        default=f"{request.strength:g}",
-        max_length=8,
-    )
-    form.field(
-        "seed",
-        "Seed (empty: a new random one)",
-        default=None if request.seed is None else str(request.seed),
-        required=False,
-        max_length=SEED_DIGITS,
-    )
-    return form

@@ -16,6 +16,8 @@ from typing import Any, cast
 import discord
 
 from bot.discord import answers
+from bot.segmind import MAX_SEED
+from bot.sheets.request import PROMPT_CHARS, SheetRequest
 from bot.sheets.rules import Refused
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,8 @@ log = logging.getLogger(__name__)
 # Discord's limits for a text input (its label, and its value).
 LABEL_CHARS = 45
 VALUE_CHARS = 4000
+
+DEFAULT_STRENGTH = float(SheetRequest.model_fields["strength"].default)
 
 FormHandler = Callable[[discord.Interaction, "re.Match[str]", dict[str, str]], Awaitable[None]]
 
@@ -63,6 +67,60 @@ class Form(discord.ui.Modal):
         """Answer `interaction` with this form."""
         self.stop()  # a finished modal is not stored by discord.py: the submit is ours to route
         await interaction.response.send_modal(self)
+
+
+def sheet_form(
+    title: str,
+    custom_id: str,
+    *,
+    prompt: str | None = None,
+    negative_prompt: str | None = None,
+    strength: float = DEFAULT_STRENGTH,
+    seed: int | None = None,
+    negative: bool = True,
+) -> Form:
+    """A form for a sheet's prompt (and negative prompt), strength and seed, prefilled."""
+    form = Form(title=title, custom_id=custom_id)
+    form.field("prompt", "Prompt", default=prompt, long=True, max_length=PROMPT_CHARS)
+    if negative:
+        form.field(
+            "negative_prompt",
+            "Negative prompt (what to keep out)",
+            default=negative_prompt,
+            long=True,
+            required=False,
+            max_length=PROMPT_CHARS,
+        )
+    form.field(
+        "strength",
+        "Strength (0 to 1: how closely to follow the pose)",
+        default=f"{strength:g}",
+        required=False,
+        max_length=8,
+    )
+    form.field(
+        "seed",
+        "Seed (empty: a new random one)",
+        default=None if seed is None else str(seed),
+        required=False,
+        max_length=len(str(MAX_SEED)),
+    )
+    return form
+
+
+def sheet_changes(values: Mapping[str, str]) -> dict[str, object]:
+    """A sheet form's answers as `SheetRequest` options, still text (the request reads each as
+    its type): an empty seed is a new random one, an empty strength leaves it as it was."""
+    changes: dict[str, object] = {}
+    if "prompt" in values:
+        changes["prompt"] = values["prompt"]
+    if "negative_prompt" in values:
+        changes["negative_prompt"] = values["negative_prompt"].strip() or None
+    if "seed" in values:
+        changes["seed"] = values["seed"].strip() or None
+    if strength := values.get("strength", "").strip().replace(",", "."):
+        changes["strength"] = strength
+    return changes
 
 
 def answers_of(interaction: discord.Interaction) -> dict[str, str]:

@@ -57,6 +57,24 @@ class IntakeRules:
 
 
 @dataclass(frozen=True)
+class PoseSource:
+    """Where a pose picture is fetched from (an attachment, or an embed's image through
+    Discord's media proxy), with its type and size when Discord gave them."""
+
+    url: str
+    filename: str
+    content_type: str | None
+    size: int | None
+    # An embed's image may come without a type: its bytes alone decide (and only a picture
+    # decodes as a pose); an attachment always has one, and a wrong one is refused unread.
+    judged_by_bytes: bool = False
+
+    @classmethod
+    def of(cls, attachment: discord.Attachment) -> PoseSource:
+        return cls(attachment.url, attachment.filename, attachment.content_type, attachment.size)
+
+
+@dataclass(frozen=True)
 class StoredPose:
     """A pose kept from an earlier sheet (re-rolls)."""
 
@@ -93,11 +111,13 @@ class Intake:
         self,
         interaction: discord.Interaction,
         request: SheetRequest,
-        attachment: discord.Attachment | None = None,
+        attachment: discord.Attachment | PoseSource | None = None,
         *,
         kept_pose: StoredPose | None = None,
     ) -> None:
         """Check, admit, acknowledge and queue one request."""
+        if isinstance(attachment, discord.Attachment):
+            attachment = PoseSource.of(attachment)
         self._check_where(interaction)
         try:
             server = await asyncio.wait_for(self._servers.get(interaction.guild_id), SETTINGS_WAIT)
@@ -186,6 +206,11 @@ class Intake:
         self._abandoned.add(task)
         task.add_done_callback(self._abandoned.discard)
 
+    def precheck(self, interaction: discord.Interaction, source: PoseSource) -> None:
+        """The checks a pose can meet before the member is asked for anything more."""
+        self._check_where(interaction)
+        self._check_attachment(source)
+
     def _check_where(self, interaction: discord.Interaction) -> None:
         if interaction.guild_id is None:
             if not self._rules.allow_dms:  # else DMs would escape every server's rules
@@ -200,16 +225,16 @@ class Intake:
         ):
             raise Refused(texts.NO_DELIVERY)
 
-    def _check_attachment(self, attachment: discord.Attachment) -> None:
+    def _check_attachment(self, attachment: PoseSource) -> None:
         kind = (attachment.content_type or "").split(";")[0].strip().lower()
-        if kind not in POSE_TYPES:
+        if kind not in POSE_TYPES and not (attachment.judged_by_bytes and not kind):
             raise Refused(texts.pose_not_a_picture(attachment.filename, kind))
-        if attachment.size > self._rules.max_bytes:
+        if attachment.size is not None and attachment.size > self._rules.max_bytes:
             raise Refused(
                 texts.pose_too_large(attachment.filename, attachment.size, self._rules.max_bytes)
             )
 
-    async def _pose(self, attachment: discord.Attachment) -> PoseImage:
+    async def _pose(self, attachment: PoseSource) -> PoseImage:
         # A pose is downloaded and decoded in one of the slots (one per spare core), so at most
         # that many photos are in memory at once. A download still running after SLOW_DOWNLOAD
         # gives its slot up and finishes outside it: one slow upload holds back nobody else.
@@ -235,7 +260,7 @@ class Intake:
         # A pose that cannot be used raises `PoseRejected`, a refusal worded for the member.
         return await asyncio.to_thread(normalize_pose, data, max_pixels=self._rules.max_pixels)
 
-    async def _download(self, attachment: discord.Attachment) -> bytes:
+    async def _download(self, attachment: PoseSource) -> bytes:
         limit = self._rules.max_bytes
         try:
             async with self._http.get(

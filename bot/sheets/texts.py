@@ -206,6 +206,16 @@ NOT_YOURS = "Only the member who asked for this sheet (or a moderator) can do th
 
 EXPIRED = "This sheet is too old to re-roll: its pose was deleted. Run /character again."
 
+NO_PICTURE_IN_MESSAGE = (
+    "That message has no picture I can draw on (an attached image, or an embed's image). "
+    "Use it on a message with one, or attach a pose to /character."
+)
+
+POSE_FORM_GONE = (
+    "I no longer know which picture this form was for (it was opened before the bot restarted, "
+    "or over an hour ago). Use Apps → Use as pose on the message again."
+)
+
 EDIT_EXPIRED = "This sheet is too old to edit: its pose was deleted. Run /character again."
 
 
