@@ -354,6 +354,30 @@ async def test_the_ledger_is_read_since_a_moment_by_server_oldest_first(
     assert old in await records.ledger(0)
 
 
+async def test_a_members_sheets_are_listed_per_server_newest_first_in_pages(
+    records: Records,
+) -> None:
+    now = time.time()
+    mine = [await finished(records, now - 500 + n, user_id=5) for n in range(5)]
+    await finished(records, now - 100, user_id=5, outcome=JobState.FAILED)  # not a sheet
+    await finished(records, now - 100, user_id=6)  # another member's
+    await finished(records, now - 100, user_id=5, guild_id=OTHER_GUILD)  # another server's
+    dm = await finished(records, now - 100, user_id=5, guild_id=None)
+    old = await finished(records, now - 3 * DAY, user_id=5)
+    newest = [e.job_id for e in reversed(mine)]
+
+    page, total = await records.sheets_of(5, GUILD, now - DAY, skip=0, take=3)
+    assert ([j.id for j in page], total) == (newest[:3], 5)
+    assert all(j.state is JobState.DONE and j.user_id == 5 for j in page)
+    page, total = await records.sheets_of(5, GUILD, now - DAY, skip=3, take=3)
+    assert ([j.id for j in page], total) == (newest[3:], 5)
+    page, total = await records.sheets_of(5, GUILD, 0, skip=0, take=10)
+    assert ([j.id for j in page], total) == ([*newest, old.job_id], 6)
+    page, _ = await records.sheets_of(5, None, now - DAY, skip=0, take=10)
+    assert [j.id for j in page] == [dm.job_id]
+    assert await records.sheets_of(7, GUILD, 0, skip=0, take=10) == ([], 0)
+
+
 # Admission ---------------------------------------------------------------------------------
 
 

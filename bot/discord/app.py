@@ -15,6 +15,7 @@ from discord.ext import commands
 from bot.discord.buttons import EDIT_FORM, ButtonRules, SheetActions, SheetButton, sheet_buttons
 from bot.discord.delivery import Courier
 from bot.discord.forms import FormRoutes
+from bot.discord.history import PageButton, SheetsPages
 from bot.discord.intake import ADMISSION_WAIT, Intake, IntakeRules
 from bot.discord.members import DiscordMembers
 from bot.discord.placeholders import Placeholders
@@ -34,7 +35,7 @@ from bot.state.backend import Backend
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.character", "cogs.credits", "cogs.config", "cogs.pose")
+EXTENSIONS = ("cogs.character", "cogs.credits", "cogs.config", "cogs.pose", "cogs.sheets")
 # How often the database file is checked to be the one the bot has open.
 DATABASE_CHECK_EVERY = 5.0
 
@@ -134,11 +135,12 @@ class SheetBot(commands.AutoShardedBot):
         self.forms.add(EDIT_FORM, self.sheet_actions.edited)
         self.pose_forms = PoseForms(self.intake)
         self.forms.add(POSE_FORM, self.pose_forms.sent)
+        self.sheets_pages = SheetsPages(store)
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        self.add_dynamic_items(SheetButton)
+        self.add_dynamic_items(SheetButton, PageButton)
         await self.sync_commands(force=self.sync_only)
         if self.sync_only:
             return

@@ -216,6 +216,25 @@ POSE_FORM_GONE = (
     "or over an hour ago). Use Apps → Use as pose on the message again."
 )
 
+SHEETS_TITLE = "Your sheets in this server"
+
+NOT_YOUR_LIST = "This list belongs to another member. Use /sheets to see yours."
+
+
+def no_sheets(days: int) -> str:
+    return f"You have no sheets in this server from the last {days} days. Draw one with /character."
+
+
+def sheet_line(number: int, prompt: str, seed: int | None, at: float, link: str) -> str:
+    """One sheet in /sheets: the start of its prompt, its seed, when, and where it is."""
+    start = clip(" ".join(prompt.split()), 70).replace("[", "(").replace("]", ")")
+    return f"**{number}.** {start} — seed `{seed}` — {when(at)} — [open]({link})"
+
+
+def sheets_footer(page: int, pages: int, total: int, days: int) -> str:
+    return f"Page {page} of {pages} · {total} sheet(s) from the last {days} days · newest first"
+
+
 EDIT_EXPIRED = "This sheet is too old to edit: its pose was deleted. Run /character again."
 
 

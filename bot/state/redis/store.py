@@ -195,6 +195,21 @@ class RedisStore:
         jobs = [_job(s) for s in stored if s]
         return [job for job in jobs if job.state in states]  # it may have moved meanwhile
 
+    async def sheets_of(
+        self, user_id: int, guild_id: int | None, since: float, *, skip: int, take: int
+    ) -> tuple[list[Job], int]:
+        key = _sheets_key(user_id, guild_id)  # written by finish.lua
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zremrangebyscore(key, "-inf", f"({time.time() - KEEP_FINISHED}")
+            pipe.zcount(key, since, "+inf")
+            pipe.zrevrangebyscore(key, "+inf", since, start=skip, num=take)
+            _, total, ids = await pipe.execute()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for raw in ids:
+                pipe.hgetall(f"{PREFIX}job:{_text(raw)}")
+            stored = await pipe.execute()
+        return [_job(s) for s in stored if s], int(total)
+
     async def pose(self, job_id: int) -> bytes | None:
         return _blob(await self._redis.get(f"{PREFIX}job:{job_id}:pose"))
 
@@ -339,6 +354,10 @@ class RedisStore:
                 pipe.zadd(f"{PREFIX}poses", {str(job.id): job.created_at})
                 pipe.expire(f"{key}:pose", int(KEEP_FINISHED))
             pipe.expire(key, int(KEEP_FINISHED))
+            if job.state is JobState.DONE:
+                sheets = _sheets_key(job.user_id, job.guild_id)
+                pipe.zadd(sheets, {str(job.id): ended})
+                pipe.expire(sheets, int(KEEP_FINISHED))
             await pipe.execute()
 
     async def import_ledger(self, entries: list[LedgerEntry]) -> None:
@@ -436,6 +455,11 @@ def _ledger_entry(stored: dict[str, Any]) -> LedgerEntry:
     return LedgerEntry(
         **{**stored, "user_id": int(stored["user_id"]), "guild_id": int(guild) if guild else None}
     )
+
+
+def _sheets_key(user_id: int, guild_id: int | None) -> str:
+    # As finish.lua builds it: the place (0 for direct messages), then the member.
+    return f"{PREFIX}sheets:{cooldown_place(guild_id)}:{user_id}"
 
 
 def _list_key(guild_id: int, kind: str) -> str:

@@ -210,6 +210,22 @@ class Store:
         ) as cursor:
             return [read_job(dict(row)) async for row in cursor]
 
+    async def sheets_of(
+        self, user_id: int, guild_id: int | None, since: float, *, skip: int, take: int
+    ) -> tuple[list[Job], int]:
+        """A member's delivered sheets in a server since a moment, newest first; how many."""
+        where = "user_id = ? AND guild_id IS ? AND state = ? AND finished_at >= ?"
+        args = (user_id, guild_id, JobState.DONE.value, since)
+        rows = await self._all(
+            f"SELECT {_COLUMNS} FROM jobs WHERE {where} "
+            "ORDER BY finished_at DESC, id DESC LIMIT ? OFFSET ?",
+            *args,
+            take,
+            skip,
+        )
+        total = await self._one(f"SELECT COUNT(*) AS n FROM jobs WHERE {where}", *args)
+        return [read_job(dict(row)) for row in rows], int(total["n"]) if total else 0
+
     async def pose(self, job_id: int) -> bytes | None:
         """The stored pose of a job, if it still has one."""
         row = await self._one("SELECT pose FROM jobs WHERE id = ?", job_id)
