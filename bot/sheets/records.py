@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, Unpack
 
+from bot.sheets.characters import Character
 from bot.sheets.job import Job, JobChange, JobState, LedgerEntry, NewJob
 from bot.sheets.rules import Limits
 
@@ -83,6 +84,18 @@ class Records(Protocol):
     # Set whether an alert of a kind is raised in a server; whether it was before. One step, so
     # of several processes seeing one crossing, one posts the alert.
     async def swap_alert(self, guild_id: int, kind: str, raised: bool) -> bool: ...
+
+    # Saved characters, by shelf (a member's own or a server's shared ones, see
+    # `bot.sheets.characters`) and name key. Saving refuses a taken name (`NameTaken`) or a
+    # full shelf (`ShelfFull`) in the same atomic step as it keeps the character.
+    async def save_character(
+        self, character: Character, pose: bytes | None, *, limit: int
+    ) -> None: ...
+    async def characters_on(self, shelf: str) -> list[Character]: ...  # by name key
+    async def character(self, shelf: str, key: str) -> Character | None: ...
+    async def character_pose(self, shelf: str, key: str) -> bytes | None: ...
+    async def delete_character(self, shelf: str, key: str) -> bool: ...
+    async def clear_shelf(self, shelf: str) -> int: ...
 
     # Small values (JSON).
     async def fact(self, key: str) -> Any: ...

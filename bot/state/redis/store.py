@@ -47,6 +47,7 @@ from bot.sheets.rules import (
 from bot.state.admission import cooldown_place
 from bot.state.codec import BLOBS, change_record, job_record, new_job, new_job_record, read_job
 from bot.state.redis import admission, lua
+from bot.state.redis.characters import RedisShelves
 from bot.state.redis.epoch import Epoch
 from bot.state.sqlite.store import StorageError
 
@@ -78,18 +79,19 @@ REMEMBER_ENDED = 1000
 _BLOB_KEYS = {"pose": "pose", "result": "sheet"}
 
 
-class RedisStore:
+class RedisStore(RedisShelves):
     """The bot's records in one Redis server, shared by every process of the bot."""
 
     backend = "redis"
 
     def __init__(self, client: redis.Redis, *, lease_seconds: float) -> None:
         self._redis = client
+        self._prefix = PREFIX
         self.lease_seconds = lease_seconds
         self.holder = f"{uuid.uuid4().hex[:12]}"  # this process, as leases name it
         self._scripts = {
             name: lua.register(client, name)
-            for name in ("move", "finish", "hold", "release", "renew")
+            for name in ("move", "finish", "hold", "release", "renew", "save_character")
         }
         self._scripts["admit"] = lua.register(client, "admit", **admission.CONSTANTS)
         self.epoch = Epoch(client, PREFIX)  # notices a Redis that lost its data

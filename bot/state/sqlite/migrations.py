@@ -117,6 +117,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (guild_id, kind)
         )""",
     ),
+    # 5: saved characters, a member's own (shelf "member:ID") or a server's shared ones
+    # ("server:ID"), names unique per shelf whatever their case (name_key), with their pose.
+    (
+        """CREATE TABLE characters (
+            shelf TEXT NOT NULL,
+            name_key TEXT NOT NULL,
+            name TEXT NOT NULL,
+            owner_id INTEGER NOT NULL,
+            params TEXT NOT NULL,
+            saved_at REAL NOT NULL,
+            has_pose INTEGER NOT NULL DEFAULT 0,
+            pose_note TEXT,
+            pose BLOB,
+            PRIMARY KEY (shelf, name_key)
+        )""",
+    ),
 )
 
 

@@ -24,6 +24,7 @@ from bot.sheets.rules import Limits
 from bot.state.admission import cooldown_place
 from bot.state.codec import FIELDS, change_record, new_job, read_job
 from bot.state.sqlite.admission import admit, sql_marks
+from bot.state.sqlite.characters import SqliteShelves
 from bot.state.sqlite.migrations import DatabaseTooNew, migrate
 
 
@@ -40,12 +41,13 @@ _COPIED_TABLES = frozenset(
         "alert_states",
         "member_cooldowns",
         "facts",
+        "characters",
     }
 )
 _COLUMNS = ", ".join(FIELDS)  # what a listing reads: never the pose or sheet bytes
 
 
-class Store:
+class Store(SqliteShelves):
     """The bot's one SQLite database (one process: it holds every job)."""
 
     backend = "sqlite"
