@@ -397,6 +397,7 @@ class InteractionRecord:
     events: list[str] = field(default_factory=list)
     message: Message | None = None  # the message a component was clicked on
     modal: dict[str, Any] | None = None  # data of a type 9 (modal) response
+    choices: list[dict[str, Any]] | None = None  # an autocomplete's answer (type 8)
     callback_data: dict[str, Any] | None = None
     thinking: bool = False  # deferred (type 5) and the loading message not yet replaced
     # True when the first followup after a deferral replaced the thinking message (Discord's
@@ -854,6 +855,15 @@ class FakeDiscord:
         self._new_channel(guild_id, self._snowflake(), channel_name)
         self._announce("GUILD_CREATE", lambda: self.guild_json(guild_id), guild_id)
         return guild_id
+
+    async def remove_guild(self, guild_id: int) -> None:
+        """The bot is removed from a guild (kicked, or the guild deleted): GUILD_DELETE without
+        `unavailable`, on the guild's shard. Its channels stay known, for the test's records."""
+        if guild_id not in self._guilds or guild_id == self.guild_id:
+            raise AssertionError("remove a guild added with add_guild")
+        self._announce("GUILD_DELETE", lambda: {"id": str(guild_id)}, guild_id)
+        await self._announced()
+        del self._guilds[guild_id]
 
     def channels_of(self, guild_id: int | None = None) -> list[int]:
         """The text channels of a guild (default: the default guild), first one first."""
@@ -2005,6 +2015,14 @@ class FakeDiscord:
         elif ack == 9:
             self._check_modal(where, data)
             rec.modal = data
+        elif ack == 8:
+            choices = list(data.get("choices") or [])
+            # Discord: at most 25 choices, each named 1 to 100 characters.
+            bad = [c for c in choices if not 1 <= len(str(c.get("name", ""))) <= 100]
+            if len(choices) > 25 or bad:
+                self.violation(f"{where}: {len(choices)} choices, {len(bad)} badly named (400)")
+                raise _err(400, 50035, "Invalid Form Body (autocomplete choices)")
+            rec.choices = choices
         rec.ack_type = ack
         rec.acked_at = now
         rec.events.append(f"ack:{ack}")
@@ -2521,6 +2539,68 @@ class FakeDiscord:
             roles=list(roles or []),
             app_permissions=app_permissions,
             locale=locale,
+            data=data,
+        )
+        await self._send_interaction(rec, payload)
+        return rec
+
+    async def autocomplete(
+        self,
+        name: str,
+        options: Mapping[str, object],
+        *,
+        focused: str,
+        user_id: int,
+        permissions: int = 0,
+        guild_id: int | None = None,
+    ) -> InteractionRecord:
+        """A member typing in an option with autocomplete: an APPLICATION_COMMAND_AUTOCOMPLETE
+        interaction (type 4) carrying what is filled in so far, as typed (partial, unchecked),
+        the option being typed in marked ``"focused": true``. Answered with callback type 8."""
+        where = self._where(True, guild_id, None)
+        parts = name.split()
+        cmd = self.find_command(parts[0], guild_id=guild_id)
+        if cmd is None:
+            raise AssertionError(f"command {parts[0]!r} is not registered")
+        schema = cmd.get("options") or []
+        chain = []
+        for sub in parts[1:]:
+            opt = next((o for o in schema if o["name"] == sub and o["type"] in (1, 2)), None)
+            if opt is None:
+                raise AssertionError(f"{name!r}: no subcommand {sub!r}")
+            chain.append(opt)
+            schema = opt.get("options") or []
+        by_name = {o["name"]: o for o in schema}
+        if focused not in options or not by_name.get(focused, {}).get("autocomplete"):
+            raise AssertionError(f"/{name} option {focused!r} has no autocomplete to type in")
+        leaf: list[dict[str, Any]] = []
+        for oname, value in options.items():
+            if oname not in by_name:
+                raise AssertionError(f"/{name} has no option {oname!r}")
+            entry = {"name": oname, "type": by_name[oname]["type"], "value": value}
+            if oname == focused:
+                entry["focused"] = True
+            leaf.append(entry)
+        payload_options = leaf
+        for opt in reversed(chain):
+            payload_options = [
+                {"name": opt["name"], "type": opt["type"], "options": payload_options}
+            ]
+        data: dict[str, Any] = {
+            "id": cmd["id"],
+            "name": parts[0],
+            "type": 1,
+            "options": payload_options,
+        }
+        rec, payload = self._new_record(
+            4,
+            name,
+            user_id=user_id,
+            where=where,
+            permissions=permissions,
+            roles=[],
+            app_permissions=DEFAULT_APP_PERMISSIONS,
+            locale="en-US",
             data=data,
         )
         await self._send_interaction(rec, payload)

@@ -72,7 +72,12 @@ async def test_prompt_only_draws_a_sheet_on_the_default_pose(harness: Harness) -
     assert "a red fox knight" in embed["description"]
     assert embed["image"]["url"] == f"attachment://{message.attachments[0].filename}"
     assert fields["Credits left"] == f"{harness.segmind.credits:,.2f}"
-    assert message.custom_ids() == ["sheet:reroll:1", "sheet:edit:1", "sheet:delete:1"]
+    assert message.custom_ids() == [
+        "sheet:reroll:1",
+        "sheet:edit:1",
+        "sheet:save:1",
+        "sheet:delete:1",
+    ]
     assert message.pinged_user_ids == []
 
 

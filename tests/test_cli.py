@@ -14,7 +14,7 @@ from tests.harness import run_cli, run_entry_point
 from tests.helpers import both_env, segmind_env
 
 # Every command the bot registers (slash commands, and the "Use as pose" message menu).
-COMMANDS = {"character", "credits", "config", "sheets", "Use as pose"}
+COMMANDS = {"character", "credits", "config", "sheets", "characters", "Use as pose"}
 
 
 async def test_generate_writes_a_jpeg_and_reports_seed_and_credits(

@@ -58,7 +58,12 @@ async def test_edit_opens_a_prefilled_form_and_draws_on_the_same_pose_with_the_c
     sheet = rec.original
     assert sheet is not None
     job = job_of(sheet)
-    assert sheet.custom_ids() == [f"sheet:reroll:{job}", f"sheet:edit:{job}", f"sheet:delete:{job}"]
+    assert sheet.custom_ids() == [
+        f"sheet:reroll:{job}",
+        f"sheet:edit:{job}",
+        f"sheet:save:{job}",
+        f"sheet:delete:{job}",
+    ]
 
     press = await open_edit(harness, sheet)
     fields = inputs(press)

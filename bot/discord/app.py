@@ -13,6 +13,7 @@ import discord
 from discord.ext import commands
 
 from bot.discord.buttons import EDIT_FORM, ButtonRules, SheetActions, SheetButton, sheet_buttons
+from bot.discord.characters import SAVE_FORM, CharacterDesk, CharactersPageButton
 from bot.discord.delivery import Courier
 from bot.discord.forms import FormRoutes
 from bot.discord.history import PageButton, SheetsPages
@@ -25,6 +26,7 @@ from bot.ops.background import Background
 from bot.ops.metrics import Metrics, watch_loop
 from bot.ops.settings import Settings
 from bot.segmind import AuthError, SegmindClient, SegmindError
+from bot.sheets.characters import server_shelf
 from bot.sheets.deliveries import DeliveryRules
 from bot.sheets.engine import EngineRules, JobEngine
 from bot.sheets.ledger import Ledger
@@ -35,7 +37,14 @@ from bot.state.backend import Backend
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.character", "cogs.credits", "cogs.config", "cogs.pose", "cogs.sheets")
+EXTENSIONS = (
+    "cogs.character",
+    "cogs.credits",
+    "cogs.config",
+    "cogs.pose",
+    "cogs.sheets",
+    "cogs.characters",
+)
 # How often the database file is checked to be the one the bot has open.
 DATABASE_CHECK_EVERY = 5.0
 
@@ -122,10 +131,17 @@ class SheetBot(commands.AutoShardedBot):
         )
         self._closing = False
         self._file_problem: str | None = None
+        self.characters = CharacterDesk(
+            store=store,
+            servers=self.servers,
+            intake=self.intake,
+            limit=settings.max_saved_characters,
+        )
         self.sheet_actions = SheetActions(
             store=store,
             servers=self.servers,
             intake=self.intake,
+            characters=self.characters,
             rules=ButtonRules(
                 open_reroll=settings.open_reroll,
                 pose_retention_days=settings.pose_retention_days,
@@ -135,12 +151,13 @@ class SheetBot(commands.AutoShardedBot):
         self.forms.add(EDIT_FORM, self.sheet_actions.edited)
         self.pose_forms = PoseForms(self.intake)
         self.forms.add(POSE_FORM, self.pose_forms.sent)
+        self.forms.add(SAVE_FORM, self.characters.saved)
         self.sheets_pages = SheetsPages(store)
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        self.add_dynamic_items(SheetButton, PageButton)
+        self.add_dynamic_items(SheetButton, PageButton, CharactersPageButton)
         await self.sync_commands(force=self.sync_only)
         if self.sync_only:
             return
@@ -171,6 +188,15 @@ class SheetBot(commands.AutoShardedBot):
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         # Submitted forms are routed by their custom_id, so they work after a restart too.
         await self.forms.dispatch(interaction)
+
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        # The bot left (or was removed from) a server: its shared characters go with it.
+        try:
+            forgotten = await self.store.clear_shelf(server_shelf(guild.id))
+        except Exception:
+            log.exception("could not forget the shared characters of guild %d", guild.id)
+            return
+        log.info("left guild %d: forgot its %d shared character(s)", guild.id, forgotten)
 
     async def on_ready(self) -> None:
         # May fire again after a reconnect; nothing may start twice here.

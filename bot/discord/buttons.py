@@ -13,6 +13,7 @@ import discord
 from pydantic import ValidationError
 
 from bot.discord import answers
+from bot.discord.characters import CharacterDesk
 from bot.discord.forms import Form, sheet_changes, sheet_form
 from bot.discord.intake import Intake, StoredPose
 from bot.discord.permissions import is_moderator
@@ -30,6 +31,7 @@ Button = discord.ui.Button[discord.ui.View]
 LOOKS = {
     "reroll": ("Re-roll", discord.ButtonStyle.primary),
     "edit": ("Edit", discord.ButtonStyle.secondary),
+    "save": ("Save", discord.ButtonStyle.success),
     "delete": ("Delete", discord.ButtonStyle.danger),
 }
 
@@ -46,8 +48,15 @@ class SheetActions:
     """What the buttons do, and who may press them."""
 
     def __init__(
-        self, *, store: Records, servers: Servers, intake: Intake, rules: ButtonRules
+        self,
+        *,
+        store: Records,
+        servers: Servers,
+        intake: Intake,
+        characters: CharacterDesk,
+        rules: ButtonRules,
     ) -> None:
+        self._characters = characters
         self._store = store
         self._servers = servers
         self._intake = intake
@@ -58,6 +67,8 @@ class SheetActions:
         job = await self._store.job(job_id)
         if job is None:
             raise Refused(texts.GONE)
+        if action == "save":  # anyone who sees a sheet may keep it, for themselves
+            return job
         roles = await self._servers.moderator_roles(interaction.guild_id)
         if interaction.user.id == job.user_id or is_moderator(interaction, roles):
             return job
@@ -73,6 +84,9 @@ class SheetActions:
             await interaction.response.defer()
             if interaction.message is not None:
                 await interaction.message.delete()
+            return
+        if action == "save":
+            await self._characters.open_save(interaction, job.id)
             return
         if action == "edit":
             await self._kept_pose(job, texts.EDIT_EXPIRED)  # before the member types anything
@@ -110,7 +124,7 @@ class _HasActions(Protocol):
 
 class SheetButton(
     discord.ui.DynamicItem[Button],
-    template=r"sheet:(?P<action>reroll|edit|delete):(?P<job>[0-9]+)",
+    template=r"sheet:(?P<action>reroll|edit|save|delete):(?P<job>[0-9]+)",
 ):
     """A persistent button carrying its action and job id."""
 

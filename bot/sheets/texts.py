@@ -281,6 +281,15 @@ def character_shared(name: str) -> str:
     )
 
 
+SHARED_DELETE_MODERATORS_ONLY = (
+    "Only moderators (Manage Server, or a moderator role) can delete a shared character."
+)
+
+
+def blocked_word_in_name(word: str) -> str:
+    return f"This server doesn't allow the word “{word}” in names. Pick another name."
+
+
 SAVE_EXPIRED = "This sheet is too old to save: its pose was deleted. Run /character again."
 
 SHARE_MODERATORS_ONLY = (
