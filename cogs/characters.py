@@ -9,7 +9,7 @@ from discord.ext import commands
 
 from bot.discord import answers
 from bot.discord.app import SheetBot
-from bot.discord.characters import Drawing
+from bot.discord.characters import Drawing, tell
 from bot.sheets.characters import NAME_CHARS
 from bot.sheets.request import limits
 
@@ -66,14 +66,14 @@ class Characters(
     @app_commands.command(name="delete", description="Delete one of your saved characters.")
     @app_commands.describe(name="The character's name (moderators: also a shared one).")
     async def delete(self, interaction: discord.Interaction, name: Name) -> None:
-        await self._tell(interaction, await self.bot.characters.delete(interaction, name))
+        await tell(interaction, await self.bot.characters.delete(interaction, name))
 
     @app_commands.command(
         name="share", description="Moderators: share one of your characters with this server."
     )
     @app_commands.describe(name="One of your own characters.")
     async def share(self, interaction: discord.Interaction, name: Name) -> None:
-        await self._tell(interaction, await self.bot.characters.share(interaction, name))
+        await tell(interaction, await self.bot.characters.share(interaction, name))
 
     @draw.autocomplete("name")
     @delete.autocomplete("name")
@@ -87,11 +87,6 @@ class Characters(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         return await self.bot.characters.choices(interaction, current, own_only=True)
-
-    async def _tell(self, interaction: discord.Interaction, text: str) -> None:
-        await interaction.response.send_message(
-            text, ephemeral=True, allowed_mentions=answers.NOBODY
-        )
 
 
 async def setup(bot: SheetBot) -> None:

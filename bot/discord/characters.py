@@ -103,7 +103,7 @@ class CharacterDesk:
             pose_note=job.pose_note if pose is not None else None,
         )
         await self._store.save_character(character, pose, limit=self._limit)
-        await _tell(interaction, texts.character_saved(name))
+        await tell(interaction, texts.character_saved(name))
 
     # /characters ------------------------------------------------------------------------
 
@@ -221,6 +221,8 @@ class CharacterDesk:
         name = clean_name(typed)
         server = await self._servers.get(interaction.guild_id)
         if server.refused_words:
+            if not lookalikes.ready():  # built once, in a thread: never in Discord's window
+                await interaction.response.defer(ephemeral=True, thinking=True)
             await lookalikes.prepare()
             if word := find_blocked(name, server.refused_words):
                 raise Refused(texts.blocked_word_in_name(word))
@@ -233,7 +235,11 @@ def _choice(character: Character) -> str:
     return texts.clip(f"{character.name}{mark} — {prompt}", CHOICE_CHARS)
 
 
-async def _tell(interaction: discord.Interaction, text: str) -> None:
+async def tell(interaction: discord.Interaction, text: str) -> None:
+    """Answer privately, whether or not the interaction was deferred."""
+    if interaction.response.is_done():
+        await interaction.edit_original_response(content=text, allowed_mentions=answers.NOBODY)
+        return
     await interaction.response.send_message(text, ephemeral=True, allowed_mentions=answers.NOBODY)
 
 

@@ -124,8 +124,12 @@ class Intake:
         except TimeoutError:
             log.warning("storage did not answer in %.1fs: a request turned away", SETTINGS_WAIT)
             raise Refused(texts.STORAGE_NOT_ANSWERING) from None
-        if server.refused_words:
-            await lookalikes.prepare()  # once, in a thread: the word filter's look-alike table
+        answer, deferred = None, False
+        if server.refused_words and not lookalikes.ready():
+            # The word filter's look-alike table is built once, in a thread: about 0.1 s of
+            # CPU, but seconds on a loaded machine, so Discord's 3 s window never waits for it.
+            answer, deferred = await self._defer(interaction), True
+            await lookalikes.prepare()
         _check_server_rules(interaction, request, server)
         if attachment is not None:
             self._check_attachment(attachment)
@@ -144,10 +148,9 @@ class Intake:
         # Admission is quick, but storage can stall (a backup holding the database): Discord's
         # 3 s window must hold whatever storage does, so acknowledge first if it is slow.
         slow = not (await asyncio.wait({admission}, timeout=ADMIT_WITHIN))[0]
-        answer = None
-        if slow:
+        if slow and not deferred:
             try:
-                answer = await self._defer(interaction)
+                answer, deferred = await self._defer(interaction), True
             except BaseException:
                 await self._withdraw(admission)
                 raise
@@ -158,7 +161,7 @@ class Intake:
             raise Refused(texts.STORAGE_NOT_ANSWERING)
         job = await admission
         try:
-            if not slow:
+            if not deferred:
                 answer = await self._defer(interaction)
             pose = kept_pose
             if attachment is not None:
