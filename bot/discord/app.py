@@ -26,6 +26,7 @@ from bot.ops.background import Background
 from bot.ops.metrics import Metrics, watch_loop
 from bot.ops.settings import Settings
 from bot.segmind import AuthError, SegmindClient, SegmindError
+from bot.sheets import lookalikes
 from bot.sheets.characters import server_shelf
 from bot.sheets.deliveries import DeliveryRules
 from bot.sheets.engine import EngineRules, JobEngine
@@ -167,6 +168,8 @@ class SheetBot(commands.AutoShardedBot):
         self.metrics.watch_queue(lambda: self.jobs.waiting)
         self.background.once("watch the event loop", lambda: watch_loop(self.metrics))
         self.background.once("check the Segmind key", self._check_segmind)
+        if self.settings.blocked_words:  # the word filter's table, before the first request
+            self.background.once("build the look-alike table", lookalikes.prepare)
         self.background.every(3600, "forget old poses", self._forget_old_poses)
         self.background.every(DATABASE_CHECK_EVERY, "check the database file", self._check_file)
 
