@@ -50,6 +50,11 @@ async def save(
     return sent
 
 
+def names_on(page: Message) -> list[str]:
+    """The characters a /characters list page shows, in order."""
+    return [line.split("**")[1] for line in page.embeds[0]["description"].splitlines()]
+
+
 def said(rec: InteractionRecord) -> str:
     """The private answer of a command or form."""
     assert rec.ephemeral and rec.original is not None, rec.events
@@ -202,6 +207,19 @@ async def test_autocomplete_answers_in_time_with_25_characters_saved(harness: Ha
     assert await offered(harness, "") == [f"hero {n:02}" for n in range(25)]
     assert await offered(harness, "HERO 1") == [f"hero {n}" for n in range(10, 20)]
 
+    listed = await characters(harness, "list")
+    await listed.wait_for(lambda r: r.original is not None and not r.original.loading, timeout=5)
+    page = listed.original
+    assert page is not None and listed.ephemeral
+    assert names_on(page) == [f"hero {n:02}" for n in range(10)]
+    assert page.embeds[0]["footer"]["text"] == "Page 1 of 3 · 25 character(s)"
+    buttons = {c["label"]: c for row in page.components for c in row["components"]}
+    assert buttons["Previous"].get("disabled") and not buttons["Next"].get("disabled")
+    edits = page.edits
+    await harness.discord.click(page, buttons["Next"]["custom_id"], user_id=OWNER)
+    await harness.discord.wait_until(lambda: page.edits > edits, timeout=5)
+    assert names_on(page) == [f"hero {n}" for n in range(10, 20)]
+
 
 # --- shared characters --------------------------------------------------------------------------
 
@@ -216,6 +234,10 @@ async def test_a_shared_character_is_drawn_by_members_of_that_server_only(harnes
     assert "now shared in this server" in said(shared)
 
     assert await offered(harness, "a", user_id=OTHER) == ["Aria"]
+    listed = await characters(harness, "list", OTHER)
+    await listed.wait_for(lambda r: r.original is not None and not r.original.loading, timeout=5)
+    assert listed.original is not None
+    assert "**Aria** (shared here)" in listed.original.embeds[0]["description"]
     theirs = await drawn(harness, OTHER, name="Aria")
     assert sheet_delivered(theirs)
     assert harness.segmind.requests[-1].json["prompt"] == "Aria, an elf ranger"

@@ -51,9 +51,10 @@ class Form(discord.ui.Modal):
         placeholder: str | None = None,
     ) -> None:
         """Add a text input whose answer comes back under `name`."""
+        assert len(label) <= LABEL_CHARS, label  # Discord refuses the whole form otherwise
         self.add_item(
             discord.ui.TextInput(
-                label=label[:LABEL_CHARS],
+                label=label,
                 custom_id=name,
                 style=discord.TextStyle.paragraph if long else discord.TextStyle.short,
                 default=default[:max_length] if default else None,
@@ -93,7 +94,7 @@ def sheet_form(
         )
     form.field(
         "strength",
-        "Strength (0 to 1: how closely to follow the pose)",
+        "Strength, 0 to 1 (1: follow the pose closely)",
         default=f"{strength:g}",
         required=False,
         max_length=8,
