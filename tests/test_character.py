@@ -368,12 +368,13 @@ async def test_allowed_direct_messages_keep_the_operators_limit_and_words(
     drawn = await in_dm("a lonely lighthouse keeper")
     assert drawn.original is not None and drawn.original.embeds
     again = await in_dm("a second keeper")
-    assert "In direct messages the bot allows 1 sheet(s) per member" in private_refusal(again)
+    # (Each refusal private at once, or after a deferral when admission is slow under load.)
+    assert "In direct messages the bot allows 1 sheet(s) per member" in refusal(again)
     assert len(harness.segmind.requests) == 1
     # The operator's words hold in every server too.
     in_server = await harness.discord.invoke("character", {"prompt": "dragon"}, user_id=USER + 1)
-    await in_server.wait_for(lambda r: r.acked_at is not None)
-    assert "“dragon”" in private_refusal(in_server)
+    await in_server.wait_for(refused_in_private)
+    assert "“dragon”" in refusal(in_server)
     assert len(harness.segmind.requests) == 1
 
 
