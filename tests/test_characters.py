@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
+from bot.sheets.characters import MAX_SHARED, Character, server_shelf
+from bot.sheets.request import SheetRequest
+from bot.state.sqlite.store import Store
 from tests.fake_discord import InteractionRecord, Message, Permissions
 from tests.harness import Harness
 from tests.helpers import (
@@ -23,6 +26,7 @@ from tests.helpers import (
 )
 
 MODERATOR = Permissions.MANAGE_GUILD
+MODERATOR_ID = 7103
 
 
 def job_of(sheet: Message) -> str:
@@ -255,6 +259,19 @@ async def test_a_shared_character_is_drawn_by_members_of_that_server_only(harnes
     assert "Deleted the shared character “Aria”" in said(moderator_delete)
     assert await offered(harness, "a", user_id=OTHER) == []
     assert await offered(harness, "a") == ["Aria"]  # the owner's own copy stays
+
+
+async def test_a_server_shares_at_most_100_characters(harness: Harness) -> None:
+    await harness.start_bot(COOLDOWN_SECONDS="0")
+    await save(harness, await a_sheet(harness), "Aria")
+    # 100 shared already (written beside the running bot, as a moderator would have shared them).
+    async with Store.open(harness.cwd / "bot.sqlite3") as store:
+        for n in range(MAX_SHARED):
+            shelf = server_shelf(harness.discord.guild_id)
+            shared = Character(shelf, f"s{n}", MODERATOR_ID, SheetRequest(prompt="x"), 1.0)
+            await store.save_character(shared, None, limit=MAX_SHARED)
+    refused = await characters(harness, "share", permissions=MODERATOR, name="Aria")
+    assert "already shares 100 characters, the most it can" in refusal(refused)
 
 
 async def test_a_servers_shared_characters_go_when_the_bot_leaves_it(harness: Harness) -> None:
