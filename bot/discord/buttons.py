@@ -1,5 +1,6 @@
-"""The Re-roll, Edit and Delete buttons under a sheet, and the Edit form; they work after
-restarts because everything they need is loaded from storage by the job id in their custom_id."""
+"""The Re-roll, Edit, Save and Delete buttons under a sheet, and the Edit form; they work after
+restarts because everything they need is loaded from storage by the job id in their custom_id
+(Save's form is `bot.discord.characters`')."""
 
 from __future__ import annotations
 
