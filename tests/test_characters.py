@@ -327,3 +327,33 @@ async def test_blocked_words_hold_in_extra_and_in_names(harness: Harness) -> Non
     named = await save(harness, sheet, "Dragon Aria")
     assert "in names" in refusal(named)
     assert len(harness.segmind.requests) == 1
+
+
+async def test_characters_and_sheets_work_the_same_on_redis(
+    harness: Harness, redis_url: str
+) -> None:
+    settings = {"COOLDOWN_SECONDS": "0", "REDIS_URL": redis_url}
+    bot = await harness.start_bot(**settings)
+    pose = harness.discord.host_attachment(png((400, 600)), "pose.png", "image/png")
+    rec = await harness.discord.invoke(
+        "character", {"prompt": "Aria, an elf ranger"}, user_id=OWNER, attachments={"pose": pose}
+    )
+    await rec.wait_for(sheet_delivered, timeout=10)
+    assert rec.original is not None
+    assert "Saved" in said(await save(harness, rec.original, "Aria"))
+    assert "already have" in refusal(await save(harness, rec.original, "aria"))
+    await bot.kill()
+    await harness.start_bot(**settings)
+    assert await offered(harness, "AR") == ["Aria"]
+    again = await drawn(harness, name="Aria")
+    assert sheet_delivered(again)
+    first, second = (r.json for r in harness.segmind.requests)
+    assert (second["prompt"], second["seed"], second["image"]) == (
+        first["prompt"],
+        first["seed"],
+        first["image"],
+    )
+    listed = await harness.discord.invoke("sheets", user_id=OWNER)
+    await listed.wait_for(lambda r: r.original is not None and not r.original.loading, timeout=5)
+    assert listed.original is not None
+    assert len(listed.original.embeds[0]["description"].splitlines()) == 2
