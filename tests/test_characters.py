@@ -329,10 +329,9 @@ async def test_blocked_words_hold_in_extra_and_in_names(harness: Harness) -> Non
     assert len(harness.segmind.requests) == 1
 
 
-async def test_characters_and_sheets_work_the_same_on_redis(
-    harness: Harness, redis_url: str
-) -> None:
-    settings = {"COOLDOWN_SECONDS": "0", "REDIS_URL": redis_url}
+async def test_characters_and_sheets_work_the_same_on_redis(shared_harness: Harness) -> None:
+    harness = shared_harness
+    settings = {"COOLDOWN_SECONDS": "0"}
     bot = await harness.start_bot(**settings)
     pose = harness.discord.host_attachment(png((400, 600)), "pose.png", "image/png")
     rec = await harness.discord.invoke(
@@ -353,6 +352,8 @@ async def test_characters_and_sheets_work_the_same_on_redis(
         first["seed"],
         first["image"],
     )
+    for job in (1, 2):
+        await harness.until_job(job, "done")
     listed = await harness.discord.invoke("sheets", user_id=OWNER)
     await listed.wait_for(lambda r: r.original is not None and not r.original.loading, timeout=5)
     assert listed.original is not None

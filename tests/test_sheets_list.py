@@ -50,6 +50,8 @@ async def test_sheets_lists_the_members_own_sheets_here_ten_a_page_with_links(
     drawn = [await draw(harness, OWNER, f"sheet number {n}") for n in range(12)]
     assert all(map(sheet_delivered, drawn))
     await draw(harness, OTHER, "someone else's sheet")
+    for job in range(1, 14):  # delivered, and its end stored (what /sheets lists)
+        await harness.until_job(job, "done")
     seeds = [r.json["seed"] for r in harness.segmind.requests]
     guild, channel = harness.discord.guild_id, harness.discord.channels_of()[0]
 
@@ -94,6 +96,7 @@ async def test_a_long_prompt_is_cut_and_cannot_break_the_link(harness: Harness) 
     prompt = "a [mage](https://evil.example) " + "with a very long description " * 10
     rec = await draw(harness, OWNER, prompt)
     assert sheet_delivered(rec)
+    await harness.until_job(1, "done")
     ((_, start, _, link),) = lines(await sheets(harness, OWNER))
     assert start.endswith("…") and len(start) <= 70
     assert "[" not in start and link.startswith("https://discord.com/channels/")
