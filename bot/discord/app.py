@@ -241,15 +241,21 @@ class SheetBot(commands.AutoShardedBot):
         Also what discord.py calls when Discord ends the session for good (a fatal close code):
         the jobs still finish, over REST, before the connection to Discord goes.
         """
-        if not self._closing:
-            self._closing = True
+        if self._closing:
+            await super().close()
+            return
+        self._closing = True
+        try:
             log.info("shutting down: no new requests, finishing running jobs")
             cut = await self.engine.stop(self.settings.shutdown_grace_seconds)
             await self.placeholders.close()
             if cut:
                 log.warning("%d job(s) cut short by the shutdown; reported on restart", cut)
             await self.background.close()
-        await super().close()
+        finally:
+            # Whatever ended the steps above (a failure, a cancellation), the connection to
+            # Discord and its HTTP session are closed: left open, aiohttp's connector leaks.
+            await super().close()
 
 
 def _sharding(settings: Settings) -> dict[str, Any]:
