@@ -134,8 +134,9 @@ async def test_second_request_within_cooldown_is_refused_with_when_it_ends(
     first = await harness.discord.invoke("character", {"prompt": "one"}, user_id=USER)
     await first.wait_for(sheet_delivered)
     second = await harness.discord.invoke("character", {"prompt": "two"}, user_id=USER)
-    await second.wait_for(lambda r: r.acked_at is not None)
-    text = private_refusal(second)
+    # Refused at once, or after a deferral when admission takes over 20 ms (a loaded machine).
+    await second.wait_for(refused_in_private)
+    text = refusal(second)
     assert TIMESTAMP.search(text) and "draw again" in text
     assert len(harness.segmind.requests) == 1
 
@@ -161,8 +162,8 @@ async def test_cooldown_survives_a_restart(harness: Harness) -> None:
     await bot.kill()
     await harness.start_bot(COOLDOWN_SECONDS="600")
     again = await harness.discord.invoke("character", {"prompt": "two"}, user_id=USER)
-    await again.wait_for(lambda r: r.acked_at is not None)
-    assert "draw again" in private_refusal(again)
+    await again.wait_for(refused_in_private)  # at once, or after a deferral under load
+    assert "draw again" in refusal(again)
 
 
 @pytest.mark.parametrize(
