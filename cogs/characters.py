@@ -76,11 +76,18 @@ class Characters(
         await tell(interaction, await self.bot.characters.share(interaction, name))
 
     @draw.autocomplete("name")
-    @delete.autocomplete("name")
     async def _any_name(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         return await self.bot.characters.choices(interaction, current)
+
+    @delete.autocomplete("name")
+    async def _deletable_name(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        # Shared characters only for those who may delete them: moderators.
+        own_only = not await self.bot.characters.moderator(interaction)
+        return await self.bot.characters.choices(interaction, current, own_only=own_only)
 
     @share.autocomplete("name")
     async def _own_name(

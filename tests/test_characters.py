@@ -251,6 +251,7 @@ async def test_a_shared_character_is_drawn_by_members_of_that_server_only(harnes
     await elsewhere_rec.wait_for(lambda r: r.choices is not None, timeout=5)
     assert elsewhere_rec.choices == []
 
+    assert await offered(harness, "a", user_id=OTHER, sub="delete") == []  # not theirs to delete
     member_delete = await characters(harness, "delete", OTHER, name="Aria")
     assert "Only moderators" in refusal(member_delete)
     moderator_delete = await characters(

@@ -138,14 +138,14 @@ class CharacterDesk:
     async def delete(self, interaction: discord.Interaction, name: str) -> str:
         """Delete the member's own character; a moderator's, also a shared one."""
         character = await self.find(interaction, name)
-        if character.shared and not await self._moderator(interaction):
+        if character.shared and not await self.moderator(interaction):
             raise Refused(texts.SHARED_DELETE_MODERATORS_ONLY)
         await self._store.delete_character(character.shelf, character.key)
         return texts.character_deleted(character.name, shared=character.shared)
 
     async def share(self, interaction: discord.Interaction, name: str) -> str:
         """Moderators: copy one of their own characters to this server's shared ones."""
-        if interaction.guild_id is None or not await self._moderator(interaction):
+        if interaction.guild_id is None or not await self.moderator(interaction):
             raise Refused(texts.SHARE_MODERATORS_ONLY)
         own = await self._store.character(member_shelf(interaction.user.id), name_key(name))
         if own is None:
@@ -212,7 +212,8 @@ class CharacterDesk:
         own = member_shelf(interaction.user.id)
         return [own, server_shelf(interaction.guild_id)] if interaction.guild_id else [own]
 
-    async def _moderator(self, interaction: discord.Interaction) -> bool:
+    async def moderator(self, interaction: discord.Interaction) -> bool:
+        """Whether the member is a moderator here (may share and delete shared characters)."""
         roles = await self._servers.moderator_roles(interaction.guild_id)
         return is_moderator(interaction, roles)
 
