@@ -381,7 +381,12 @@ def _closing(task: asyncio.Task[Any]) -> bool:
     is the main task's cleanup: cut short, the client's HTTP session stays open (aiohttp's
     "Unclosed connector", seen in a full run under load)."""
     coro = task.get_coro()
-    return getattr(coro, "__qualname__", "") == "Client.close.<locals>._close"
+    # The bot is an AutoShardedBot: its client closes in AutoShardedClient's own `_close`
+    # (the plain Client's alone was spared, so a kill under load still cut the sharded one).
+    return getattr(coro, "__qualname__", "") in (
+        "Client.close.<locals>._close",
+        "AutoShardedClient.close.<locals>._close",
+    )
 
 
 def _track_tasks(loop: asyncio.AbstractEventLoop) -> None:
