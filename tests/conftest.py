@@ -105,5 +105,5 @@ def redis_server() -> Iterator[RedisServer]:
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> str:
     """The URL of an empty Redis (flushed before the test)."""
-    redis_server.flushall()
+    redis_server.reset()
     return redis_server.url

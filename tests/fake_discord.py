@@ -251,10 +251,11 @@ class Attachment:
     id: int
     description: str | None = None
     url: str = ""
+    declared_size: int | None = None  # what Discord says the file weighs, if not its bytes
 
     @property
     def size(self) -> int:
-        return len(self.data)
+        return len(self.data) if self.declared_size is None else self.declared_size
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -396,6 +397,7 @@ class InteractionRecord:
     events: list[str] = field(default_factory=list)
     message: Message | None = None  # the message a component was clicked on
     modal: dict[str, Any] | None = None  # data of a type 9 (modal) response
+    choices: list[dict[str, Any]] | None = None  # an autocomplete's answer (type 8)
     callback_data: dict[str, Any] | None = None
     thinking: bool = False  # deferred (type 5) and the loading message not yet replaced
     # True when the first followup after a deferral replaced the thinking message (Discord's
@@ -855,6 +857,15 @@ class FakeDiscord:
         self._announce("GUILD_CREATE", lambda: self.guild_json(guild_id), guild_id)
         return guild_id
 
+    async def remove_guild(self, guild_id: int) -> None:
+        """The bot is removed from a guild (kicked, or the guild deleted): GUILD_DELETE without
+        `unavailable`, on the guild's shard. Its channels stay known, for the test's records."""
+        if guild_id not in self._guilds or guild_id == self.guild_id:
+            raise AssertionError("remove a guild added with add_guild")
+        self._announce("GUILD_DELETE", lambda: {"id": str(guild_id)}, guild_id)
+        await self._announced()
+        del self._guilds[guild_id]
+
     def channels_of(self, guild_id: int | None = None) -> list[int]:
         """The text channels of a guild (default: the default guild), first one first."""
         return list(self._guild(guild_id).channel_ids)
@@ -1140,6 +1151,57 @@ class FakeDiscord:
         if height is not None:
             out["height"] = height
         return out
+
+    def post_as_member(
+        self,
+        user_id: int,
+        content: str = "",
+        *,
+        attachments: list[dict[str, Any]] | None = None,
+        embeds: list[dict[str, Any]] | None = None,
+        channel_id: int | None = None,
+    ) -> Message:
+        """A member's message in a channel (by default the default guild's first), with
+        attachments from `host_attachment` and embeds (say, a link preview's): something a
+        message command can be used on. The bot is not told (it has no message intents)."""
+        channel = self._channels[channel_id or self._guild(None).channel_ids[0]]
+        msg = Message(
+            id=self._snowflake(),
+            channel_id=channel.id,
+            content=content,
+            embeds=list(embeds or []),
+            author=self.user_json(user_id),
+            guild_id=channel.guild_id,
+        )
+        for hosted in attachments or []:
+            stored = self._hosted[int(hosted["id"])]
+            if stored.channel_id != channel.id:
+                raise AssertionError("host the attachment with the channel it is posted in")
+            msg.attachments.append(
+                Attachment(
+                    filename=stored.filename,
+                    content_type=hosted.get("content_type"),
+                    data=stored.data,
+                    id=int(hosted["id"]),
+                    url=hosted["url"],
+                    declared_size=int(hosted["size"]),
+                )
+            )
+        self.messages[msg.id] = msg
+        return msg
+
+    def embed_image(
+        self, data: bytes, filename: str, *, width: int = 640, height: int = 480
+    ) -> dict[str, Any]:
+        """An embed's image as Discord shows it: `url` on the site it came from (never served
+        here: only Discord fetches it), `proxy_url` on Discord's media proxy (this fake)."""
+        hosted = self.host_attachment(data, filename, None)
+        return {
+            "url": f"https://images.example.invalid/{quote(filename)}",
+            "proxy_url": hosted["url"],
+            "width": width,
+            "height": height,
+        }
 
     def _cdn_url(self, channel_id: int, att_id: int, filename: str) -> str:
         expiry = format(int(time.time()) + 86400, "x")
@@ -1834,6 +1896,13 @@ class FakeDiscord:
 
         chat = cmd.get("type", 1) == 1
         check(cmd.get("name"), "command", chat)
+        if not chat and (cmd.get("description") or cmd.get("options")):
+            # User and message commands take neither (Discord: "description must be empty").
+            self.violation(
+                f"{req.method} {req.path}: context menu {cmd.get('name')!r} "
+                "has a description or options (400)"
+            )
+            raise _err(400, 50035, "Invalid Form Body (context menu description)")
         if chat:
             walk(cmd.get("options") or [], f"{cmd.get('name')}.")
 
@@ -1949,7 +2018,16 @@ class FakeDiscord:
                     self._apply_payload(req, rec.message, data, new=False)
                 resource["message"] = rec.message.to_json()
         elif ack == 9:
+            self._check_modal(where, data)
             rec.modal = data
+        elif ack == 8:
+            choices = list(data.get("choices") or [])
+            # Discord: at most 25 choices, each named 1 to 100 characters.
+            bad = [c for c in choices if not 1 <= len(str(c.get("name", ""))) <= 100]
+            if len(choices) > 25 or bad:
+                self.violation(f"{where}: {len(choices)} choices, {len(bad)} badly named (400)")
+                raise _err(400, 50035, "Invalid Form Body (autocomplete choices)")
+            rec.choices = choices
         rec.ack_type = ack
         rec.acked_at = now
         rec.events.append(f"ack:{ack}")
@@ -1963,6 +2041,25 @@ class FakeDiscord:
         if rec.original is not None and ack in (4, 5, 7):
             interaction["response_message_id"] = str(rec.original.id)
         return 200, {"interaction": interaction, "resource": resource}
+
+    def _check_modal(self, where: str, data: dict[str, Any]) -> None:
+        """What Discord's docs ask of a modal beyond the spec's shapes: 1 to 5 components, a
+        label on every text input in an action row, a prefilled value that fits its bounds."""
+        top = data.get("components") or []
+        problems = [] if 1 <= len(top) <= 5 else [f"{len(top)} components (1 to 5 allowed)"]
+        for row in top:
+            for c in row.get("components") or []:
+                if c.get("type") == 4 and not c.get("label"):
+                    problems.append(f"text input {c.get('custom_id')!r} has no label")
+            inputs = [row["component"]] if row.get("type") == 18 else row.get("components") or []
+            for c in inputs:
+                value = c.get("value")
+                too_long = value is not None and len(value) > int(c.get("max_length") or 4000)
+                if c.get("type") == 4 and too_long:
+                    problems.append(f"text input {c['custom_id']!r}: value over max_length")
+        if problems:
+            self.violation(f"{where}: invalid modal: {'; '.join(problems)} (400 50035)")
+            raise _err(400, 50035, "Invalid Form Body (modal)")
 
     # ------------------------------------------------------------------ interaction webhooks
 
@@ -2452,6 +2549,121 @@ class FakeDiscord:
         await self._send_interaction(rec, payload)
         return rec
 
+    async def autocomplete(
+        self,
+        name: str,
+        options: Mapping[str, object],
+        *,
+        focused: str,
+        user_id: int,
+        permissions: int = 0,
+        guild_id: int | None = None,
+    ) -> InteractionRecord:
+        """A member typing in an option with autocomplete: an APPLICATION_COMMAND_AUTOCOMPLETE
+        interaction (type 4) carrying what is filled in so far, as typed (partial, unchecked),
+        the option being typed in marked ``"focused": true``. Answered with callback type 8."""
+        where = self._where(True, guild_id, None)
+        parts = name.split()
+        cmd = self.find_command(parts[0], guild_id=guild_id)
+        if cmd is None:
+            raise AssertionError(f"command {parts[0]!r} is not registered")
+        schema = cmd.get("options") or []
+        chain = []
+        for sub in parts[1:]:
+            opt = next((o for o in schema if o["name"] == sub and o["type"] in (1, 2)), None)
+            if opt is None:
+                raise AssertionError(f"{name!r}: no subcommand {sub!r}")
+            chain.append(opt)
+            schema = opt.get("options") or []
+        by_name = {o["name"]: o for o in schema}
+        if focused not in options or not by_name.get(focused, {}).get("autocomplete"):
+            raise AssertionError(f"/{name} option {focused!r} has no autocomplete to type in")
+        leaf: list[dict[str, Any]] = []
+        for oname, value in options.items():
+            if oname not in by_name:
+                raise AssertionError(f"/{name} has no option {oname!r}")
+            entry = {"name": oname, "type": by_name[oname]["type"], "value": value}
+            if oname == focused:
+                entry["focused"] = True
+            leaf.append(entry)
+        payload_options = leaf
+        for opt in reversed(chain):
+            payload_options = [
+                {"name": opt["name"], "type": opt["type"], "options": payload_options}
+            ]
+        data: dict[str, Any] = {
+            "id": cmd["id"],
+            "name": parts[0],
+            "type": 1,
+            "options": payload_options,
+        }
+        rec, payload = self._new_record(
+            4,
+            name,
+            user_id=user_id,
+            where=where,
+            permissions=permissions,
+            roles=[],
+            app_permissions=DEFAULT_APP_PERMISSIONS,
+            locale="en-US",
+            data=data,
+        )
+        await self._send_interaction(rec, payload)
+        return rec
+
+    async def use_on_message(
+        self,
+        name: str,
+        message: Message,
+        *,
+        user_id: int,
+        permissions: int = 0,
+        roles: list[int] | None = None,
+        app_permissions: int = DEFAULT_APP_PERMISSIONS,
+        locale: str = "en-US",
+    ) -> InteractionRecord:
+        """A member uses a message command (right-click a message → Apps → `name`): an
+        APPLICATION_COMMAND interaction (type 2) whose data has type 3, the message's id as
+        `target_id` and the message itself in `resolved.messages`."""
+        msg = self.messages.get(message.id)
+        if msg is None or msg.deleted:
+            raise AssertionError(f"message {message.id} is unknown or deleted")
+        if msg.ephemeral:
+            raise AssertionError("Discord offers no message commands on ephemeral messages")
+        where = self._channels.get(msg.channel_id)
+        if where is None:
+            raise AssertionError("message commands here are used in guild channels")
+        guild = where.guild_id
+        cands = list(self.guild_commands.get(guild, [])) + self.global_commands
+        cmd = next((c for c in cands if c["name"] == name and c.get("type") == 3), None)
+        if cmd is None:
+            raise AssertionError(
+                f"no message command {name!r} is registered "
+                f"(has {[c['name'] for c in cands if c.get('type') == 3]})"
+            )
+        data: dict[str, Any] = {
+            "id": cmd["id"],
+            "name": name,
+            "type": 3,
+            "target_id": str(msg.id),
+            "resolved": {"messages": {str(msg.id): msg.to_json()}},
+        }
+        if cmd.get("guild_id"):
+            data["guild_id"] = cmd["guild_id"]
+        rec, payload = self._new_record(
+            2,
+            name,
+            user_id=user_id,
+            where=where,
+            permissions=permissions,
+            roles=list(roles or []),
+            app_permissions=app_permissions,
+            locale=locale,
+            data=data,
+        )
+        await self._send_interaction(rec, payload)
+        return rec
+
     def _where(
         self, in_guild: bool, guild_id: int | None, channel_id: int | None
     ) -> _Channel | None:
@@ -2623,7 +2835,9 @@ class FakeDiscord:
         permissions: int = 0,
         roles: list[int] | None = None,
     ) -> InteractionRecord:
-        """Submit the modal that ``rec`` was answered with (ack type 9), as its user."""
+        """Submit the modal that ``rec`` was answered with (ack type 9), as its user: ``values``
+        is what the member typed (an empty string clears an input); the others keep the value
+        the bot prefilled, as in Discord's client."""
         if rec.modal is None:
             raise AssertionError(f"interaction {rec.name!r} was not answered with a modal")
         inputs = [
@@ -2633,6 +2847,8 @@ class FakeDiscord:
         for k in values:
             if k not in known:
                 raise AssertionError(f"modal has no text input {k!r} (has {sorted(known)})")
+        # An input the member does not touch is sent with what the bot prefilled.
+        values = {c["custom_id"]: values.get(c["custom_id"], c.get("value") or "") for c in inputs}
         comps: list[dict[str, Any]] = []
         for top in rec.modal.get("components", []):
             if top.get("type") == 1:
@@ -2661,8 +2877,15 @@ class FakeDiscord:
                     }
                 )
         for c in inputs:
-            if c.get("required", True) and not values.get(c["custom_id"]):
+            value = values.get(c["custom_id"], "")
+            if c.get("required", True) and not value:
                 raise AssertionError(f"modal text input {c['custom_id']!r} is required")
+            # Discord's client lets a member send only what fits the input's bounds.
+            low, high = int(c.get("min_length") or 0), int(c.get("max_length") or 4000)
+            if value and not low <= len(value) <= high:
+                raise AssertionError(
+                    f"modal text input {c['custom_id']!r} takes {low} to {high} characters"
+                )
         data = {"custom_id": rec.modal["custom_id"], "components": comps}
         new, payload = self._new_record(
             5,

@@ -166,6 +166,13 @@ class RedisServer:
         assert self._client is not None, "the server is not started"
         self._client.flushall()
 
+    def reset(self) -> None:
+        """Empty every database and undo what `restart` changed (appendonly on), for the next
+        test: `check` says whether appendonly is off."""
+        assert self._client is not None, "the server is not started"
+        self._client.flushall()
+        self._client.config_set("appendonly", "no")
+
     def stop(self) -> None:
         """Stop the server (terminate, then kill if it lingers) and remove its folder."""
         if self._client is not None:

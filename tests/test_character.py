@@ -13,7 +13,7 @@ from PIL import Image
 from tests.fake_discord import InteractionRecord
 from tests.fake_segmind import Planned
 from tests.harness import Harness
-from tests.helpers import refused_in_private
+from tests.helpers import refusal, refused_in_private
 
 USER = 5001
 TIMESTAMP = re.compile(r"<t:\d+:R>")
@@ -72,7 +72,12 @@ async def test_prompt_only_draws_a_sheet_on_the_default_pose(harness: Harness) -
     assert "a red fox knight" in embed["description"]
     assert embed["image"]["url"] == f"attachment://{message.attachments[0].filename}"
     assert fields["Credits left"] == f"{harness.segmind.credits:,.2f}"
-    assert message.custom_ids() == ["sheet:reroll:1", "sheet:delete:1"]
+    assert message.custom_ids() == [
+        "sheet:reroll:1",
+        "sheet:edit:1",
+        "sheet:save:1",
+        "sheet:delete:1",
+    ]
     assert message.pinged_user_ids == []
 
 
@@ -129,8 +134,9 @@ async def test_second_request_within_cooldown_is_refused_with_when_it_ends(
     first = await harness.discord.invoke("character", {"prompt": "one"}, user_id=USER)
     await first.wait_for(sheet_delivered)
     second = await harness.discord.invoke("character", {"prompt": "two"}, user_id=USER)
-    await second.wait_for(lambda r: r.acked_at is not None)
-    text = private_refusal(second)
+    # Refused at once, or after a deferral when admission takes over 20 ms (a loaded machine).
+    await second.wait_for(refused_in_private)
+    text = refusal(second)
     assert TIMESTAMP.search(text) and "draw again" in text
     assert len(harness.segmind.requests) == 1
 
@@ -156,8 +162,8 @@ async def test_cooldown_survives_a_restart(harness: Harness) -> None:
     await bot.kill()
     await harness.start_bot(COOLDOWN_SECONDS="600")
     again = await harness.discord.invoke("character", {"prompt": "two"}, user_id=USER)
-    await again.wait_for(lambda r: r.acked_at is not None)
-    assert "draw again" in private_refusal(again)
+    await again.wait_for(refused_in_private)  # at once, or after a deferral under load
+    assert "draw again" in refusal(again)
 
 
 @pytest.mark.parametrize(
@@ -357,16 +363,19 @@ async def test_allowed_direct_messages_keep_the_operators_limit_and_words(
         return rec
 
     blocked = await in_dm("a red dragon")
-    assert "doesn't allow the word “dragon”" in private_refusal(blocked)
+    # Private at once, or (the first check in a process, while the look-alike table is built)
+    # after a brief "thinking".
+    assert "doesn't allow the word “dragon”" in refusal(blocked)
     drawn = await in_dm("a lonely lighthouse keeper")
     assert drawn.original is not None and drawn.original.embeds
     again = await in_dm("a second keeper")
-    assert "In direct messages the bot allows 1 sheet(s) per member" in private_refusal(again)
+    # (Each refusal private at once, or after a deferral when admission is slow under load.)
+    assert "In direct messages the bot allows 1 sheet(s) per member" in refusal(again)
     assert len(harness.segmind.requests) == 1
     # The operator's words hold in every server too.
     in_server = await harness.discord.invoke("character", {"prompt": "dragon"}, user_id=USER + 1)
-    await in_server.wait_for(lambda r: r.acked_at is not None)
-    assert "“dragon”" in private_refusal(in_server)
+    await in_server.wait_for(refused_in_private)
+    assert "“dragon”" in refusal(in_server)
     assert len(harness.segmind.requests) == 1
 
 
@@ -386,13 +395,19 @@ async def test_an_unexpected_failure_replaces_the_spinner_with_an_apology(
     # Another program (a backup, say) holds the database: storing the job fails after the
     # request was acknowledged. The member must not be left with "thinking…" forever.
     bot = await harness.start_bot(COOLDOWN_SECONDS="0")
+    # A first sheet loads the server's settings (kept from then on). Without it, the lock can
+    # catch a start-up write (forgetting old poses) holding the bot's connection, so reading
+    # the settings times out first: a private "storage is not answering", not this failure.
+    first = await harness.discord.invoke("character", {"prompt": "first"}, user_id=USER)
+    await first.wait_for(sheet_delivered)
+    await harness.until_job(1, "done")  # its last write made
     with harness.database_locked():
         rec = await harness.discord.invoke("character", {"prompt": "x"}, user_id=USER)
         await rec.wait_for(lambda r: r.original is not None and "wrong" in r.original.content)
         assert rec.ack_type == 5
         assert "Something went wrong on our side" in rec.original.content  # type: ignore[union-attr]
     await bot.wait_for_log("/character failed")
-    assert harness.segmind.requests == []
+    assert len(harness.segmind.requests) == 1
 
 
 async def test_a_sheet_that_cannot_fit_any_upload_limit_is_reported_not_lost_silently(

@@ -13,6 +13,9 @@ from tests.fake_segmind import FakeSegmind, Planned
 from tests.harness import run_cli, run_entry_point
 from tests.helpers import both_env, segmind_env
 
+# Every command the bot registers (slash commands, and the "Use as pose" message menu).
+COMMANDS = {"character", "credits", "config", "sheets", "characters", "Use as pose"}
+
 
 async def test_generate_writes_a_jpeg_and_reports_seed_and_credits(
     tmp_path: Path, segmind: FakeSegmind
@@ -220,7 +223,7 @@ async def test_sync_registers_commands_even_when_unchanged(
         result = await run_cli("sync", cwd=tmp_path, **both_env(discord_fake, segmind))
         assert result.code == 0, result.err
         assert discord_fake.command_syncs == expected
-    assert {c["name"] for c in discord_fake.global_commands} == {"character", "credits", "config"}
+    assert {c["name"] for c in discord_fake.global_commands} == COMMANDS
 
 
 async def test_dev_guild_id_registers_commands_in_that_server_only(
@@ -231,7 +234,7 @@ async def test_dev_guild_id_registers_commands_in_that_server_only(
     assert result.code == 0, result.err
     assert discord_fake.global_commands == []
     names = {c["name"] for c in discord_fake.guild_commands[discord_fake.guild_id]}
-    assert names == {"character", "credits", "config"}
+    assert names == COMMANDS
 
 
 # --- DATABASE_PATH: the commands that only read the state never create it --------------------

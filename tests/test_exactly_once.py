@@ -228,7 +228,12 @@ async def test_a_placeholder_someone_deleted_is_replaced_by_a_new_message(
     await rec.wait_for(lambda r: any(m.attachments for m in r.all_messages), timeout=10)
     (sheet,) = [m for m in rec.all_messages if m.attachments]
     assert not sheet.ephemeral and sheet.embeds[0]["description"] == "still wanted"
-    assert sheet.custom_ids() == ["sheet:reroll:1", "sheet:delete:1"]
+    assert sheet.custom_ids() == [
+        "sheet:reroll:1",
+        "sheet:edit:1",
+        "sheet:save:1",
+        "sheet:delete:1",
+    ]
     assert harness.discord.channel_messages == []
 
 

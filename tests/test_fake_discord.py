@@ -869,3 +869,41 @@ async def test_invalid_shards_are_4010(point_at: Any) -> None:
             assert fake.connected_shards == [0] and fake.shard_count == 2
         assert len(fake.violations) == 9
         assert fake.identifies[0]["shard"] == [0, 2] and len(fake.identifies) == 1
+
+
+async def test_modals_autocomplete_and_context_menus_are_held_to_discords_rules() -> None:
+    async with FakeDiscord() as fake:
+        where = fake._channels[fake.channel_id]
+
+        async def answer(itype: int, body: dict[str, Any]) -> int:
+            rec, _ = fake._new_record(
+                itype, "x", user_id=USER, where=where, permissions=0, roles=[],
+                app_permissions=0, locale="en-US", data={},
+            )  # fmt: skip
+            path = f"/interactions/{rec.id}/{rec.token}/callback?with_response=1"
+            status, _, _ = await raw(fake, "POST", path, auth=False, json=body)
+            return status
+
+        def modal(*inputs: dict[str, Any]) -> dict[str, Any]:
+            rows = [{"type": 1, "components": [{"type": 4, "style": 1, **i}]} for i in inputs]
+            return {"type": 9, "data": {"custom_id": "m", "title": "Title", "components": rows}}
+
+        good = {"custom_id": "a", "label": "A", "value": "abc", "max_length": 3}
+        assert await answer(2, modal(good)) == 200
+        assert await answer(3, modal(good)) == 200
+        assert fake.violations == []
+        assert await answer(5, modal(good)) == 400  # never in answer to a modal submit
+        assert await answer(2, modal(*[{**good, "custom_id": f"i{n}"} for n in range(6)])) == 400
+        assert await answer(2, modal({**good, "value": "abcd"})) == 400  # over its max_length
+        assert await answer(2, modal({"custom_id": "a"})) == 400  # no label in an action row
+        choices = [{"name": f"c{n}", "value": f"c{n}"} for n in range(26)]
+        assert await answer(4, {"type": 8, "data": {"choices": choices[:25]}}) == 200
+        assert await answer(4, {"type": 8, "data": {"choices": choices}}) == 400
+        assert len(fake.violations) == 5
+
+        path = f"/applications/{fake.application_id}/commands"
+        menu = {"name": "Use as pose", "type": 3}
+        status, _, _ = await raw(fake, "PUT", path, json=[menu])
+        assert status == 200 and len(fake.violations) == 5
+        status, _, _ = await raw(fake, "PUT", path, json=[{**menu, "description": "no"}])
+        assert status == 400 and len(fake.violations) == 6

@@ -160,7 +160,12 @@ async def test_sheet_goes_to_the_channel_pinging_only_the_member_when_the_token_
     assert mentions is not None
     assert not set(mentions.get("parse") or []) & {"everyone", "roles", "users"}
     assert [int(u) for u in mentions.get("users") or []] == [OWNER]
-    assert message.custom_ids() == ["sheet:reroll:1", "sheet:delete:1"]
+    assert message.custom_ids() == [
+        "sheet:reroll:1",
+        "sheet:edit:1",
+        "sheet:save:1",
+        "sheet:delete:1",
+    ]
     assert harness.discord.dm_messages == []
 
 
@@ -257,7 +262,12 @@ async def test_reroll_and_delete_work_after_a_restart_and_refuse_strangers(
     sheet = rec.original
     assert sheet is not None
     job = sheet.custom_ids()[0].rsplit(":", 1)[1]
-    assert sheet.custom_ids() == [f"sheet:reroll:{job}", f"sheet:delete:{job}"]
+    assert sheet.custom_ids() == [
+        f"sheet:reroll:{job}",
+        f"sheet:edit:{job}",
+        f"sheet:save:{job}",
+        f"sheet:delete:{job}",
+    ]
     await bot.kill()
     await harness.start_bot(**settings)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from bot.sheets.characters import Character, NameTaken, ShelfFull, name_key
 from bot.sheets.job import DAY, Job, JobChange, JobState, LedgerEntry, NewJob, Outcome
 from bot.sheets.records import Records
 from bot.sheets.request import SheetRequest
@@ -358,6 +359,94 @@ async def test_the_ledger_is_read_since_a_moment_by_server_oldest_first(
     assert await records.ledger(now - 300) == [e1, e3, e4]  # `since` itself is included
     assert await records.ledger(now) == []
     assert old in await records.ledger(0)
+
+
+async def test_a_members_sheets_are_listed_per_server_newest_first_in_pages(
+    records: Records,
+) -> None:
+    now = time.time()
+    mine = [await finished(records, now - 500 + n, user_id=5) for n in range(5)]
+    await finished(records, now - 100, user_id=5, outcome=JobState.FAILED)  # not a sheet
+    await finished(records, now - 100, user_id=6)  # another member's
+    await finished(records, now - 100, user_id=5, guild_id=OTHER_GUILD)  # another server's
+    dm = await finished(records, now - 100, user_id=5, guild_id=None)
+    old = await finished(records, now - 3 * DAY, user_id=5)
+    newest = [e.job_id for e in reversed(mine)]
+
+    page, total = await records.sheets_of(5, GUILD, now - DAY, skip=0, take=3)
+    assert ([j.id for j in page], total) == (newest[:3], 5)
+    assert all(j.state is JobState.DONE and j.user_id == 5 for j in page)
+    page, total = await records.sheets_of(5, GUILD, now - DAY, skip=3, take=3)
+    assert ([j.id for j in page], total) == (newest[3:], 5)
+    page, total = await records.sheets_of(5, GUILD, 0, skip=0, take=10)
+    assert ([j.id for j in page], total) == ([*newest, old.job_id], 6)
+    page, _ = await records.sheets_of(5, None, now - DAY, skip=0, take=10)
+    assert [j.id for j in page] == [dm.job_id]
+    assert await records.sheets_of(7, GUILD, 0, skip=0, take=10) == ([], 0)
+
+
+# Saved characters --------------------------------------------------------------------------
+
+
+def character(name: str, shelf: str = "member:5", **request: Any) -> Character:
+    asked = SheetRequest(**{"prompt": f"{name}, a ranger", "seed": 11, **request})
+    return Character(shelf=shelf, name=name, owner_id=5, request=asked, saved_at=1000.5)
+
+
+async def test_a_saved_character_round_trips_with_its_pose(records: Records) -> None:
+    aria = dataclasses.replace(
+        character("Aria", negative_prompt="hat", strength=0.4, steps=33, guidance=9, upscale=1.5),
+        has_pose=True,
+        pose_note="used the first frame",
+    )
+    await records.save_character(aria, b"pose bytes", limit=5)
+    await records.save_character(character("bram"), None, limit=5)
+    assert await records.character("member:5", name_key("ARIA")) == aria
+    assert await records.character_pose("member:5", aria.key) == b"pose bytes"
+    assert await records.character_pose("member:5", name_key("bram")) is None
+    assert [c.name for c in await records.characters_on("member:5")] == ["Aria", "bram"]
+    assert await records.characters_on("member:6") == []
+    assert await records.character("member:6", aria.key) is None
+
+
+async def test_names_are_unique_per_shelf_whatever_their_case(records: Records) -> None:
+    await records.save_character(character("Aria"), None, limit=5)
+    with pytest.raises(NameTaken):
+        await records.save_character(character("ARIA"), None, limit=5)
+    await records.save_character(character("aria", shelf="server:2"), None, limit=5)
+    await records.save_character(character("Aria", shelf="member:6"), None, limit=5)
+    stored = await records.character("member:5", name_key("aria"))
+    assert stored is not None and stored.name == "Aria"
+
+
+async def test_a_full_shelf_refuses_until_one_is_deleted(records: Records) -> None:
+    for n in range(3):
+        await records.save_character(character(f"c{n}"), b"p", limit=3)
+    with pytest.raises(ShelfFull):
+        await records.save_character(character("c3"), None, limit=3)
+    assert await records.delete_character("member:5", name_key("C1"))
+    assert not await records.delete_character("member:5", name_key("C1"))
+    assert await records.character_pose("member:5", name_key("c1")) is None
+    await records.save_character(character("c3"), None, limit=3)
+    assert [c.name for c in await records.characters_on("member:5")] == ["c0", "c2", "c3"]
+
+
+async def test_a_burst_of_saves_keeps_exactly_the_limit(records: Records) -> None:
+    saves = [records.save_character(character(f"b{n}"), None, limit=4) for n in range(10)]
+    outcomes = await asyncio.gather(*saves, return_exceptions=True)
+    assert sum(o is None for o in outcomes) == 4
+    assert all(isinstance(o, ShelfFull) for o in outcomes if o is not None)
+    assert len(await records.characters_on("member:5")) == 4
+
+
+async def test_clearing_a_shelf_forgets_its_characters_and_poses_only(records: Records) -> None:
+    for shelf in ("server:2", "server:3"):
+        await records.save_character(character("Aria", shelf=shelf), b"pose", limit=5)
+    await records.save_character(character("Bram", shelf="server:2"), None, limit=5)
+    assert await records.clear_shelf("server:2") == 2
+    assert await records.characters_on("server:2") == []
+    assert await records.character_pose("server:2", name_key("aria")) is None
+    assert await records.character_pose("server:3", name_key("aria")) == b"pose"
 
 
 # Admission ---------------------------------------------------------------------------------

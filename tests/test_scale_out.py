@@ -391,11 +391,16 @@ async def test_a_bot_moved_from_sqlite_to_redis_keeps_its_settings_ledger_and_bu
 ) -> None:
     bot = await harness.start_bot(COOLDOWN_SECONDS="0")
     limit = await harness.discord.invoke(
-        "config daily-limit", {"sheets": 2}, user_id=1, permissions=MANAGE
+        "config daily-limit", {"sheets": 3}, user_id=1, permissions=MANAGE
     )
     await limit.wait_for(acked, timeout=5)
     first = await ask(harness, 9100, "a fox ranger", strength=0.6)
     await first.wait_for(sheet_delivered, timeout=10)
+    assert first.original is not None
+    save = await harness.discord.click(first.original, first.original.custom_ids()[2], user_id=9100)
+    await save.wait_for(acked, timeout=5)
+    kept = await harness.discord.submit_modal(save, {"name": "Fox"})
+    await kept.wait_for(lambda r: r.original is not None, timeout=5)  # "Saved “Fox”"
     await bot.signal(signal.SIGTERM)
     assert await bot.wait() == 0
 
@@ -403,6 +408,7 @@ async def test_a_bot_moved_from_sqlite_to_redis_keeps_its_settings_ledger_and_bu
     copied = await run_cli("copy-to-redis", cwd=harness.cwd, **env)
     assert copied.code == 0, copied.err
     assert "the settings of 1 server(s), 1 ledger entries, 1 finished job(s)" in copied.out
+    assert "1 saved character(s)" in copied.out
     again = await run_cli("copy-to-redis", cwd=harness.cwd, **env)
     assert again.code == 2 and "already holds a bot's state" in again.err
 
@@ -412,9 +418,12 @@ async def test_a_bot_moved_from_sqlite_to_redis_keeps_its_settings_ledger_and_bu
     reroll = await harness.discord.click(sheet, sheet.custom_ids()[0], user_id=9100)
     await reroll.wait_for(sheet_delivered, timeout=10)  # the old sheet's button, its pose kept
     assert harness.segmind.requests[1].json["strength"] == 0.6
+    fox = await harness.discord.invoke("characters draw", {"name": "fox"}, user_id=9100)
+    await fox.wait_for(sheet_delivered, timeout=10)  # the saved character, copied
+    assert harness.segmind.requests[2].json["prompt"] == "a fox ranger"
     third = await ask(harness, 9100, "one too many")
-    assert "you have 2/2" in _last_text(third)  # the copied ledger and limit count
-    assert len(harness.segmind.requests) == 2
+    assert "you have 3/3" in _last_text(third)  # the copied ledger and limit count
+    assert len(harness.segmind.requests) == 3
 
 
 async def test_copying_to_redis_waits_until_no_job_is_left_in_the_sqlite_file(

@@ -30,9 +30,10 @@ async def test_malformed_settings_are_each_named_without_echoing_secrets(tmp_pat
         COOLDOWN_SECONDS="soon",
         MAX_CONCURRENT_JOBS="0",
         LOG_LEVEL="loud",
+        MAX_SAVED_CHARACTERS="0",
     )
     assert result.code == 2
-    for name in ("COOLDOWN_SECONDS", "MAX_CONCURRENT_JOBS", "LOG_LEVEL"):
+    for name in ("COOLDOWN_SECONDS", "MAX_CONCURRENT_JOBS", "LOG_LEVEL", "MAX_SAVED_CHARACTERS"):
         assert name in result.err
     assert "DISCORD_TOKEN" not in result.err
     assert "SECRET" not in result.err + result.out

@@ -13,21 +13,28 @@ import discord
 from discord.ext import commands
 
 from bot.discord.buttons import (
+    EDIT_FORM,
     ButtonRules,
     SheetActions,
     SheetButton,
     reroll_button,
     sheet_buttons,
 )
+from bot.discord.characters import SAVE_FORM, CharacterDesk, CharactersPageButton
 from bot.discord.delivery import Courier
+from bot.discord.forms import FormRoutes
+from bot.discord.history import PageButton, SheetsPages
 from bot.discord.intake import ADMISSION_WAIT, Intake, IntakeRules
 from bot.discord.members import DiscordMembers
 from bot.discord.placeholders import Placeholders
+from bot.discord.poses import POSE_FORM, PoseForms
 from bot.discord.tree import SheetTree
 from bot.ops.background import Background
 from bot.ops.metrics import Metrics, watch_loop
 from bot.ops.settings import Settings
 from bot.segmind import AuthError, SegmindClient, SegmindError
+from bot.sheets import lookalikes
+from bot.sheets.characters import server_shelf
 from bot.sheets.deliveries import DeliveryRules
 from bot.sheets.engine import EngineRules, JobEngine
 from bot.sheets.ledger import Ledger
@@ -39,7 +46,14 @@ from bot.state.backend import Backend
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.character", "cogs.credits", "cogs.config")
+EXTENSIONS = (
+    "cogs.character",
+    "cogs.credits",
+    "cogs.config",
+    "cogs.pose",
+    "cogs.sheets",
+    "cogs.characters",
+)
 # How often the database file is checked to be the one the bot has open.
 DATABASE_CHECK_EVERY = 5.0
 
@@ -138,20 +152,33 @@ class SheetBot(commands.AutoShardedBot):
         )
         self._closing = False
         self._file_problem: str | None = None
+        self.characters = CharacterDesk(
+            store=store,
+            servers=self.servers,
+            intake=self.intake,
+            limit=settings.max_saved_characters,
+        )
         self.sheet_actions = SheetActions(
             store=store,
             servers=self.servers,
             intake=self.intake,
+            characters=self.characters,
             rules=ButtonRules(
                 open_reroll=settings.open_reroll,
                 pose_retention_days=settings.pose_retention_days,
             ),
         )
+        self.forms = FormRoutes()
+        self.forms.add(EDIT_FORM, self.sheet_actions.edited)
+        self.pose_forms = PoseForms(self.intake)
+        self.forms.add(POSE_FORM, self.pose_forms.sent)
+        self.forms.add(SAVE_FORM, self.characters.saved)
+        self.sheets_pages = SheetsPages(store)
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        self.add_dynamic_items(SheetButton)
+        self.add_dynamic_items(SheetButton, PageButton, CharactersPageButton)
         await self.sync_commands(force=self.sync_only)
         if self.sync_only:
             return
@@ -161,6 +188,8 @@ class SheetBot(commands.AutoShardedBot):
         self.metrics.watch_queue(lambda: self.jobs.waiting)
         self.background.once("watch the event loop", lambda: watch_loop(self.metrics))
         self.background.once("check the Segmind key", self._check_segmind)
+        if self.settings.blocked_words:  # the word filter's table, before the first request
+            self.background.once("build the look-alike table", lookalikes.prepare)
         self.background.every(3600, "forget old poses", self._forget_old_poses)
         self.background.every(DATABASE_CHECK_EVERY, "check the database file", self._check_file)
 
@@ -178,6 +207,19 @@ class SheetBot(commands.AutoShardedBot):
         if problem is not None and problem != self._file_problem:
             log.error(problem)
         self._file_problem = problem
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        # Submitted forms are routed by their custom_id, so they work after a restart too.
+        await self.forms.dispatch(interaction)
+
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        # The bot left (or was removed from) a server: its shared characters go with it.
+        try:
+            forgotten = await self.store.clear_shelf(server_shelf(guild.id))
+        except Exception:
+            log.exception("could not forget the shared characters of guild %d", guild.id)
+            return
+        log.info("left guild %d: forgot its %d shared character(s)", guild.id, forgotten)
 
     async def on_ready(self) -> None:
         # May fire again after a reconnect; nothing may start twice here.
@@ -219,8 +261,11 @@ class SheetBot(commands.AutoShardedBot):
         Also what discord.py calls when Discord ends the session for good (a fatal close code):
         the jobs still finish, over REST, before the connection to Discord goes.
         """
-        if not self._closing:
-            self._closing = True
+        if self._closing:
+            await super().close()
+            return
+        self._closing = True
+        try:
             log.info("shutting down: no new requests, finishing running jobs")
             cut = await self.engine.stop(self.settings.shutdown_grace_seconds)
             await self.placeholders.close()
@@ -228,7 +273,10 @@ class SheetBot(commands.AutoShardedBot):
                 log.warning("%d job(s) cut short by the shutdown; reported on restart", cut)
             await self.background.close()
             self.safety.close()
-        await super().close()
+        finally:
+            # Whatever ended the steps above (a failure, a cancellation), the connection to
+            # Discord and its HTTP session are closed: left open, aiohttp's connector leaks.
+            await super().close()
 
 
 def _sharding(settings: Settings) -> dict[str, Any]:

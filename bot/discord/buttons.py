@@ -1,5 +1,6 @@
-"""The Re-roll and Delete buttons under a sheet; they work after restarts because everything
-they need is loaded from storage by the job id in their custom_id."""
+"""The Re-roll, Edit, Save and Delete buttons under a sheet, and the Edit form; they work after
+restarts because everything they need is loaded from storage by the job id in their custom_id
+(Save's form is `bot.discord.characters`')."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 import discord
+from pydantic import ValidationError
 
 from bot.discord import answers
+from bot.discord.characters import CharacterDesk
+from bot.discord.forms import Form, sheet_changes, sheet_form
 from bot.discord.intake import Intake, StoredPose
 from bot.discord.permissions import is_moderator
 from bot.sheets import texts
@@ -23,6 +27,14 @@ from bot.sheets.servers import Servers
 log = logging.getLogger(__name__)
 
 Button = discord.ui.Button[discord.ui.View]
+
+# The buttons under a sheet, in order: what each is called and looks like.
+LOOKS = {
+    "reroll": ("Re-roll", discord.ButtonStyle.primary),
+    "edit": ("Edit", discord.ButtonStyle.secondary),
+    "save": ("Save", discord.ButtonStyle.success),
+    "delete": ("Delete", discord.ButtonStyle.danger),
+}
 
 
 @dataclass(frozen=True)
@@ -37,8 +49,15 @@ class SheetActions:
     """What the buttons do, and who may press them."""
 
     def __init__(
-        self, *, store: Records, servers: Servers, intake: Intake, rules: ButtonRules
+        self,
+        *,
+        store: Records,
+        servers: Servers,
+        intake: Intake,
+        characters: CharacterDesk,
+        rules: ButtonRules,
     ) -> None:
+        self._characters = characters
         self._store = store
         self._servers = servers
         self._intake = intake
@@ -49,12 +68,14 @@ class SheetActions:
         job = await self._store.job(job_id)
         if job is None:
             raise Refused(texts.GONE)
+        if action == "save":  # anyone who sees a sheet may keep it, for themselves
+            return job
         roles = await self._servers.moderator_roles(interaction.guild_id)
         if interaction.user.id == job.user_id or is_moderator(interaction, roles):
             return job
         server = await self._servers.get(interaction.guild_id)
         open_reroll = self._rules.open_reroll if server.open_reroll is None else server.open_reroll
-        if action == "reroll" and open_reroll:
+        if action in ("reroll", "edit") and open_reroll:
             return job
         raise Refused(texts.NOT_YOURS)
 
@@ -65,14 +86,37 @@ class SheetActions:
             if interaction.message is not None:
                 await interaction.message.delete()
             return
-        age_days = (time.time() - job.created_at) / 86400
-        pose = await self._store.pose(job.id) if job.custom_pose else None
-        if age_days > self._rules.pose_retention_days or (job.custom_pose and pose is None):
-            raise Refused(texts.EXPIRED)
-        kept = StoredPose(pose, job.pose_note) if pose is not None else None
+        if action == "save":
+            await self._characters.open_save(interaction, job.id)
+            return
+        if action == "edit":
+            await self._kept_pose(job, texts.EDIT_EXPIRED)  # before the member types anything
+            await edit_form(job).open(interaction)
+            return
+        kept = await self._kept_pose(job, texts.EXPIRED)
         await self._intake.receive(
             interaction, job.request.model_copy(update={"seed": None}), kept_pose=kept
         )
+
+    async def edited(
+        self, interaction: discord.Interaction, match: re.Match[str], values: dict[str, str]
+    ) -> None:
+        """The Edit form was sent: draw the sheet again on its pose, with what was changed."""
+        job = await self.check(interaction, "edit", int(match["job"]))
+        try:
+            request = job.request.revised(**sheet_changes(values))
+        except ValidationError as exc:
+            raise Refused(texts.explain(exc)) from None
+        kept = await self._kept_pose(job, texts.EDIT_EXPIRED)
+        await self._intake.receive(interaction, request, kept_pose=kept)
+
+    async def _kept_pose(self, job: Job, expired: str) -> StoredPose | None:
+        # The pose a sheet was drawn on (None: the default pose), if it is still kept.
+        age_days = (time.time() - job.created_at) / 86400
+        pose = await self._store.pose(job.id) if job.custom_pose else None
+        if age_days > self._rules.pose_retention_days or (job.custom_pose and pose is None):
+            raise Refused(expired)
+        return StoredPose(pose, job.pose_note) if pose is not None else None
 
 
 class _HasActions(Protocol):
@@ -80,16 +124,13 @@ class _HasActions(Protocol):
 
 
 class SheetButton(
-    discord.ui.DynamicItem[Button], template=r"sheet:(?P<action>reroll|delete):(?P<job>[0-9]+)"
+    discord.ui.DynamicItem[Button],
+    template=r"sheet:(?P<action>reroll|edit|save|delete):(?P<job>[0-9]+)",
 ):
     """A persistent button carrying its action and job id."""
 
     def __init__(self, action: str, job_id: int) -> None:
-        label, style = (
-            ("Re-roll", discord.ButtonStyle.primary)
-            if action == "reroll"
-            else ("Delete", discord.ButtonStyle.danger)
-        )
+        label, style = LOOKS[action]
         super().__init__(
             discord.ui.Button(label=label, style=style, custom_id=f"sheet:{action}:{job_id}")
         )
@@ -131,8 +172,8 @@ class SheetButton(
 def sheet_buttons(job_id: int) -> discord.ui.View:
     """The buttons that go under job `job_id`'s sheet."""
     view = discord.ui.View(timeout=None)
-    view.add_item(SheetButton("reroll", job_id))
-    view.add_item(SheetButton("delete", job_id))
+    for action in LOOKS:
+        view.add_item(SheetButton(action, job_id))
     return view
 
 
@@ -141,3 +182,20 @@ def reroll_button(job_id: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     view.add_item(SheetButton("reroll", job_id))
     return view
+
+
+# The form an Edit button opens, and the pattern its submit is routed by.
+EDIT_FORM = r"sheet:edit-form:(?P<job>[0-9]+)"
+
+
+def edit_form(job: Job) -> Form:
+    """The Edit form of a sheet: its prompt, negative prompt, strength and seed, prefilled."""
+    request = job.request
+    return sheet_form(
+        "Edit this sheet",
+        f"sheet:edit-form:{job.id}",
+        prompt=request.prompt,
+        negative_prompt=request.negative_prompt,
+        strength=request.strength,
+        seed=request.seed,
+    )

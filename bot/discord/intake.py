@@ -59,6 +59,24 @@ class IntakeRules:
 
 
 @dataclass(frozen=True)
+class PoseSource:
+    """Where a pose picture is fetched from (an attachment, or an embed's image through
+    Discord's media proxy), with its type and size when Discord gave them."""
+
+    url: str
+    filename: str
+    content_type: str | None
+    size: int | None
+    # An embed's image may come without a type: its bytes alone decide (and only a picture
+    # decodes as a pose); an attachment always has one, and a wrong one is refused unread.
+    judged_by_bytes: bool = False
+
+    @classmethod
+    def of(cls, attachment: discord.Attachment) -> PoseSource:
+        return cls(attachment.url, attachment.filename, attachment.content_type, attachment.size)
+
+
+@dataclass(frozen=True)
 class StoredPose:
     """A pose kept from an earlier sheet (re-rolls)."""
 
@@ -97,19 +115,25 @@ class Intake:
         self,
         interaction: discord.Interaction,
         request: SheetRequest,
-        attachment: discord.Attachment | None = None,
+        attachment: discord.Attachment | PoseSource | None = None,
         *,
         kept_pose: StoredPose | None = None,
     ) -> None:
         """Check, admit, acknowledge and queue one request."""
+        if isinstance(attachment, discord.Attachment):
+            attachment = PoseSource.of(attachment)
         self._check_where(interaction)
         try:
             server = await asyncio.wait_for(self._servers.get(interaction.guild_id), SETTINGS_WAIT)
         except TimeoutError:
             log.warning("storage did not answer in %.1fs: a request turned away", SETTINGS_WAIT)
             raise Refused(texts.STORAGE_NOT_ANSWERING) from None
-        if server.refused_words:
-            await lookalikes.prepare()  # once, in a thread: the word filter's look-alike table
+        answer, deferred = None, False
+        if server.refused_words and not lookalikes.ready():
+            # The word filter's look-alike table is built once, in a thread: about 0.1 s of
+            # CPU, but seconds on a loaded machine, so Discord's 3 s window never waits for it.
+            answer, deferred = await self._defer(interaction), True
+            await lookalikes.prepare()
         _check_server_rules(interaction, request, server)
         if attachment is not None:
             self._check_attachment(attachment)
@@ -128,10 +152,9 @@ class Intake:
         # Admission is quick, but storage can stall (a backup holding the database): Discord's
         # 3 s window must hold whatever storage does, so acknowledge first if it is slow.
         slow = not (await asyncio.wait({admission}, timeout=ADMIT_WITHIN))[0]
-        answer = None
-        if slow:
+        if slow and not deferred:
             try:
-                answer = await self._defer(interaction)
+                answer, deferred = await self._defer(interaction), True
             except BaseException:
                 await self._withdraw(admission)
                 raise
@@ -142,7 +165,7 @@ class Intake:
             raise Refused(texts.STORAGE_NOT_ANSWERING)
         job = await admission
         try:
-            if not slow:
+            if not deferred:
                 answer = await self._defer(interaction)
             # Every pose is classified before anything is paid for (unless the mode is off).
             classify = self._safety.mode(server) is not SafetyMode.OFF
@@ -226,6 +249,11 @@ class Intake:
         self._abandoned.add(task)
         task.add_done_callback(self._abandoned.discard)
 
+    def precheck(self, interaction: discord.Interaction, source: PoseSource) -> None:
+        """The checks a pose can meet before the member is asked for anything more."""
+        self._check_where(interaction)
+        self._check_attachment(source)
+
     def _check_where(self, interaction: discord.Interaction) -> None:
         if interaction.guild_id is None:
             if not self._rules.allow_dms:  # else DMs would escape every server's rules
@@ -240,17 +268,17 @@ class Intake:
         ):
             raise Refused(texts.NO_DELIVERY)
 
-    def _check_attachment(self, attachment: discord.Attachment) -> None:
+    def _check_attachment(self, attachment: PoseSource) -> None:
         kind = (attachment.content_type or "").split(";")[0].strip().lower()
-        if kind not in POSE_TYPES:
+        if kind not in POSE_TYPES and not (attachment.judged_by_bytes and not kind):
             raise Refused(texts.pose_not_a_picture(attachment.filename, kind))
-        if attachment.size > self._rules.max_bytes:
+        if attachment.size is not None and attachment.size > self._rules.max_bytes:
             raise Refused(
                 texts.pose_too_large(attachment.filename, attachment.size, self._rules.max_bytes)
             )
 
     async def _pose(
-        self, attachment: discord.Attachment, *, classify: bool
+        self, attachment: PoseSource, *, classify: bool
     ) -> tuple[PoseImage, Judgement | None]:
         # A pose is downloaded, decoded and classified in one of the slots (one per spare core),
         # so at most that many photos are in memory at once and a burst's poses keep to their
@@ -279,7 +307,7 @@ class Intake:
         pose = await asyncio.to_thread(normalize_pose, data, max_pixels=self._rules.max_pixels)
         return pose, (await self._safety.judge(pose.jpeg, "pose") if classify else None)
 
-    async def _download(self, attachment: discord.Attachment) -> bytes:
+    async def _download(self, attachment: PoseSource) -> bytes:
         limit = self._rules.max_bytes
         try:
             async with self._http.get(

@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     pose_download_seconds: float = Field(default=15, gt=0)
     open_reroll: bool = False
     pose_retention_days: float = Field(default=7, ge=0)
+    max_saved_characters: int = Field(default=25, ge=1, le=1000)
     shutdown_grace_seconds: float = Field(default=120, ge=0)
     delivery_retry_hours: float = Field(default=24, gt=0)
     delivery_retry_seconds: float = Field(default=30, gt=0)

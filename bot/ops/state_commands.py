@@ -113,7 +113,8 @@ async def copy_state(settings: Settings) -> int:
         f"Copied {settings.database_path} into Redis at {redis_address(url)}: the settings of "
         f"{copied.servers} server(s), {copied.ledger_entries} ledger entries, "
         f"{copied.jobs} finished job(s) (their buttons keep working), "
-        f"{copied.cooldowns} cooldown(s). Now start every process with REDIS_URL set."
+        f"{copied.cooldowns} cooldown(s), {copied.characters} saved character(s). "
+        "Now start every process with REDIS_URL set."
     )
     return 0
 

@@ -125,6 +125,11 @@ def _table() -> dict[int, str]:
     return _build()
 
 
+def ready() -> bool:
+    """Whether the look-alike table is built (`prepare` would return at once)."""
+    return bool(_table.cache_info().currsize)
+
+
 async def prepare() -> None:
     """Build the look-alike table in a thread, so the first check does not stall the loop."""
     if not _table.cache_info().currsize:

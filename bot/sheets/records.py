@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, Unpack
 
+from bot.sheets.characters import Character
 from bot.sheets.job import Job, JobChange, JobState, LedgerEntry, NewJob
 from bot.sheets.rules import Limits
 
@@ -58,6 +59,12 @@ class Records(Protocol):
     async def forget_old_poses(self, older_than: float) -> int: ...
     async def give_back_cooldown(self, user_id: int, guild_id: int | None) -> None: ...
 
+    # A member's delivered sheets in a server (None: direct messages) finished since a moment,
+    # newest first: `take` of them after the first `skip`, and how many there are in all.
+    async def sheets_of(
+        self, user_id: int, guild_id: int | None, since: float, *, skip: int, take: int
+    ) -> tuple[list[Job], int]: ...
+
     # Leases: which process works on a job. One process (SQLite) always holds every job.
     async def hold(self, job_id: int, *, only_in: JobState | None = None) -> bool: ...
     async def release(self, job_id: int) -> None: ...
@@ -79,6 +86,18 @@ class Records(Protocol):
     # Set whether an alert of a kind is raised in a server; whether it was before. One step, so
     # of several processes seeing one crossing, one posts the alert.
     async def swap_alert(self, guild_id: int, kind: str, raised: bool) -> bool: ...
+
+    # Saved characters, by shelf (a member's own or a server's shared ones, see
+    # `bot.sheets.characters`) and name key. Saving refuses a taken name (`NameTaken`) or a
+    # full shelf (`ShelfFull`) in the same atomic step as it keeps the character.
+    async def save_character(
+        self, character: Character, pose: bytes | None, *, limit: int
+    ) -> None: ...
+    async def characters_on(self, shelf: str) -> list[Character]: ...  # by name key
+    async def character(self, shelf: str, key: str) -> Character | None: ...
+    async def character_pose(self, shelf: str, key: str) -> bytes | None: ...
+    async def delete_character(self, shelf: str, key: str) -> bool: ...
+    async def clear_shelf(self, shelf: str) -> int: ...
 
     # Small values (JSON).
     async def fact(self, key: str) -> Any: ...

@@ -69,6 +69,11 @@ class SheetRequest(BaseModel):
         """The same request with its seed fixed."""
         return self.model_copy(update={"seed": seed})
 
+    def revised(self, **changes: object) -> SheetRequest:
+        """This request with some options changed, validated as a new one (text from a form is
+        read as the option's type: "42" is a seed, "0.6" a strength); raises ValidationError."""
+        return SheetRequest(**{**self.model_dump(), **changes})
+
     def for_segmind(self, pose_jpeg: bytes) -> CharacterRequest:
         """The Segmind request body for this sheet drawn on `pose_jpeg`."""
         assert self.seed is not None, "a seed is picked when the request is accepted"

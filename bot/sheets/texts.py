@@ -258,6 +258,116 @@ NOT_YOURS = "Only the member who asked for this sheet (or a moderator) can do th
 
 EXPIRED = "This sheet is too old to re-roll: its pose was deleted. Run /character again."
 
+NO_PICTURE_IN_MESSAGE = (
+    "That message has no picture I can draw on (an attached image, or an embed's image). "
+    "Use it on a message with one, or attach a pose to /character."
+)
+
+POSE_FORM_GONE = (
+    "I no longer know which picture this form was for (it was opened before the bot restarted, "
+    "or over an hour ago). Use Apps → Use as pose on the message again."
+)
+
+SHEETS_TITLE = "Your sheets in this server"
+
+NOT_YOUR_LIST = "This list belongs to another member. Use /sheets to see yours."
+
+
+def no_sheets(days: int) -> str:
+    return f"You have no sheets in this server from the last {days} days. Draw one with /character."
+
+
+def sheet_line(number: int, prompt: str, seed: int | None, at: float, link: str) -> str:
+    """One sheet in /sheets: the start of its prompt, its seed, when, and where it is."""
+    start = clip(" ".join(prompt.split()), 70).replace("[", "(").replace("]", ")")
+    return f"**{number}.** {start} — seed `{seed}` — {when(at)} — [open]({link})"
+
+
+def sheets_footer(page: int, pages: int, total: int, days: int) -> str:
+    return f"Page {page} of {pages} · {total} sheet(s) from the last {days} days · newest first"
+
+
+def bad_character_name(limit: int) -> str:
+    return f"Give the character a name of 1 to {limit} characters."
+
+
+def character_name_taken(name: str, *, shared: bool = False) -> str:
+    where = "This server already shares" if shared else "You already have"
+    return (
+        f"{where} a character called “{name}”. Pick another name, or delete the old one "
+        "first with /characters delete."
+    )
+
+
+def characters_full(limit: int, *, shared: bool = False) -> str:
+    if shared:
+        return (
+            f"This server already shares {limit} characters, the most it can. Delete one with "
+            "/characters delete, then share again."
+        )
+    return (
+        f"You have {limit} saved characters, the most you can keep. Delete one with "
+        "/characters delete, then save again."
+    )
+
+
+def no_such_character(name: str) -> str:
+    return (
+        f"You have no character called “{name}” (and this server shares none by that name). "
+        "See yours with /characters list."
+    )
+
+
+def character_saved(name: str) -> str:
+    return f"Saved “{name}”. Draw it again any time with `/characters draw name:{name}`."
+
+
+def character_deleted(name: str, *, shared: bool = False) -> str:
+    return f"Deleted {'the shared character' if shared else 'your character'} “{name}”."
+
+
+def character_shared(name: str) -> str:
+    return (
+        f"“{name}” is now shared in this server: every member here can draw it with "
+        f"`/characters draw name:{name}`."
+    )
+
+
+SHARED_DELETE_MODERATORS_ONLY = (
+    "Only moderators (Manage Server, or a moderator role) can delete a shared character."
+)
+
+
+def blocked_word_in_name(word: str) -> str:
+    return f"This server doesn't allow the word “{word}” in names. Pick another name."
+
+
+SAVE_EXPIRED = "This sheet is too old to save: its pose was deleted. Run /character again."
+
+SHARE_MODERATORS_ONLY = (
+    "Only moderators (Manage Server, or a moderator role) can share characters in this server."
+)
+
+CHARACTERS_TITLE = "Your characters"
+
+
+def no_characters() -> str:
+    return "You have no saved characters yet. Press Save under one of your sheets to keep one."
+
+
+def character_line(name: str, prompt: str, seed: int | None, at: float, *, shared: bool) -> str:
+    """One character in /characters list: its name (marked if shared), prompt start, seed."""
+    start = clip(" ".join(prompt.split()), 60)
+    mark = " (shared here)" if shared else ""
+    return f"**{name}**{mark} — {start} — seed `{seed}` — saved {when(at)}"
+
+
+def characters_footer(page: int, pages: int, total: int) -> str:
+    return f"Page {page} of {pages} · {total} character(s)"
+
+
+EDIT_EXPIRED = "This sheet is too old to edit: its pose was deleted. Run /character again."
+
 
 GONE = "That sheet no longer exists."
 

@@ -1,12 +1,13 @@
 """`python -m bot copy-to-redis`: carry one process's SQLite state into an empty Redis, so a bot
 that grows into several processes keeps its servers' settings, its ledger (budgets, daily
-limits, `usage`), running cooldowns and the buttons under its old sheets."""
+limits, `usage`), running cooldowns, the buttons under its old sheets and saved characters."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from bot.sheets.job import SPENDING, LedgerEntry
+from bot.state.characters import read_character
 from bot.state.redis.store import RedisStore
 from bot.state.sqlite.store import Store
 
@@ -23,6 +24,7 @@ class Copied:
     ledger_entries: int
     jobs: int
     cooldowns: int
+    characters: int = 0
 
 
 async def copy_to_redis(store: Store, shared: RedisStore) -> Copied:
@@ -70,4 +72,9 @@ async def copy_to_redis(store: Store, shared: RedisStore) -> Copied:
     for job in jobs:
         await shared.import_finished_job(job, await store.pose(job.id))
     await shared.continue_ids_after(max((job.id for job in jobs), default=0))
-    return Copied(len(servers), len(entries), len(jobs), cooldowns)
+    characters = await store.table("characters")
+    for row in characters:
+        character = read_character(row["shelf"], row)
+        # Each was within its shelf's limit when saved; a lowered limit keeps what exists.
+        await shared.save_character(character, row["pose"], limit=len(characters))
+    return Copied(len(servers), len(entries), len(jobs), cooldowns, len(characters))

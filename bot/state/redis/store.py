@@ -47,6 +47,7 @@ from bot.sheets.rules import (
 from bot.state.admission import cooldown_place
 from bot.state.codec import BLOBS, change_record, job_record, new_job, new_job_record, read_job
 from bot.state.redis import admission, lua
+from bot.state.redis.characters import RedisShelves
 from bot.state.redis.epoch import Epoch
 from bot.state.sqlite.store import StorageError
 
@@ -78,18 +79,19 @@ REMEMBER_ENDED = 1000
 _BLOB_KEYS = {"pose": "pose", "result": "sheet"}
 
 
-class RedisStore:
+class RedisStore(RedisShelves):
     """The bot's records in one Redis server, shared by every process of the bot."""
 
     backend = "redis"
 
     def __init__(self, client: redis.Redis, *, lease_seconds: float) -> None:
         self._redis = client
+        self._prefix = PREFIX
         self.lease_seconds = lease_seconds
         self.holder = f"{uuid.uuid4().hex[:12]}"  # this process, as leases name it
         self._scripts = {
             name: lua.register(client, name)
-            for name in ("move", "finish", "hold", "release", "renew")
+            for name in ("move", "finish", "hold", "release", "renew", "save_character")
         }
         self._scripts["admit"] = lua.register(client, "admit", **admission.CONSTANTS)
         self.epoch = Epoch(client, PREFIX)  # notices a Redis that lost its data
@@ -194,6 +196,21 @@ class RedisStore:
             stored = await pipe.execute()
         jobs = [_job(s) for s in stored if s]
         return [job for job in jobs if job.state in states]  # it may have moved meanwhile
+
+    async def sheets_of(
+        self, user_id: int, guild_id: int | None, since: float, *, skip: int, take: int
+    ) -> tuple[list[Job], int]:
+        key = _sheets_key(user_id, guild_id)  # written by finish.lua
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zremrangebyscore(key, "-inf", f"({time.time() - KEEP_FINISHED}")
+            pipe.zcount(key, since, "+inf")
+            pipe.zrevrangebyscore(key, "+inf", since, start=skip, num=take)
+            _, total, ids = await pipe.execute()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for raw in ids:
+                pipe.hgetall(f"{PREFIX}job:{_text(raw)}")
+            stored = await pipe.execute()
+        return [_job(s) for s in stored if s], int(total)
 
     async def pose(self, job_id: int) -> bytes | None:
         return _blob(await self._redis.get(f"{PREFIX}job:{job_id}:pose"))
@@ -339,6 +356,10 @@ class RedisStore:
                 pipe.zadd(f"{PREFIX}poses", {str(job.id): job.created_at})
                 pipe.expire(f"{key}:pose", int(KEEP_FINISHED))
             pipe.expire(key, int(KEEP_FINISHED))
+            if job.state is JobState.DONE:
+                sheets = _sheets_key(job.user_id, job.guild_id)
+                pipe.zadd(sheets, {str(job.id): ended})
+                pipe.expire(sheets, int(KEEP_FINISHED))
             await pipe.execute()
 
     async def import_ledger(self, entries: list[LedgerEntry]) -> None:
@@ -436,6 +457,11 @@ def _ledger_entry(stored: dict[str, Any]) -> LedgerEntry:
     return LedgerEntry(
         **{**stored, "user_id": int(stored["user_id"]), "guild_id": int(guild) if guild else None}
     )
+
+
+def _sheets_key(user_id: int, guild_id: int | None) -> str:
+    # As finish.lua builds it: the place (0 for direct messages), then the member.
+    return f"{PREFIX}sheets:{cooldown_place(guild_id)}:{user_id}"
 
 
 def _list_key(guild_id: int, kind: str) -> str:

@@ -123,6 +123,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE server_settings ADD COLUMN safety_mode TEXT",
         "ALTER TABLE server_settings ADD COLUMN safety_log_channel_id INTEGER",
     ),
+    # 6: saved characters, a member's own (shelf "member:ID") or a server's shared ones
+    # ("server:ID"), names unique per shelf whatever their case (name_key), with their pose.
+    (
+        """CREATE TABLE characters (
+            shelf TEXT NOT NULL,
+            name_key TEXT NOT NULL,
+            name TEXT NOT NULL,
+            owner_id INTEGER NOT NULL,
+            params TEXT NOT NULL,
+            saved_at REAL NOT NULL,
+            has_pose INTEGER NOT NULL DEFAULT 0,
+            pose_note TEXT,
+            pose BLOB,
+            PRIMARY KEY (shelf, name_key)
+        )""",
+    ),
 )
 
 

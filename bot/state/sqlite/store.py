@@ -27,6 +27,7 @@ from bot.sheets.rules import Limits, NotAdmitted
 from bot.state.admission import cooldown_place
 from bot.state.codec import FIELDS, change_record, new_job, read_job
 from bot.state.sqlite.admission import admit, sql_marks
+from bot.state.sqlite.characters import SqliteShelves
 from bot.state.sqlite.migrations import DatabaseTooNew, migrate
 
 
@@ -43,6 +44,7 @@ _COPIED_TABLES = frozenset(
         "alert_states",
         "member_cooldowns",
         "facts",
+        "characters",
     }
 )
 _COLUMNS = ", ".join(FIELDS)  # what a listing reads: never the pose or sheet bytes
@@ -51,7 +53,7 @@ T = TypeVar("T")
 _Asking = tuple[NewJob, Limits, float, "asyncio.Future[int]"]
 
 
-class Store:
+class Store(SqliteShelves):
     """The bot's one SQLite database (one process: it holds every job)."""
 
     backend = "sqlite"
@@ -242,6 +244,22 @@ class Store:
             f"SELECT {_COLUMNS} FROM jobs WHERE state IN ({sql_marks(states)}) ORDER BY id", *states
         )
         return [read_job(dict(row)) for row in rows]
+
+    async def sheets_of(
+        self, user_id: int, guild_id: int | None, since: float, *, skip: int, take: int
+    ) -> tuple[list[Job], int]:
+        """A member's delivered sheets in a server since a moment, newest first; how many."""
+        where = "user_id = ? AND guild_id IS ? AND state = ? AND finished_at >= ?"
+        args = (user_id, guild_id, JobState.DONE.value, since)
+        rows = await self._all(
+            f"SELECT {_COLUMNS} FROM jobs WHERE {where} "
+            "ORDER BY finished_at DESC, id DESC LIMIT ? OFFSET ?",
+            *args,
+            take,
+            skip,
+        )
+        total = await self._one(f"SELECT COUNT(*) AS n FROM jobs WHERE {where}", *args)
+        return [read_job(dict(row)) for row in rows], int(total["n"]) if total else 0
 
     async def pose(self, job_id: int) -> bytes | None:
         """The stored pose of a job, if it still has one."""

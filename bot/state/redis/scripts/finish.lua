@@ -15,6 +15,13 @@ end
 redis.call('HSET', P..'ledger:entries', id, entry)
 redis.call('ZADD', P..'ledger:all', at, entry)
 redis.call('ZADD', P..'ledger:guild:'..guild, at, entry)
+-- A member's delivered sheets in a place, for /sheets (RedisStore.sheets_of); kept as the job.
+local ended = cjson.decode(entry)
+if ended.outcome == DONE then
+  local sheets = P..'sheets:'..guild..':'..ended.user_id
+  redis.call('ZADD', sheets, at, id)
+  redis.call('EXPIRE', sheets, keep)
+end
 apply(key, id, ARGV[6], 10, now)
 redis.call('HDEL', key, 'holder', 'lease_until')
 for _, part in ipairs({'', ':pose', ':sheet'}) do redis.call('EXPIRE', key..part, keep) end

@@ -1,0 +1,38 @@
+"""/sheets: the member's last sheets in this server, privately, ten a page."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discord import answers
+from bot.discord.app import SheetBot
+
+
+class Sheets(commands.Cog):
+    """The command that finds a member's earlier work."""
+
+    def __init__(self, bot: SheetBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(
+        name="sheets", description="Your last character sheets in this server (only you see them)."
+    )
+    @app_commands.guild_only()
+    async def sheets(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        embed, view, words = await self.bot.sheets_pages.page(
+            interaction.user.id, interaction.guild_id, 0
+        )
+        if embed is None or view is None:
+            await interaction.edit_original_response(content=words, allowed_mentions=answers.NOBODY)
+            return
+        await interaction.edit_original_response(
+            embed=embed, view=view, allowed_mentions=answers.NOBODY
+        )
+
+
+async def setup(bot: SheetBot) -> None:
+    await bot.add_cog(Sheets(bot))
