@@ -7,7 +7,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord import answers
+from bot.discord import pages
 from bot.discord.app import SheetBot
 from bot.discord.characters import Drawing, tell
 from bot.sheets.characters import NAME_CHARS
@@ -52,16 +52,7 @@ class Characters(
 
     @app_commands.command(name="list", description="Your saved characters and this server's.")
     async def list_(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        embed, view, words = await self.bot.characters.page(
-            interaction.user.id, interaction.guild_id, 0
-        )
-        if embed is None or view is None:
-            await interaction.edit_original_response(content=words, allowed_mentions=answers.NOBODY)
-            return
-        await interaction.edit_original_response(
-            embed=embed, view=view, allowed_mentions=answers.NOBODY
-        )
+        await pages.show_first(interaction, self.bot.characters)
 
     @app_commands.command(name="delete", description="Delete one of your saved characters.")
     @app_commands.describe(name="The character's name (moderators: also a shared one).")

@@ -6,7 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord import answers
+from bot.discord import pages
 from bot.discord.app import SheetBot
 
 
@@ -21,17 +21,7 @@ class Sheets(commands.Cog):
     )
     @app_commands.guild_only()
     async def sheets(self, interaction: discord.Interaction) -> None:
-        assert interaction.guild_id is not None
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        embed, view, words = await self.bot.sheets_pages.page(
-            interaction.user.id, interaction.guild_id, 0
-        )
-        if embed is None or view is None:
-            await interaction.edit_original_response(content=words, allowed_mentions=answers.NOBODY)
-            return
-        await interaction.edit_original_response(
-            embed=embed, view=view, allowed_mentions=answers.NOBODY
-        )
+        await pages.show_first(interaction, self.bot.sheets_pages)
 
 
 async def setup(bot: SheetBot) -> None:

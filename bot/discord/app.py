@@ -20,12 +20,13 @@ from bot.discord.buttons import (
     reroll_button,
     sheet_buttons,
 )
-from bot.discord.characters import SAVE_FORM, CharacterDesk, CharactersPageButton
+from bot.discord.characters import SAVE_FORM, CharacterDesk
 from bot.discord.delivery import Courier
 from bot.discord.forms import FormRoutes
-from bot.discord.history import PageButton, SheetsPages
+from bot.discord.history import SheetsPages
 from bot.discord.intake import ADMISSION_WAIT, Intake, IntakeRules
 from bot.discord.members import DiscordMembers
+from bot.discord.pages import PageButton, Pages
 from bot.discord.placeholders import Placeholders
 from bot.discord.poses import POSE_FORM, PoseForms
 from bot.discord.tree import SheetTree
@@ -174,11 +175,13 @@ class SheetBot(commands.AutoShardedBot):
         self.forms.add(POSE_FORM, self.pose_forms.sent)
         self.forms.add(SAVE_FORM, self.characters.saved)
         self.sheets_pages = SheetsPages(store)
+        # Each paged list by the name its Previous and Next buttons carry.
+        self.pages: dict[str, Pages] = {"sheets": self.sheets_pages, "characters": self.characters}
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        self.add_dynamic_items(SheetButton, PageButton, CharactersPageButton)
+        self.add_dynamic_items(SheetButton, PageButton)
         await self.sync_commands(force=self.sync_only)
         if self.sync_only:
             return

@@ -7,7 +7,6 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
 
 import discord
 from discord import app_commands
@@ -16,6 +15,7 @@ from pydantic import ValidationError
 from bot.discord import answers
 from bot.discord.forms import Form
 from bot.discord.intake import Intake, StoredPose
+from bot.discord.pages import PAGE, Page, turns
 from bot.discord.permissions import is_moderator
 from bot.sheets import lookalikes, texts
 from bot.sheets.characters import (
@@ -36,10 +36,8 @@ from bot.sheets.words import find_blocked
 log = logging.getLogger(__name__)
 
 SAVE_FORM = r"sheet:save-form:(?P<job>[0-9]+)"
-PAGE = 10
 CHOICES = 25  # Discord's most for an autocomplete answer
 CHOICE_CHARS = 100
-Button = discord.ui.Button[discord.ui.View]
 
 
 @dataclass(frozen=True)
@@ -179,9 +177,7 @@ class CharacterDesk:
                     found.append(app_commands.Choice(name=_choice(character), value=character.name))
         return found[:CHOICES]
 
-    async def page(
-        self, user_id: int, guild_id: int | None, page: int
-    ) -> tuple[discord.Embed | None, discord.ui.View | None, str]:
+    async def page(self, user_id: int, guild_id: int | None, page: int) -> Page:
         """A page of /characters list: the member's own, then this server's shared ones."""
         shelves = [member_shelf(user_id)] + ([server_shelf(guild_id)] if guild_id else [])
         every = [c for shelf in shelves for c in await self._store.characters_on(shelf)]
@@ -201,10 +197,7 @@ class CharacterDesk:
             colour=discord.Colour.blurple(),
         )
         embed.set_footer(text=texts.characters_footer(page + 1, pages, len(every)))
-        view = discord.ui.View(timeout=None)
-        view.add_item(CharactersPageButton("prev", user_id, page - 1, disabled=page == 0))
-        view.add_item(CharactersPageButton("next", user_id, page + 1, disabled=page + 1 >= pages))
-        return embed, view, ""
+        return embed, turns("characters", user_id, page, pages), ""
 
     # ------------------------------------------------------------------------------------
 
@@ -242,47 +235,3 @@ async def tell(interaction: discord.Interaction, text: str) -> None:
         await interaction.edit_original_response(content=text, allowed_mentions=answers.NOBODY)
         return
     await interaction.response.send_message(text, ephemeral=True, allowed_mentions=answers.NOBODY)
-
-
-class _HasDesk(Protocol):
-    characters: CharacterDesk
-
-
-class CharactersPageButton(
-    discord.ui.DynamicItem[Button],
-    template=r"characters:(?P<which>prev|next):(?P<user>[0-9]+):(?P<page>[0-9]+)",
-):
-    """Previous or Next under a /characters list page."""
-
-    def __init__(self, which: str, user_id: int, page: int, *, disabled: bool = False) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Previous" if which == "prev" else "Next",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"characters:{which}:{user_id}:{max(page, 0)}",
-                disabled=disabled,
-            )
-        )
-        self.user_id, self.target = user_id, max(page, 0)
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> CharactersPageButton:
-        return cls(match["which"], int(match["user"]), int(match["page"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        desk = cast(_HasDesk, interaction.client).characters
-        try:
-            if interaction.user.id != self.user_id:
-                raise Refused(texts.NOT_YOUR_LIST)
-            await interaction.response.defer()
-            embed, view, words = await desk.page(self.user_id, interaction.guild_id, self.target)
-            await interaction.edit_original_response(
-                content=words or None, embed=embed, view=view, allowed_mentions=answers.NOBODY
-            )
-        except Refused as refusal:
-            await answers.refuse(interaction, refusal)
-        except Exception:
-            log.exception("a /characters list page failed")
-            await answers.apologize(interaction)
