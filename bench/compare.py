@@ -98,6 +98,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--modes", help="only these modes, comma-separated (burst, steady, burst200)"
     )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for every variant's bot (repeatable), e.g. SAFETY_MODE=off",
+    )
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -133,6 +140,10 @@ def _git(*args: str) -> str:
     return done.stdout.strip()
 
 
+def _env(args: argparse.Namespace) -> tuple[str, ...]:
+    return tuple(flag for pair in args.env for flag in ("--env", pair))
+
+
 def one_run(flags: tuple[str, ...], variant: str, ref_dir: Path) -> dict[str, float | None]:
     """One benchmark run of one variant, in this process; its figures."""
     extra = {"naive": ("--naive",), "ref": ("--bot-dir", str(ref_dir)), "now": ()}[variant]
@@ -157,7 +168,7 @@ def measure(args: argparse.Namespace, ref_dir: Path) -> Results:
             for variant in (v for v in order if v in mode.variants):
                 print(f"\n### round {round_ + 1}, {mode.name}, {variant}", flush=True)
                 try:
-                    found = one_run(mode.flags, variant, ref_dir)
+                    found = one_run((*mode.flags, *_env(args)), variant, ref_dir)
                 except RunBroke as exc:
                     results.broke.append(f"{mode.name} {variant}: {str(exc)[:500]}")
                     print(f"  could not run: {exc}", flush=True)
@@ -169,7 +180,7 @@ def measure(args: argparse.Namespace, ref_dir: Path) -> Results:
             print(f"\n### capacity, now, {rate}/s", flush=True)
             flags = ("--rate", str(rate), "--seconds", f"{args.capacity_seconds:g}")
             try:
-                found = one_run((*flags, *CAPACITY_FLAGS), "now", ref_dir)
+                found = one_run((*flags, *CAPACITY_FLAGS, *_env(args)), "now", ref_dir)
             except RunBroke as exc:
                 results.broke.append(f"capacity {rate}/s: {str(exc)[:500]}")
                 break
