@@ -18,7 +18,8 @@ async def test_killing_a_bot_never_cancels_discord_pys_closing_of_a_sharded_clie
         discord.Client(intents=discord.Intents.none()),
     ):
         closed = asyncio.ensure_future(client.close())
-        await asyncio.sleep(0)  # close() has started its closing task
+        while client._closing_task is None and not closed.done():
+            await asyncio.sleep(0)  # one loop step at a time, until close() started its task
         task = client._closing_task
         assert task is not None and closing(task), task
         with contextlib.suppress(Exception):
