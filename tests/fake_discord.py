@@ -2348,6 +2348,21 @@ class FakeDiscord:
 
     # ------------------------------------------------------------------ interactions
 
+    async def _send_command(
+        self,
+        name: str,
+        cmd: dict[str, Any],
+        data: dict[str, Any],
+        **who: Any,
+    ) -> InteractionRecord:
+        """Send an application command interaction (a slash or a message command), with the
+        registered command's server where it was registered in one."""
+        if cmd.get("guild_id"):
+            data["guild_id"] = cmd["guild_id"]
+        rec, payload = self._new_record(2, name, data=data, **who)
+        await self._send_interaction(rec, payload)
+        return rec
+
     def _new_record(
         self,
         itype: int,
@@ -2533,21 +2548,17 @@ class FakeDiscord:
             data["options"] = opts_payload
         if resolved:
             data["resolved"] = resolved
-        if cmd.get("guild_id"):
-            data["guild_id"] = cmd["guild_id"]
-        rec, payload = self._new_record(
-            2,
+        return await self._send_command(
             name,
+            cmd,
+            data,
             user_id=user_id,
             where=where,
             permissions=permissions,
             roles=list(roles or []),
             app_permissions=app_permissions,
             locale=locale,
-            data=data,
         )
-        await self._send_interaction(rec, payload)
-        return rec
 
     async def autocomplete(
         self,
@@ -2648,21 +2659,17 @@ class FakeDiscord:
             "target_id": str(msg.id),
             "resolved": {"messages": {str(msg.id): msg.to_json()}},
         }
-        if cmd.get("guild_id"):
-            data["guild_id"] = cmd["guild_id"]
-        rec, payload = self._new_record(
-            2,
+        return await self._send_command(
             name,
+            cmd,
+            data,
             user_id=user_id,
             where=where,
             permissions=permissions,
             roles=list(roles or []),
             app_permissions=app_permissions,
             locale=locale,
-            data=data,
         )
-        await self._send_interaction(rec, payload)
-        return rec
 
     def _where(
         self, in_guild: bool, guild_id: int | None, channel_id: int | None
