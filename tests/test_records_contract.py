@@ -733,6 +733,18 @@ async def test_guilds_with_alerts_are_those_with_an_alerts_channel(records: Reco
     assert sorted(await records.guilds_with_alerts()) == [10, 12]
 
 
+async def test_safety_modes_are_those_servers_chose_each_once(records: Records) -> None:
+    assert await records.safety_modes() == set()
+    await records.set_server_setting(10, "safety_mode", "off")
+    await records.set_server_setting(11, "safety_mode", "off")
+    await records.set_server_setting(12, "budget", 5.0)
+    await records.add_to_server_list(12, "blocked_word", "ghost")
+    assert await records.safety_modes() == {"off"}
+    await records.set_server_setting(12, "safety_mode", "block")
+    await records.set_server_setting(11, "safety_mode", None)  # back to the default
+    assert await records.safety_modes() == {"off", "block"}
+
+
 async def test_alert_states_are_kept_per_server_and_kind(records: Records) -> None:
     assert await records.swap_alert(GUILD, "budget", True) is False  # never raised before
     assert await records.swap_alert(GUILD, "budget", True) is True

@@ -82,6 +82,9 @@ class Records(Protocol):
         self, at: float, guild_id: int, user_id: int, setting: str, old: str, new: str
     ) -> None: ...
     async def guilds_with_alerts(self) -> list[int]: ...
+    # The safety modes servers chose, each once (a server that chose none adds nothing): at
+    # start-up, whether any needs the content classifier.
+    async def safety_modes(self) -> set[str]: ...
 
     # Set whether an alert of a kind is raised in a server; whether it was before. One step, so
     # of several processes seeing one crossing, one posts the alert.

@@ -323,6 +323,22 @@ class RedisStore(RedisShelves):
             int(_text(g)) for g in await self._redis.smembers(f"{PREFIX}servers_with_alerts")
         )
 
+    async def safety_modes(self) -> set[str]:
+        # Read once, at start-up: one pass over the servers' hashes (their lists are sorted
+        # sets), one pipelined read of each one's mode. No index to keep in step on every write,
+        # and the modes stored before this was asked are found too.
+        keys = [
+            key
+            async for key in self._redis.scan_iter(
+                match=f"{PREFIX}server:*", count=1000, _type="HASH"
+            )
+        ]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hget(key, "safety_mode")
+            modes = await pipe.execute()
+        return {json.loads(_text(m)) for m in modes if m is not None} - {None}
+
     async def swap_alert(self, guild_id: int, kind: str, raised: bool) -> bool:
         field = f"{guild_id}:{kind}"
         async with self._redis.pipeline(transaction=True) as pipe:  # MULTI: one step

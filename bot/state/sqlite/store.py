@@ -363,6 +363,12 @@ class Store(SqliteShelves):
         )
         return [int(r["guild_id"]) for r in rows]
 
+    async def safety_modes(self) -> set[str]:
+        rows = await self._all(
+            "SELECT DISTINCT safety_mode FROM server_settings WHERE safety_mode IS NOT NULL"
+        )
+        return {str(r["safety_mode"]) for r in rows}
+
     async def swap_alert(self, guild_id: int, kind: str, raised: bool) -> bool:
         async with self._lock:
             row = await self._one(
