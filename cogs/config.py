@@ -132,7 +132,11 @@ class Config(
         mode=[app_commands.Choice(name=mode.value, value=mode.value) for mode in SafetyMode]
     )
     async def safety_mode(self, interaction: discord.Interaction, mode: str) -> None:
-        await self._set(interaction, "safety_mode", SafetyMode(mode).value)
+        chosen = SafetyMode(mode)
+        if self.bot.safety.must_load_for(chosen):  # a second or two: more than Discord waits
+            await interaction.response.defer(ephemeral=True, thinking=True)
+        await self.bot.safety.ready_for(chosen)  # or refused, and the old mode stays
+        await self._set(interaction, "safety_mode", chosen.value)
 
     @safety.command(
         name="log-channel", description="Where moderators read what was withheld (none: off)."
@@ -201,6 +205,9 @@ class Config(
 
     @staticmethod
     async def _done(interaction: discord.Interaction, text: str) -> None:
+        if interaction.response.is_done():  # deferred while the content filter loaded
+            await interaction.edit_original_response(content=text, allowed_mentions=answers.NOBODY)
+            return
         await interaction.response.send_message(
             text, ephemeral=True, allowed_mentions=answers.NOBODY
         )

@@ -29,7 +29,7 @@ from bot.sheets.job import Job, JobChange, JobState, LedgerEntry
 from bot.sheets.members import Undelivered
 from bot.sheets.open_nsfw import load_open_nsfw
 from bot.sheets.rules import CoolingDown, Limits, Refused
-from bot.sheets.safety import Safety, SafetyMode, SafetyRules
+from bot.sheets.safety import ClassifierWhenNeeded, Safety, SafetyMode, SafetyRules
 from bot.sheets.servers import Servers, ServerSettings
 from bot.state.sqlite.line import LocalLine
 from bot.state.sqlite.store import Store
@@ -127,7 +127,7 @@ class Engine:
             members=members,
             servers=servers,
             safety=Safety(
-                load_open_nsfw(),
+                ClassifierWhenNeeded(load_open_nsfw),  # mode off: never loaded
                 SafetyRules(threshold=0.3, default_mode=SafetyMode.OFF),
                 metrics,
                 members,

@@ -6,11 +6,13 @@ sheets, the default pose and ordinary pictures are not flagged.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import io
 import random
 import re
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,9 +22,22 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from bot.discord.channels import is_age_restricted
 from bot.ops.cli import point_discord_at
+from bot.ops.metrics import Metrics
 from bot.sheets.imaging import default_pose
-from bot.sheets.open_nsfw import load_open_nsfw
-from bot.sheets.safety import SafetyMode, Verdict, pose_allowed, sheet_verdict
+from bot.sheets.members import Members
+from bot.sheets.open_nsfw import ClassifierUnavailable, load_open_nsfw
+from bot.sheets.safety import (
+    Classifier,
+    ClassifierMissing,
+    ClassifierWhenNeeded,
+    Safety,
+    SafetyMode,
+    SafetyRules,
+    Verdict,
+    needs_classifier,
+    pose_allowed,
+    sheet_verdict,
+)
 from tests.fake_discord import InteractionRecord, Message
 from tests.fake_segmind import _render_sheet
 from tests.harness import (
@@ -71,6 +86,88 @@ def test_the_policy_decides_what_a_sheet_may_do(
     assert sheet_verdict(mode, flagged=flagged, age_restricted=age_restricted) is verdict
     allowed = pose_allowed(mode, flagged=flagged, age_restricted=age_restricted)
     assert allowed is (verdict is not Verdict.WITHHOLD)
+
+
+@pytest.mark.parametrize(
+    ("default", "chosen", "needed"),
+    [
+        (SafetyMode.OFF, set(), False),
+        (SafetyMode.OFF, {"off"}, False),
+        (SafetyMode.OFF, {"off", "block"}, True),
+        (SafetyMode.AGE_RESTRICTED, {"off"}, True),  # a server that chose none uses it
+    ],
+)
+def test_the_classifier_is_needed_when_any_policy_in_force_classifies(
+    default: SafetyMode, chosen: set[str], needed: bool
+) -> None:
+    assert needs_classifier(default, chosen) is needed
+
+
+class CountedLoads:
+    """A loader of a classifier that scores every image 0.5, counting its loads; it fails
+    while `failing`."""
+
+    def __init__(self, *, failing: bool = False) -> None:
+        self.loads = 0
+        self.failing = failing
+        self.threads: set[int] = set()
+
+    def __call__(self) -> Classifier:
+        self.loads += 1
+        self.threads.add(threading.get_ident())
+        if self.failing:
+            raise ClassifierUnavailable("no model here")
+        return self
+
+    def score(self, image: bytes) -> float:
+        return 0.5
+
+
+def _safety(loads: CountedLoads) -> Safety:
+    rules = SafetyRules(threshold=0.3, default_mode=SafetyMode.OFF)
+    members: Members = None  # type: ignore[assignment]  # judging tells nobody
+    return Safety(ClassifierWhenNeeded(loads), rules, Metrics(), members)
+
+
+async def test_moderators_turning_modes_on_at_once_load_the_classifier_once_off_the_loop() -> None:
+    loads = CountedLoads()
+    safety = _safety(loads)
+    assert safety.must_load_for(SafetyMode.BLOCK) and not safety.must_load_for(SafetyMode.OFF)
+    await safety.ready_for(SafetyMode.OFF)
+    assert loads.loads == 0
+    await asyncio.gather(*(safety.ready_for(SafetyMode.BLOCK) for _ in range(5)))
+    assert loads.loads == 1 and threading.get_ident() not in loads.threads
+    assert not safety.must_load_for(SafetyMode.AGE_RESTRICTED)
+    try:
+        assert (await safety.judge(b"any image", "sheet")).flagged
+    finally:
+        safety.close()
+
+
+async def test_a_process_that_must_judge_an_image_loads_the_classifier_then() -> None:
+    # A worker, say, whose server had its mode turned on by another process.
+    loads = CountedLoads()
+    safety = _safety(loads)
+    try:
+        judgement = await safety.judge(b"any image", "pose")
+    finally:
+        safety.close()
+    assert loads.loads == 1 and judgement.score == 0.5 and judgement.flagged
+
+
+async def test_a_classifier_that_cannot_be_loaded_refuses_the_mode_and_judges_flagged() -> None:
+    loads = CountedLoads(failing=True)
+    safety = _safety(loads)
+    try:
+        with pytest.raises(ClassifierMissing):
+            await safety.ready_for(SafetyMode.AGE_RESTRICTED)
+        judgement = await safety.judge(b"any image", "sheet")  # never shown unchecked
+        assert judgement.flagged and judgement.score is None
+        loads.failing = False  # tried again at the next need
+        await safety.ready_for(SafetyMode.BLOCK)
+    finally:
+        safety.close()
+    assert loads.loads == 3
 
 
 # --- the real model on ordinary pictures --------------------------------------------------------
@@ -396,16 +493,58 @@ async def test_the_policy_is_per_server_and_survives_a_restart(harness: Harness)
     assert "Safety log" in said and said.endswith("→ off.")
 
 
-async def test_a_model_that_cannot_be_loaded_stops_the_bot_at_start_up(
+async def test_a_model_that_cannot_be_loaded_stops_the_bot_at_start_up_if_a_policy_needs_it(
     harness: Harness, tmp_path: Path
 ) -> None:
     broken = tmp_path / "model.onnx"
     broken.write_bytes(b"not a model")
     for path in (str(broken), str(tmp_path / "missing.onnx")):
-        done = await run_cli("run", cwd=tmp_path, **harness.settings(SAFETY_MODEL_PATH=path))
+        env = harness.settings(SAFETY_MODE="block", SAFETY_MODEL_PATH=path)
+        done = await run_cli("run", cwd=tmp_path, **env)
         assert done.code == 2, done.err
         assert "content classifier could not be loaded" in done.err
         assert "Traceback" not in done.err
+
+
+async def test_with_safety_off_everywhere_the_classifier_loads_only_once_a_server_needs_it(
+    harness: Harness,
+) -> None:
+    bot = await harness.start_bot(SAFETY_MODE="off", SAFETY_THRESHOLD="0")
+    await bot.wait_for_log("content classifier not loaded")
+    rec = await harness.discord.invoke(
+        "config safety mode", {"mode": "block"}, user_id=MODERATOR, permissions=1 << 5
+    )
+    # Loading takes a moment: answered privately once the classifier is ready.
+    await rec.wait_for(lambda r: bool(r.original and "block" in r.original.content), timeout=20)
+    assert rec.ephemeral
+    assert "content classifier loaded" in bot.logs
+    # The next sheet is classified (everything is flagged at threshold 0), and withheld.
+    await harness.discord.invoke("character", {"prompt": "a bard"}, user_id=OWNER)
+    await harness.until_job(1, "withheld", timeout=20)
+    assert sheets_posted(harness) == 0
+    # Restarted, the bot loads it at start-up: a server's stored mode needs it.
+    await bot.kill()
+    again = await harness.start_bot(SAFETY_MODE="off")
+    await again.wait_for_log("content classifier ready")
+
+
+async def test_a_mode_that_classifies_is_refused_when_the_classifier_cannot_be_loaded(
+    harness: Harness, tmp_path: Path
+) -> None:
+    broken = tmp_path / "model.onnx"
+    broken.write_bytes(b"not a model")
+    await harness.start_bot(SAFETY_MODE="off", SAFETY_MODEL_PATH=str(broken))
+    rec = await harness.discord.invoke(
+        "config safety mode", {"mode": "age-restricted"}, user_id=MODERATOR, permissions=1 << 5
+    )
+
+    def told(r: InteractionRecord) -> bool:
+        return refused_in_private(r) and "content filter could not be started" in refusal(r)
+
+    await rec.wait_for(told, timeout=20)
+    assert "not changed" in refusal(rec)
+    assert "Content safety: off: " in await config(harness, "show")
+    assert "content classifier could not be loaded" in harness.logs
 
 
 async def test_withheld_sheets_and_the_policy_work_on_redis_too(shared_harness: Harness) -> None:

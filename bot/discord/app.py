@@ -40,7 +40,7 @@ from bot.sheets.deliveries import DeliveryRules
 from bot.sheets.engine import EngineRules, JobEngine
 from bot.sheets.ledger import Ledger
 from bot.sheets.rules import Limits
-from bot.sheets.safety import Classifier, Safety, SafetyMode, SafetyRules
+from bot.sheets.safety import ClassifierWhenNeeded, Safety, SafetyMode, SafetyRules
 from bot.sheets.servers import OperatorRules, Servers
 from bot.sheets.words import parse_words
 from bot.state.backend import Backend
@@ -70,7 +70,7 @@ class SheetBot(commands.AutoShardedBot):
         segmind: SegmindClient,
         http: aiohttp.ClientSession,
         metrics: Metrics,
-        classifier: Classifier,
+        classifier: ClassifierWhenNeeded,
         sync_only: bool = False,
     ) -> None:
         super().__init__(

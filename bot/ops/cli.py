@@ -8,6 +8,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import functools
 import gc
 import logging
 import secrets
@@ -39,8 +40,9 @@ from bot.segmind import MAX_SEED, SegmindClient, SegmindError
 from bot.sheets.imaging import PoseRejected, default_pose, normalize_pose
 from bot.sheets.open_nsfw import ClassifierUnavailable, load_open_nsfw
 from bot.sheets.request import SheetRequest, describe
+from bot.sheets.safety import ClassifierWhenNeeded, SafetyMode, needs_classifier
 from bot.sheets.words import parse_words
-from bot.state.backend import open_backend
+from bot.state.backend import Backend, open_backend
 from bot.state.sqlite.store import StorageError
 
 log = logging.getLogger(__name__)
@@ -57,9 +59,10 @@ NO_SHARED_STATE = (
 )
 
 NO_CLASSIFIER = (
-    "The bot cannot start: the content classifier could not be loaded: {}. Every sheet is "
-    "checked before anyone sees it, so the bot does not run without it (docs/safety.md; "
-    "SAFETY_MODEL_PATH, if set, must name the open_nsfw ONNX file)."
+    "The bot cannot start: the content classifier could not be loaded: {}. A policy in force "
+    "(SAFETY_MODE, or a server's /config safety mode) checks every sheet before anyone sees "
+    "it, so the bot does not run without it (docs/safety.md; SAFETY_MODEL_PATH, if set, must "
+    "name the open_nsfw ONNX file)."
 )
 
 # What each SEGMIND_API mode does, as `check` tells the operator.
@@ -201,19 +204,11 @@ async def serve(
     try:
         async with aiohttp.ClientSession() as http, open_backend(settings) as backend:
             log.info("state kept in %s", where(settings))
-            # At start-up, not at the first sheet: a model that cannot be loaded stops the bot
-            # here, never leaving it running unchecked (and the first member waits for nothing).
-            try:
-                classifier = await asyncio.to_thread(load_open_nsfw, settings.safety_model_path)
-            except ClassifierUnavailable as exc:
-                print(NO_CLASSIFIER.format(exc), file=sys.stderr)
-                return 2
-            log.info(
-                "content classifier ready: open_nsfw, flagging from %.2f; servers that chose "
-                "no policy: %s",
-                settings.safety_threshold,
-                settings.safety_mode,
+            classifier = ClassifierWhenNeeded(
+                functools.partial(load_open_nsfw, settings.safety_model_path)
             )
+            if not await _classifier_ready(settings, backend, classifier):
+                return 2
             bot = SheetBot(
                 settings,
                 backend=backend,
@@ -245,6 +240,32 @@ async def serve(
     finally:
         metrics.close()
     return 0
+
+
+async def _classifier_ready(
+    settings: Settings, backend: Backend, classifier: ClassifierWhenNeeded
+) -> bool:
+    """Load the classifier now if a policy in force needs it: a model that cannot be loaded
+    stops the bot here, before it answers anyone, and the first member waits for nothing. If
+    none does, it is loaded when a server's mode first needs it (docs/safety.md)."""
+    default = SafetyMode(settings.safety_mode)
+    if not needs_classifier(default, await backend.store.safety_modes()):
+        log.info(
+            "content classifier not loaded: SAFETY_MODE=off and no server chose a mode that "
+            "classifies; it is loaded when one does (/config safety mode)"
+        )
+        return True
+    try:
+        await classifier.get()
+    except ClassifierUnavailable as exc:
+        print(NO_CLASSIFIER.format(exc), file=sys.stderr)
+        return False
+    log.info(
+        "content classifier ready: open_nsfw, flagging from %.2f; servers that chose no policy: %s",
+        settings.safety_threshold,
+        settings.safety_mode,
+    )
+    return True
 
 
 async def _until_stopped(bot: SheetBot, token: str, stop: asyncio.Event, *, gateway: bool) -> None:

@@ -5,6 +5,10 @@ The policy is pure functions of (the server's mode, whether the channel is age-r
 whether the image was flagged); the classifier is anything with `score(image) -> P(explicit)`
 (`bot.sheets.open_nsfw` loads the real one). Scoring runs in a thread of its own, one image at a
 time, so it never blocks the event loop and leaves the other core to the loop and Pillow.
+
+The classifier is loaded only once some policy needs it (`ClassifierWhenNeeded`): at start-up if
+the operator's default or a stored server's mode is not `off`, else the first time a moderator
+chooses such a mode or an image must be judged, whichever comes first in this process.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
@@ -23,6 +28,8 @@ from bot.ops.metrics import Metrics
 from bot.sheets import texts
 from bot.sheets.job import Job
 from bot.sheets.members import Members
+from bot.sheets.open_nsfw import ClassifierUnavailable
+from bot.sheets.rules import Refused
 from bot.sheets.servers import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -68,6 +75,46 @@ class Classifier(Protocol):
         ...
 
 
+def needs_classifier(default_mode: SafetyMode, chosen: Iterable[str]) -> bool:
+    """Whether any policy in force classifies: the operator's default (the mode of every server
+    that chose none, and of direct messages) or a mode some server chose."""
+    return default_mode is not SafetyMode.OFF or any(
+        SafetyMode(m) is not SafetyMode.OFF for m in chosen
+    )
+
+
+class ClassifierWhenNeeded:
+    """The classifier, loaded the first time something needs it: once per process, in a thread
+    (never on the event loop), however many ask at the same time. A load that failed is tried
+    again at the next need; `load` raises `ClassifierUnavailable`."""
+
+    def __init__(self, load: Callable[[], Classifier]) -> None:
+        self._load = load
+        self._classifier: Classifier | None = None
+        self._loading = asyncio.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._classifier is not None
+
+    async def get(self) -> Classifier:
+        """The classifier, loading it first if no one has yet."""
+        if self._classifier is None:
+            async with self._loading:  # the others wait for the first one's load
+                if self._classifier is None:
+                    started = time.perf_counter()
+                    self._classifier = await asyncio.to_thread(self._load)
+                    log.info("content classifier loaded in %.1f s", time.perf_counter() - started)
+        return self._classifier
+
+
+class ClassifierMissing(Refused):
+    """A moderator chose a mode that classifies, and the classifier could not be loaded."""
+
+    def __init__(self) -> None:
+        super().__init__(texts.CLASSIFIER_UNAVAILABLE)
+
+
 @dataclass(frozen=True)
 class SafetyRules:
     """The operator's choices: the flagging threshold, and the mode of servers that chose none."""
@@ -89,7 +136,11 @@ class Safety:
     """Classifies images off the event loop and tells moderators what it kept from view."""
 
     def __init__(
-        self, classifier: Classifier, rules: SafetyRules, metrics: Metrics, members: Members
+        self,
+        classifier: ClassifierWhenNeeded,
+        rules: SafetyRules,
+        metrics: Metrics,
+        members: Members,
     ) -> None:
         self._classifier = classifier
         self._rules = rules
@@ -112,25 +163,56 @@ class Safety:
         own = server.safety_mode
         return self._rules.default_mode if own is None else SafetyMode(own)
 
+    def must_load_for(self, mode: SafetyMode) -> bool:
+        """Whether choosing `mode` means loading the classifier first (a wait worth deferring)."""
+        return mode is not SafetyMode.OFF and not self._classifier.loaded
+
+    async def ready_for(self, mode: SafetyMode) -> None:
+        """Before a server's mode changes: load the classifier if the mode needs it, or refuse
+        the change (`ClassifierMissing`), so the server keeps its old mode."""
+        if mode is SafetyMode.OFF:
+            return
+        try:
+            await self._classifier.get()
+        except ClassifierUnavailable as exc:
+            log.error("the content classifier could not be loaded: %s", exc)
+            raise ClassifierMissing from exc
+
     async def judge(self, image: bytes, kind: str) -> Judgement:
-        """Classify a sheet or a pose (`kind`); an image that cannot be read counts as flagged
-        (it is never shown because the classifier failed)."""
+        """Classify a sheet or a pose (`kind`), loading the classifier if this process has not
+        yet (another process may have turned a server's mode on). An image that cannot be read,
+        or a classifier that cannot be loaded, counts as flagged: nothing is shown unchecked."""
         loop = asyncio.get_running_loop()
         try:
-            score, seconds = await loop.run_in_executor(self._thread, self._timed, image)
+            classifier = await self._classifier.get()
+        except ClassifierUnavailable as exc:
+            log.error(
+                "the content classifier could not be loaded (%s): the %s counts as flagged",
+                exc,
+                kind,
+            )
+            return self._judged(kind, None, 0.0)
+        try:
+            score, seconds = await loop.run_in_executor(
+                self._thread, self._timed, classifier, image
+            )
         except Exception:
             log.exception("the classifier could not read a %s: it counts as flagged", kind)
             score, seconds = None, 0.0
+        return self._judged(kind, score, seconds)
+
+    def _judged(self, kind: str, score: float | None, seconds: float) -> Judgement:
         self._metrics.classify_seconds.labels(kind=kind).observe(seconds)
         flagged = score is None or score >= self._rules.threshold
         if flagged:
             self._metrics.flagged_images.labels(kind=kind).inc()
         return Judgement(score, flagged, seconds)
 
-    def _timed(self, image: bytes) -> tuple[float, float]:
+    @staticmethod
+    def _timed(classifier: Classifier, image: bytes) -> tuple[float, float]:
         # The classifier's own time, without the wait for its thread.
         started = time.perf_counter()
-        score = self._classifier.score(image)
+        score = classifier.score(image)
         return score, time.perf_counter() - started
 
     def close(self) -> None:

@@ -415,6 +415,12 @@ SAFETY_MODES = {
     "off": "off: sheets and poses are not checked (this server's choice)",
 }
 
+# A mode that needs the content classifier, chosen while it could not be loaded.
+CLASSIFIER_UNAVAILABLE = (
+    "The content filter could not be started, so this mode cannot be used yet: the safety "
+    "mode was not changed. The operator can see why in the bot's log."
+)
+
 
 def setting_value(setting: str, value: object) -> str:
     if value is None and setting == "safety_log_channel_id":
