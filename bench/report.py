@@ -89,7 +89,7 @@ def rows(o: Observed) -> list[Row]:
             _under(o.idle_rss, 80 * MB),
         ),
         Row(
-            "peak RSS (content classifier loaded)",
+            "peak RSS (budget with the content classifier loaded)",
             f"{peak / MB:.1f} MB",
             "< 300 MB",
             _under(peak, 300 * MB),
