@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 RUNTIME := $(VENV)/.installed-runtime
 DEV := $(VENV)/.installed-dev
 
-.PHONY: run test lint format bench sync check
+.PHONY: run test lint format bench sync check translations
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +46,22 @@ test: lint
 
 bench: $(DEV)
 	$(PY) -m bench.compare $(ARGS)
+
+# The catalogs (bot/locales): every message of the code, extracted with its TRANSLATORS: comments
+# into bot.pot, then merged into each language's bot.po (a new language: add it to
+# bot/sheets/locales.py's TRANSLATED, run this, translate its bot.po). Changed messages come out
+# fuzzy, and the tests fail until someone translates them again.
+LOCALES := de fr es_ES pt_BR it pl ru ja ko zh_CN
+KEYWORDS := -k _ -k n_:1,2 -k N_ -k locale_str
+translations: $(DEV)
+	$(VENV)/bin/pybabel -q extract --no-location --omit-header $(KEYWORDS) -c TRANSLATORS: \
+		-o bot/locales/bot.pot bot cogs
+	for locale in $(LOCALES); do \
+		po=bot/locales/$$locale/LC_MESSAGES/bot.po; \
+		if [ -f $$po ]; then \
+			$(VENV)/bin/pybabel -q update --no-fuzzy-matching --ignore-obsolete --omit-header \
+				-i bot/locales/bot.pot -d bot/locales -D bot -l $$locale; \
+		else \
+			$(VENV)/bin/pybabel -q init -i bot/locales/bot.pot -d bot/locales -D bot -l $$locale; \
+		fi; \
+	done

@@ -5,6 +5,7 @@
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 from pydantic import ValidationError
 
@@ -30,11 +31,14 @@ class Character(commands.Cog):
         self.bot = bot
 
     @app_commands.command(
-        name="character", description="Draw a character sheet: one character in several poses."
+        name="character",
+        description=locale_str("Draw a character sheet: one character in several poses."),
     )
     @app_commands.describe(
-        pose="A pose reference image (optional; a default four-view sheet is used otherwise).",
-        **{name: describe(name) for name in SheetRequest.model_fields},
+        pose=locale_str(
+            "A pose reference image (optional; a default four-view sheet is used otherwise)."
+        ),
+        **{name: locale_str(describe(name)) for name in SheetRequest.model_fields},
     )
     async def character(
         self,

@@ -5,11 +5,13 @@
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.discord import pages
+from bot.discord.answers import tell
 from bot.discord.app import SheetBot
-from bot.discord.characters import Drawing, tell
+from bot.discord.characters import Drawing
 from bot.sheets.characters import NAME_CHARS
 from bot.sheets.request import limits
 
@@ -23,7 +25,7 @@ Name = app_commands.Range[str, 1, NAME_CHARS]
 class Characters(
     commands.GroupCog,
     group_name="characters",
-    group_description="Your saved characters: draw them again, list, delete, share.",
+    group_description=locale_str("Your saved characters: draw them again, list, delete, share."),
 ):
     """Saved characters, for members (and sharing, for moderators)."""
 
@@ -31,13 +33,17 @@ class Characters(
         self.bot = bot
         super().__init__()
 
-    @app_commands.command(name="draw", description="Draw a saved character (yours or shared).")
+    @app_commands.command(
+        name="draw", description=locale_str("Draw a saved character (yours or shared).")
+    )
     @app_commands.describe(
-        name="The character's name.",
-        pose="A pose for this sheet only (optional; the saved pose otherwise).",
-        seed="A seed for this sheet (optional; the saved one otherwise).",
-        strength="How closely to follow the pose, 0 to 1 (optional; the saved one otherwise).",
-        extra="Words added to the saved prompt, for this sheet only (optional).",
+        name=locale_str("The character's name."),
+        pose=locale_str("A pose for this sheet only (optional; the saved pose otherwise)."),
+        seed=locale_str("A seed for this sheet (optional; the saved one otherwise)."),
+        strength=locale_str(
+            "How closely to follow the pose, 0 to 1 (optional; the saved one otherwise)."
+        ),
+        extra=locale_str("Words added to the saved prompt, for this sheet only (optional)."),
     )
     async def draw(
         self,
@@ -50,19 +56,24 @@ class Characters(
     ) -> None:
         await self.bot.characters.draw(interaction, name, Drawing(pose, seed, strength, extra))
 
-    @app_commands.command(name="list", description="Your saved characters and this server's.")
+    @app_commands.command(
+        name="list", description=locale_str("Your saved characters and this server's.")
+    )
     async def list_(self, interaction: discord.Interaction) -> None:
         await pages.show_first(interaction, self.bot.characters)
 
-    @app_commands.command(name="delete", description="Delete one of your saved characters.")
-    @app_commands.describe(name="The character's name (moderators: also a shared one).")
+    @app_commands.command(
+        name="delete", description=locale_str("Delete one of your saved characters.")
+    )
+    @app_commands.describe(name=locale_str("The character's name (moderators: also a shared one)."))
     async def delete(self, interaction: discord.Interaction, name: Name) -> None:
         await tell(interaction, await self.bot.characters.delete(interaction, name))
 
     @app_commands.command(
-        name="share", description="Moderators: share one of your characters with this server."
+        name="share",
+        description=locale_str("Moderators: share one of your characters with this server."),
     )
-    @app_commands.describe(name="One of your own characters.")
+    @app_commands.describe(name=locale_str("One of your own characters."))
     async def share(self, interaction: discord.Interaction, name: Name) -> None:
         await tell(interaction, await self.bot.characters.share(interaction, name))
 

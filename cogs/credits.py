@@ -7,14 +7,17 @@ import time
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.discord import answers, embeds
 from bot.discord.app import SheetBot
+from bot.discord.languages import reader
 from bot.discord.permissions import is_moderator
 from bot.segmind import Balance, SegmindError
 from bot.sheets import texts
 from bot.sheets.job import DAY
+from bot.sheets.rules import Refused
 
 
 class Credits(commands.Cog):
@@ -24,17 +27,15 @@ class Credits(commands.Cog):
         self.bot = bot
 
     @app_commands.command(
-        name="credits", description="Show the Segmind credits left and this server's usage."
+        name="credits",
+        description=locale_str("Show the Segmind credits left and this server's usage."),
     )
     @app_commands.default_permissions(manage_guild=True)
     @app_commands.guild_only()
     async def credits(self, interaction: discord.Interaction) -> None:
         roles = await self.bot.servers.moderator_roles(interaction.guild_id)
         if not is_moderator(interaction, roles):
-            await interaction.response.send_message(
-                texts.MODERATORS_ONLY, ephemeral=True, allowed_mentions=answers.NOBODY
-            )
-            return
+            raise Refused(texts.MODERATORS_ONLY)
         await interaction.response.defer(ephemeral=True, thinking=True)
         assert interaction.guild_id is not None
         ledger, store, now = self.bot.ledger, self.bot.store, time.time()
@@ -52,8 +53,9 @@ class Credits(commands.Cog):
             top_week=await ledger.top_spenders(interaction.guild_id, now - 7 * DAY, 5),
             account_week=await ledger.spent(None, now - 7 * DAY),
         )
+        embed = embeds.credits_embed(report, await reader(interaction))
         await interaction.followup.send(
-            embed=embeds.credits_embed(report), ephemeral=True, allowed_mentions=answers.NOBODY
+            embed=embed, ephemeral=True, allowed_mentions=answers.NOBODY
         )
 
 

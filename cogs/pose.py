@@ -4,6 +4,7 @@
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.discord.app import SheetBot
@@ -14,7 +15,11 @@ class UseAsPose(commands.Cog):
 
     def __init__(self, bot: SheetBot) -> None:
         self.bot = bot
-        self.menu = app_commands.ContextMenu(name="Use as pose", callback=self.use_as_pose)
+        # Its name shows in the Apps menu, so it is translated (a menu is never typed or
+        # mentioned, unlike a slash command's name).
+        self.menu = app_commands.ContextMenu(
+            name=locale_str("Use as pose"), callback=self.use_as_pose
+        )
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.menu)

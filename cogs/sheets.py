@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bot.discord import pages
@@ -17,7 +18,8 @@ class Sheets(commands.Cog):
         self.bot = bot
 
     @app_commands.command(
-        name="sheets", description="Your last character sheets in this server (only you see them)."
+        name="sheets",
+        description=locale_str("Your last character sheets in this server (only you see them)."),
     )
     @app_commands.guild_only()
     async def sheets(self, interaction: discord.Interaction) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from bot.discord import app
 from bot.sheets import texts
+from bot.sheets.locales import Number, language
 from bot.state.sqlite.store import Store
 from tests.fake_discord import InteractionRecord
 from tests.fake_segmind import Planned
@@ -78,6 +79,9 @@ async def test_a_pose_trickling_in_at_one_byte_a_second_holds_back_nobody_else(
     assert prompts(harness.segmind) == ["fast"]
 
 
+ENGLISH = language("en-US")
+
+
 def told_download_failed(rec: InteractionRecord) -> bool:
     private = [m for m in rec.all_messages if m.ephemeral and not m.deleted]
     return any("couldn't download the pose" in m.content for m in private)
@@ -88,12 +92,13 @@ def told_download_failed(rec: InteractionRecord) -> bool:
     [(-0.0, "0"), (1e-320, "0"), (0.55, "0.55"), (1.0, "1"), (0.8000000001, "0.8")],
 )
 def test_numbers_are_shown_as_people_write_them(value: float, shown: str) -> None:
-    assert texts.number(value) == shown
+    assert ENGLISH.say(Number(value)) == shown
 
 
 def test_credits_keep_two_decimals_without_a_minus_zero() -> None:
-    assert texts.number(-0.0001, fixed=True) == "0.00"
-    assert texts.number(1234.5, fixed=True) == "1,234.50"
+    assert ENGLISH.say(texts.credits(-0.0001)) == "0.00"
+    assert ENGLISH.say(texts.credits(1234.5)) == "1,234.50"
+    assert language("de").say(texts.credits(1234.5)) == "1.234,50"
 
 
 async def test_a_proxys_429_on_the_final_edit_is_waited_out_not_sent_elsewhere(

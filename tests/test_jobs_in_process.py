@@ -26,6 +26,7 @@ from bot.sheets import texts
 from bot.sheets.deliveries import DeliveryRules
 from bot.sheets.engine import EngineRules, JobEngine
 from bot.sheets.job import Job, JobChange, JobState, LedgerEntry
+from bot.sheets.locales import Text
 from bot.sheets.members import Undelivered
 from bot.sheets.open_nsfw import load_open_nsfw
 from bot.sheets.rules import CoolingDown, Limits, Refused
@@ -68,8 +69,9 @@ class MemoryMembers:
         self.unreachable = False  # every route refused, as in a Discord outage
         self.changed = asyncio.Condition()
 
-    def show(self, job: Job, text: str) -> None:
-        self.shown.setdefault(job.id, []).append(text)
+    # What the member read, in English (the language of a job admitted without one).
+    def show(self, job: Job, text: Text) -> None:
+        self.shown.setdefault(job.id, []).append(str(text))
 
     async def deliver(self, job: Job, image: bytes, *, spoiler: bool = False) -> str:
         if self.unreachable:
@@ -81,23 +83,25 @@ class MemoryMembers:
     async def age_restricted(self, job: Job) -> bool:
         return False
 
-    async def tell_privately(self, job: Job, text: str, *, reroll: bool) -> str:
+    async def tell_privately(self, job: Job, text: Text, *, reroll: bool) -> str:
         return await self.tell(job, text)
 
-    async def tell(self, job: Job, text: str) -> str:
+    async def tell(self, job: Job, text: Text) -> str:
         if self.unreachable:
             raise Undelivered(f"job {job.id}")
-        self.told.setdefault(job.id, []).append(text)
+        self.told.setdefault(job.id, []).append(str(text))
         await self._notify()
         return "interaction"
 
-    async def tell_directly(self, job: Job, text: str) -> bool:
-        self.direct.setdefault(job.id, []).append(text)
+    async def tell_directly(self, job: Job, text: Text) -> bool:
+        self.direct.setdefault(job.id, []).append(str(text))
         await self._notify()
         return True
 
-    async def post(self, channel_id: int, guild_id: int | None, text: str) -> bool:
-        self.posts.append(text)
+    async def post(
+        self, channel_id: int, guild_id: int | None, text: Text, *, language: str | None
+    ) -> bool:
+        self.posts.append(str(text))
         return True
 
     async def _notify(self) -> None:
@@ -223,7 +227,7 @@ async def test_an_accepted_request_is_drawn_once_delivered_and_in_the_ledger(
         (entry,) = await engine.store.ledger(0)
         assert entry.outcome == "done"
         assert entry.cost == pytest.approx(segmind.cost)
-        assert engine.members.shown[job.id][0] == texts.queued(0)
+        assert engine.members.shown[job.id][0] == str(texts.queued(0))
 
 
 async def test_a_second_request_within_the_cooldown_is_refused_in_the_members_words(
@@ -288,7 +292,7 @@ async def test_a_sheet_undelivered_for_the_whole_window_is_given_up_and_the_memb
         clock.advance(RETRY_HOURS * 3600 + 1)
         await engine.deliveries.deliver_kept()
         assert await engine.state(job) is JobState.FAILED
-        assert engine.members.direct[job.id] == [texts.UNDELIVERED]
+        assert engine.members.direct[job.id] == [str(texts.UNDELIVERED)]
         assert job.id not in engine.members.sheets
         await engine.ask("again")  # the cooldown was given back
 
@@ -344,7 +348,7 @@ async def test_after_a_crash_a_job_cut_off_while_sending_is_reported_never_sent_
     async with engine_on(path, client, clock) as engine:
         await engine.recovery.settle_leftovers()
         assert await engine.state(job) is JobState.INTERRUPTED
-        assert engine.members.told[job.id] == [texts.INTERRUPTED]
+        assert engine.members.told[job.id] == [str(texts.INTERRUPTED)]
         await engine.ask("again")  # the cooldown was given back
         await engine.members.until(lambda: len(engine.members.sheets) == 1)
     assert len(segmind.requests) == 1  # only the new request: the cut-off one is never resent

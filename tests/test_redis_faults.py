@@ -136,7 +136,7 @@ async def test_a_wiped_redis_tells_members_their_requests_were_lost_and_draws_ne
     redis_server.flushall()  # Redis restarted without its data
 
     # The one being drawn is delivered (Segmind has it); the others are told, never drawn.
-    lost = texts.LOST.split(" — ")[0]
+    lost = str(texts.LOST).split(" — ")[0]
     for rec in waiting:
         await rec.wait_for(lambda r: sheet_delivered(r) or placeholder_says(lost)(r), timeout=20)
     assert sum(map(sheet_delivered, waiting)) == 1
@@ -161,7 +161,7 @@ async def test_a_wiped_redis_tells_members_their_requests_were_lost_and_draws_ne
         first.original, first.original.custom_ids()[0], user_id=8700
     )
     await reroll.wait_for(refused_in_private, timeout=10)
-    assert refusal(reroll) == texts.GONE
+    assert refusal(reroll) == str(texts.GONE)
     assert len(harness.segmind.requests) == 2 + 8
 
 
@@ -210,7 +210,7 @@ async def test_while_redis_is_frozen_every_request_is_answered_in_time_and_nothi
         await recs[0].wait_for(refused_in_private, timeout=3)
         await recs[1].wait_for(acked, timeout=3)
         await recs[1].wait_for(refused_in_private, timeout=6)
-        assert {refusal(rec) for rec in recs} == {texts.STORAGE_NOT_ANSWERING}
+        assert {refusal(rec) for rec in recs} == {str(texts.STORAGE_NOT_ANSWERING)}
         await asyncio.sleep(10 - 5)
     assert all(rec.ack_latency is not None and rec.ack_latency < 3 for rec in recs)
     # Redis answers again: the late admission (the DM's, sent before Redis froze) is carried

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -25,6 +26,7 @@ from bot.discord.delivery import Courier
 from bot.discord.forms import FormRoutes
 from bot.discord.history import SheetsPages
 from bot.discord.intake import ADMISSION_WAIT, Intake, IntakeRules
+from bot.discord.languages import CommandTranslator
 from bot.discord.members import DiscordMembers
 from bot.discord.pages import PageButton, Pages
 from bot.discord.placeholders import Placeholders
@@ -34,7 +36,7 @@ from bot.ops.background import Background
 from bot.ops.metrics import Metrics, watch_loop
 from bot.ops.settings import Settings
 from bot.segmind import AuthError, SegmindClient, SegmindError
-from bot.sheets import lookalikes
+from bot.sheets import locales, lookalikes
 from bot.sheets.characters import server_shelf
 from bot.sheets.deliveries import DeliveryRules
 from bot.sheets.engine import EngineRules, JobEngine
@@ -179,6 +181,8 @@ class SheetBot(commands.AutoShardedBot):
         self.pages: dict[str, Pages] = {"sheets": self.sheets_pages, "characters": self.characters}
 
     async def setup_hook(self) -> None:
+        await asyncio.to_thread(locales.preload)  # the catalogs, read before any request
+        await self.tree.set_translator(CommandTranslator())
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         self.add_dynamic_items(SheetButton, PageButton)
@@ -245,7 +249,12 @@ class SheetBot(commands.AutoShardedBot):
         guild = discord.Object(self.settings.dev_guild_id) if self.settings.dev_guild_id else None
         if guild is not None:
             self.tree.copy_global_to(guild=guild)
-        definition = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
+        translator = self.tree.translator
+        assert translator is not None
+        definition = [
+            await command.get_translated_payload(self.tree, translator)
+            for command in self.tree.get_commands(guild=guild)
+        ]
         target = f"guild:{guild.id}" if guild else "global"
         digest = hashlib.sha256(
             json.dumps([target, definition], sort_keys=True).encode()

@@ -17,23 +17,27 @@ from bot.discord import answers
 from bot.discord.characters import CharacterDesk
 from bot.discord.forms import Form, sheet_changes, sheet_form
 from bot.discord.intake import Intake, StoredPose
+from bot.discord.languages import reader
 from bot.discord.permissions import is_moderator
 from bot.sheets import texts
 from bot.sheets.job import Job
+from bot.sheets.locales import Language, Text, language
 from bot.sheets.records import Records
 from bot.sheets.rules import Refused
 from bot.sheets.servers import Servers
 
 log = logging.getLogger(__name__)
 
+ENGLISH = language("en-US")  # a button rebuilt from its custom_id only to be dispatched
+
 Button = discord.ui.Button[discord.ui.View]
 
 # The buttons under a sheet, in order: what each is called and looks like.
 LOOKS = {
-    "reroll": ("Re-roll", discord.ButtonStyle.primary),
-    "edit": ("Edit", discord.ButtonStyle.secondary),
-    "save": ("Save", discord.ButtonStyle.success),
-    "delete": ("Delete", discord.ButtonStyle.danger),
+    "reroll": (texts.REROLL, discord.ButtonStyle.primary),
+    "edit": (texts.EDIT, discord.ButtonStyle.secondary),
+    "save": (texts.SAVE, discord.ButtonStyle.success),
+    "delete": (texts.DELETE, discord.ButtonStyle.danger),
 }
 
 
@@ -91,7 +95,7 @@ class SheetActions:
             return
         if action == "edit":
             await self._kept_pose(job, texts.EDIT_EXPIRED)  # before the member types anything
-            await edit_form(job).open(interaction)
+            await edit_form(job, await reader(interaction)).open(interaction)
             return
         kept = await self._kept_pose(job, texts.EXPIRED)
         await self._intake.receive(
@@ -110,7 +114,7 @@ class SheetActions:
         kept = await self._kept_pose(job, texts.EDIT_EXPIRED)
         await self._intake.receive(interaction, request, kept_pose=kept)
 
-    async def _kept_pose(self, job: Job, expired: str) -> StoredPose | None:
+    async def _kept_pose(self, job: Job, expired: Text) -> StoredPose | None:
         # The pose a sheet was drawn on (None: the default pose), if it is still kept.
         age_days = (time.time() - job.created_at) / 86400
         pose = await self._store.pose(job.id) if job.custom_pose else None
@@ -129,10 +133,12 @@ class SheetButton(
 ):
     """A persistent button carrying its action and job id."""
 
-    def __init__(self, action: str, job_id: int) -> None:
+    def __init__(self, action: str, job_id: int, language: Language = ENGLISH) -> None:
         label, style = LOOKS[action]
         super().__init__(
-            discord.ui.Button(label=label, style=style, custom_id=f"sheet:{action}:{job_id}")
+            discord.ui.Button(
+                label=language.say(label), style=style, custom_id=f"sheet:{action}:{job_id}"
+            )
         )
         self.action = action
         self.job_id = job_id
@@ -169,18 +175,18 @@ class SheetButton(
             await answers.apologize(interaction)
 
 
-def sheet_buttons(job_id: int) -> discord.ui.View:
+def sheet_buttons(job_id: int, language: Language) -> discord.ui.View:
     """The buttons that go under job `job_id`'s sheet."""
     view = discord.ui.View(timeout=None)
     for action in LOOKS:
-        view.add_item(SheetButton(action, job_id))
+        view.add_item(SheetButton(action, job_id, language))
     return view
 
 
-def reroll_button(job_id: int) -> discord.ui.View:
+def reroll_button(job_id: int, language: Language) -> discord.ui.View:
     """A Re-roll button alone: under the private notice of a withheld sheet."""
     view = discord.ui.View(timeout=None)
-    view.add_item(SheetButton("reroll", job_id))
+    view.add_item(SheetButton("reroll", job_id, language))
     return view
 
 
@@ -188,11 +194,12 @@ def reroll_button(job_id: int) -> discord.ui.View:
 EDIT_FORM = r"sheet:edit-form:(?P<job>[0-9]+)"
 
 
-def edit_form(job: Job) -> Form:
+def edit_form(job: Job, language: Language) -> Form:
     """The Edit form of a sheet: its prompt, negative prompt, strength and seed, prefilled."""
     request = job.request
     return sheet_form(
-        "Edit this sheet",
+        language,
+        texts.EDIT_FORM_TITLE,
         f"sheet:edit-form:{job.id}",
         prompt=request.prompt,
         negative_prompt=request.negative_prompt,

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from bot.discord import answers
 from bot.discord.forms import Form
 from bot.discord.intake import Intake, StoredPose
+from bot.discord.languages import reader
 from bot.discord.pages import PAGE, Page, turns
 from bot.discord.permissions import is_moderator
 from bot.sheets import lookalikes, texts
@@ -28,6 +29,7 @@ from bot.sheets.characters import (
     name_key,
     server_shelf,
 )
+from bot.sheets.locales import Language, Text
 from bot.sheets.records import Records
 from bot.sheets.rules import Refused
 from bot.sheets.servers import Servers
@@ -50,12 +52,11 @@ class Drawing:
     extra: str | None = None
 
 
-def save_form(job_id: int, suggestion: str) -> Form:
+def save_form(job_id: int, suggestion: str, language: Language) -> Form:
     """The form Save opens: the character's name."""
-    form = Form(title="Save this character", custom_id=f"sheet:save-form:{job_id}")
-    form.field(
-        "name", "Name (you draw it again by this name)", default=suggestion, max_length=NAME_CHARS
-    )
+    say = language.say
+    form = Form(title=say(texts.SAVE_FORM_TITLE), custom_id=f"sheet:save-form:{job_id}")
+    form.field("name", say(texts.NAME_FIELD), default=suggestion, max_length=NAME_CHARS)
     return form
 
 
@@ -78,7 +79,7 @@ class CharacterDesk:
         if job.custom_pose and await self._store.pose(job.id) is None:
             raise Refused(texts.SAVE_EXPIRED)
         suggestion = " ".join(job.request.prompt.split()[:4])[:NAME_CHARS]
-        await save_form(job_id, suggestion).open(interaction)
+        await save_form(job_id, suggestion, await reader(interaction)).open(interaction)
 
     async def saved(
         self, interaction: discord.Interaction, match: re.Match[str], values: dict[str, str]
@@ -101,7 +102,7 @@ class CharacterDesk:
             pose_note=job.pose_note if pose is not None else None,
         )
         await self._store.save_character(character, pose, limit=self._limit)
-        await tell(interaction, texts.character_saved(name))
+        await answers.tell(interaction, texts.character_saved(name))
 
     # /characters ------------------------------------------------------------------------
 
@@ -133,7 +134,7 @@ class CharacterDesk:
                 return found
         raise NoSuchCharacter(" ".join(name.split()))
 
-    async def delete(self, interaction: discord.Interaction, name: str) -> str:
+    async def delete(self, interaction: discord.Interaction, name: str) -> Text:
         """Delete the member's own character; a moderator's, also a shared one."""
         character = await self.find(interaction, name)
         if character.shared and not await self.moderator(interaction):
@@ -141,7 +142,7 @@ class CharacterDesk:
         await self._store.delete_character(character.shelf, character.key)
         return texts.character_deleted(character.name, shared=character.shared)
 
-    async def share(self, interaction: discord.Interaction, name: str) -> str:
+    async def share(self, interaction: discord.Interaction, name: str) -> Text:
         """Moderators: copy one of their own characters to this server's shared ones."""
         if interaction.guild_id is None or not await self.moderator(interaction):
             raise Refused(texts.SHARE_MODERATORS_ONLY)
@@ -169,35 +170,40 @@ class CharacterDesk:
         wanted = name_key(typed)
         found: list[app_commands.Choice[str]] = []
         seen: set[str] = set()
+        say = (await reader(interaction)).say
         shelves = self._shelves(interaction)
         for shelf in shelves[:1] if own_only else shelves:
             for character in await self._store.characters_on(shelf):
                 if wanted in character.key and character.key not in seen:
                     seen.add(character.key)
-                    found.append(app_commands.Choice(name=_choice(character), value=character.name))
+                    choice = texts.clip(say(_choice(character)), CHOICE_CHARS)
+                    found.append(app_commands.Choice(name=choice, value=character.name))
         return found[:CHOICES]
 
-    async def page(self, user_id: int, guild_id: int | None, page: int) -> Page:
+    async def page(self, user_id: int, guild_id: int | None, page: int, language: Language) -> Page:
         """A page of /characters list: the member's own, then this server's shared ones."""
         shelves = [member_shelf(user_id)] + ([server_shelf(guild_id)] if guild_id else [])
         every = [c for shelf in shelves for c in await self._store.characters_on(shelf)]
+        say = language.say
         if not every:
-            return None, None, texts.no_characters()
+            return None, None, say(texts.NO_CHARACTERS)
         pages = -(-len(every) // PAGE)
         page = min(max(page, 0), pages - 1)
         lines = [
-            texts.character_line(
-                c.name, c.request.prompt, c.request.seed, c.saved_at, shared=c.shared
+            say(
+                texts.character_line(
+                    c.name, c.request.prompt, c.request.seed, c.saved_at, shared=c.shared
+                )
             )
             for c in every[page * PAGE : (page + 1) * PAGE]
         ]
         embed = discord.Embed(
-            title=texts.CHARACTERS_TITLE,
+            title=say(texts.CHARACTERS_TITLE),
             description="\n".join(lines),
             colour=discord.Colour.blurple(),
         )
-        embed.set_footer(text=texts.characters_footer(page + 1, pages, len(every)))
-        return embed, turns("characters", user_id, page, pages), ""
+        embed.set_footer(text=say(texts.characters_footer(page + 1, pages, len(every))))
+        return embed, turns("characters", user_id, page, pages, language), ""
 
     # ------------------------------------------------------------------------------------
 
@@ -223,15 +229,6 @@ class CharacterDesk:
         return name
 
 
-def _choice(character: Character) -> str:
-    mark = " (shared)" if character.shared else ""
+def _choice(character: Character) -> Text:
     prompt = " ".join(character.request.prompt.split())
-    return texts.clip(f"{character.name}{mark} — {prompt}", CHOICE_CHARS)
-
-
-async def tell(interaction: discord.Interaction, text: str) -> None:
-    """Answer privately, whether or not the interaction was deferred."""
-    if interaction.response.is_done():
-        await interaction.edit_original_response(content=text, allowed_mentions=answers.NOBODY)
-        return
-    await interaction.response.send_message(text, ephemeral=True, allowed_mentions=answers.NOBODY)
+    return texts.character_choice(character.name, prompt, shared=character.shared)

@@ -18,6 +18,7 @@ from bot.discord import answers, embeds
 from bot.sheets import texts
 from bot.sheets.imaging import FittedImage, fit_to_limit
 from bot.sheets.job import Job
+from bot.sheets.locales import Text, language
 from bot.sheets.members import Undelivered
 
 log = logging.getLogger(__name__)
@@ -32,9 +33,10 @@ MAX_PROXY_WAIT = 60.0
 
 @dataclass(frozen=True)
 class Parcel:
-    """What to send: a message, optionally with the sheet and its buttons."""
+    """What to send: words (said in the reader's language), optionally with the sheet and its
+    buttons (made in the member's)."""
 
-    content: str
+    content: Text | None
     embed: discord.Embed | None = None
     image: bytes | None = None
     filename: str = "character-sheet.jpg"
@@ -92,14 +94,14 @@ class Courier:
             )
         return discord.Webhook.partial(app_id, job.interaction_token, client=self._client)
 
-    async def edit_placeholder(self, job: Job, content: str) -> None:
+    async def edit_placeholder(self, job: Job, content: Text) -> None:
         """Change the member's placeholder text, if it can still be edited (once, no retry)."""
         webhook = self._webhook(job)
         if webhook is None or job.placeholder_id is None:
             return
         try:
             await webhook.edit_message(
-                job.placeholder_id, content=content, allowed_mentions=answers.NOBODY
+                job.placeholder_id, content=_member(job, content), allowed_mentions=answers.NOBODY
             )
         except discord.HTTPException as exc:
             log.info("job %d: placeholder not updated (%s)", job.id, exc.status)
@@ -110,7 +112,9 @@ class Courier:
         interaction and the job's own channel are tried."""
         if await self._by_interaction(job, parcel):
             return "interaction"
-        mention = f"<@{job.user_id}> {parcel.content}".strip()
+        # Said in the channel, to everyone there: in the server's language.
+        words = language(job.server_language).say(parcel.content) if parcel.content else ""
+        mention = f"<@{job.user_id}> {words}".strip()
         channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
         if await self._send(job, channel, mention, parcel, "channel"):
             return "channel"
@@ -133,7 +137,7 @@ class Courier:
                     await webhook.delete_message(placeholder)
                 await _patiently(
                     lambda: webhook.send(
-                        content=parcel.content,
+                        content=_member(job, parcel.content),
                         view=parcel.view or discord.utils.MISSING,
                         ephemeral=True,
                         allowed_mentions=answers.NOBODY,
@@ -147,11 +151,11 @@ class Courier:
             return "dm"
         raise Undelivered(f"job {job.id}: no private route reached user {job.user_id}")
 
-    async def post(self, channel_id: int, guild_id: int | None, text: str) -> bool:
-        """Say something in a channel, pinging nobody; return whether it went."""
+    async def post(self, channel_id: int, guild_id: int | None, text: Text, code: str) -> bool:
+        """Say something in a channel, pinging nobody, in language `code`; whether it went."""
         channel = self._client.get_partial_messageable(channel_id, guild_id=guild_id)
         try:
-            await channel.send(content=text, allowed_mentions=answers.NOBODY)
+            await channel.send(content=language(code).say(text), allowed_mentions=answers.NOBODY)
         except discord.HTTPException as exc:
             log.warning("could not post in channel %d (%s)", channel_id, exc.status)
             return False
@@ -165,7 +169,7 @@ class Courier:
         except discord.HTTPException as exc:
             log.info("job %d: no DM channel (%s)", job.id, exc.status)
             return False
-        return await self._send(job, dm, parcel.content, parcel, "DM")
+        return await self._send(job, dm, _member(job, parcel.content), parcel, "DM")
 
     async def _by_interaction(self, job: Job, parcel: Parcel) -> bool:
         webhook = self._webhook(job)
@@ -177,7 +181,7 @@ class Courier:
                 await _patiently(
                     lambda: webhook.edit_message(
                         placeholder_id,
-                        content=parcel.content or None,
+                        content=_member(job, parcel.content) or None,
                         embed=parcel.embed,
                         attachments=[file] if (file := parcel.file()) else [],
                         view=parcel.view,
@@ -199,7 +203,7 @@ class Courier:
         try:
             await _patiently(
                 lambda: webhook.send(
-                    content=parcel.content or discord.utils.MISSING,
+                    content=_member(job, parcel.content) or discord.utils.MISSING,
                     embed=parcel.embed or discord.utils.MISSING,
                     file=parcel.file() or discord.utils.MISSING,
                     view=parcel.view or discord.utils.MISSING,
@@ -235,6 +239,11 @@ class Courier:
         return True
 
 
+def _member(job: Job, text: Text | None) -> str:
+    # Words for the member alone (their placeholder, a follow-up, a DM): in their language.
+    return language(job.language).say(text) if text is not None else ""
+
+
 async def sheet_parcel(
     job: Job, image: bytes, buttons: discord.ui.View, *, spoiler: bool = False
 ) -> Parcel:
@@ -255,7 +264,7 @@ async def sheet_parcel(
         log.exception("job %d: the sheet could not be checked; sending it as it is", job.id)
         kind = outcome.content_type.removeprefix("image/").replace("jpeg", "jpg")
         fitted = FittedImage(image, f"character-sheet.{kind}", outcome.content_type, False)
-    notes = [job.pose_note] if job.pose_note else []
+    notes = [texts.first_frame(job.pose_note)] if job.pose_note else []
     if not job.custom_pose:
         notes.append(texts.DEFAULT_POSE_NOTE)
     if fitted.scaled:
@@ -273,5 +282,6 @@ async def sheet_parcel(
         requester_id=job.user_id,
         filename=None if spoiler else filename,
         notes=notes,
+        language=language(job.language),
     )
-    return Parcel(content="", embed=embed, image=fitted.data, filename=filename, view=buttons)
+    return Parcel(content=None, embed=embed, image=fitted.data, filename=filename, view=buttons)

@@ -8,69 +8,55 @@ import discord
 
 from bot.ops.settings import Settings
 from bot.segmind import Balance, SegmindError
+from bot.sheets import texts
 from bot.sheets.ledger import Usage
+from bot.sheets.locales import Language, Listing, Number, Said, Seconds, Text
 from bot.sheets.servers import ServerSettings
-from bot.sheets.texts import (
-    SETTING_NAMES,
-    balance_unavailable,
-    clip,
-    listed,
-    number,
-    setting_value,
-    when,
-)
+from bot.sheets.texts import clip
 
 
-def server_settings(server: ServerSettings, defaults: Settings, spent: float) -> discord.Embed:
+def server_settings(
+    server: ServerSettings, defaults: Settings, spent: float, language: Language
+) -> discord.Embed:
     """/config show: everything a moderator can set here, and how today's spend stands."""
-    embed = discord.Embed(title="This server's settings", colour=discord.Colour.blurple())
-    cooldown = server.cooldown_seconds
+    say = language.say
+    embed = discord.Embed(title=say(texts.SETTINGS_TITLE), colour=discord.Colour.blurple())
+
+    def shown(setting: str, value: object, default: object = None) -> str:
+        if value is None and default is not None:
+            return say(texts.by_default(texts.setting_value(setting, default)))
+        return say(texts.setting_value(setting, value))
+
+    names = texts.SETTING_NAMES
     embed.add_field(
-        name="Cooldown",
-        value=(
-            f"{number(defaults.cooldown_seconds)} s (the default)"
-            if cooldown is None
-            else f"{number(cooldown)} s"
-        ),
+        name=say(names["cooldown_seconds"]),
+        value=shown("cooldown_seconds", server.cooldown_seconds, defaults.cooldown_seconds),
     )
-    embed.add_field(
-        name="Daily limit per member", value=setting_value("daily_limit", server.daily_limit)
-    )
-    budget = f"{number(spent, fixed=True)} spent in the last 24 hours"
-    if server.budget:
-        share = 100 * spent / server.budget
-        budget += f" of {number(server.budget, fixed=True)} ({share:.0f} %)"
-    embed.add_field(name="Budget", value=budget + ("" if server.budget else " (no budget)"))
-    alerts = "off"
+    embed.add_field(name=say(names["daily_limit"]), value=shown("daily_limit", server.daily_limit))
+    embed.add_field(name=say(texts.BUDGET), value=say(texts.budget_now(spent, server.budget)))
+    alerts: Said = texts.OFF
     if server.alerts_channel_id is not None and server.alerts_below is not None:
-        alerts = (
-            f"<#{server.alerts_channel_id}> below {number(server.alerts_below, fixed=True)} "
-            "credits, and at 80 % of the budget"
-        )
-    embed.add_field(name="Alerts", value=alerts, inline=False)
-    reroll = defaults.open_reroll if server.open_reroll is None else server.open_reroll
+        alerts = texts.alerts_shown(server.alerts_channel_id, server.alerts_below)
+    embed.add_field(name=say(texts.ALERTS), value=say(alerts), inline=False)
     embed.add_field(
-        name="Anyone may re-roll",
-        value=setting_value("open_reroll", reroll)
-        + (" (the default)" if server.open_reroll is None else ""),
+        name=say(names["open_reroll"]),
+        value=shown("open_reroll", server.open_reroll, defaults.open_reroll),
     )
     mode = server.safety_mode or defaults.safety_mode
-    safety = setting_value("safety_mode", mode) + (
-        " (the default)" if server.safety_mode is None else ""
-    )
+    safety = shown("safety_mode", server.safety_mode, defaults.safety_mode)
     if mode != "off":
-        safety += (
-            f". Safety log: {setting_value('safety_log_channel_id', server.safety_log_channel_id)}"
-        )
-    embed.add_field(name=SETTING_NAMES["safety_mode"], value=safety, inline=False)
+        log_channel = texts.setting_value("safety_log_channel_id", server.safety_log_channel_id)
+        safety = say(texts.safety_shown(safety, log_channel))
+    embed.add_field(name=say(names["safety_mode"]), value=safety, inline=False)
+    embed.add_field(name=say(names["language"]), value=shown("language", server.language))
     lists = (
-        ("channel", sorted(str(c) for c in server.channels), "everywhere"),
-        ("moderator_role", sorted(str(r) for r in server.moderator_roles), "none (Manage Server)"),
-        ("blocked_word", list(server.blocked_words), "none"),
+        ("channel", sorted(str(c) for c in server.channels), texts.EVERYWHERE),
+        ("moderator_role", sorted(str(r) for r in server.moderator_roles), texts.NO_ROLES),
+        ("blocked_word", list(server.blocked_words), texts.NONE),
     )
     for kind, values, empty in lists:
-        text = ", ".join(listed(kind, v) for v in values) if values else empty
-        embed.add_field(name=SETTING_NAMES[kind], value=clip(text, 1000), inline=False)
+        text = say(Listing.of(texts.listed(kind, v) for v in values)) if values else say(empty)
+        embed.add_field(name=say(names[kind]), value=clip(text, 1000), inline=False)
     return embed
 
 
@@ -87,34 +73,30 @@ class CreditsReport:
     account_week: float
 
 
-def credits_embed(report: CreditsReport) -> discord.Embed:
+def credits_embed(report: CreditsReport, language: Language) -> discord.Embed:
     """/credits, for moderators: balance, this server's spend, who spends, how long it lasts."""
-    embed = discord.Embed(title="Segmind credits", colour=discord.Colour.blurple())
+    say = language.say
+    embed = discord.Embed(title=say(texts.CREDITS_TITLE), colour=discord.Colour.blurple())
     balance = report.balance
     if isinstance(balance, Balance):
-        live = f"{number(balance.credits, fixed=True)} (+ {balance.free_credits:,.4f} free)"
+        live = texts.balance_now(balance.credits, balance.free_credits)
     else:
-        live = f"unavailable right now. {balance_unavailable(balance)}"
-    embed.add_field(name="Balance now", value=live, inline=False)
+        live = texts.balance_missing(texts.balance_unavailable(balance))
+    embed.add_field(name=say(texts.BALANCE_NOW), value=say(live), inline=False)
     if report.last_seen:
-        seen = f"{number(report.last_seen['credits'], fixed=True)} {when(report.last_seen['at'])}"
-        embed.add_field(name="Last seen after a sheet", value=seen, inline=False)
-    for label, usage in (("Today (UTC)", report.today), ("Last 7 days", report.week)):
-        withheld = f" (+ {usage.withheld} withheld)" if usage.withheld else ""
+        seen = texts.last_seen(report.last_seen["credits"], report.last_seen["at"])
+        embed.add_field(name=say(texts.LAST_SEEN), value=say(seen), inline=False)
+    for label, usage in ((texts.TODAY, report.today), (texts.LAST_7_DAYS, report.week)):
         embed.add_field(
-            name=label,
-            value=f"{usage.sheets} sheet(s){withheld}, {number(usage.credits, fixed=True)} credits",
+            name=say(label), value=say(texts.usage(usage.sheets, usage.withheld, usage.credits))
         )
-    embed.add_field(name="Last 24 hours", value=f"{number(report.spent_day, fixed=True)} credits")
+    embed.add_field(name=say(texts.LAST_24_HOURS), value=say(texts.spent(report.spent_day)))
     if report.top_week:
-        top = "\n".join(
-            f"<@{user}> — {number(credits, fixed=True)}" for user, credits in report.top_week
-        )
-        embed.add_field(name="Top members this week", value=top, inline=False)
+        top = "\n".join(say(texts.spender(user, credits)) for user, credits in report.top_week)
+        embed.add_field(name=say(texts.TOP_MEMBERS), value=top, inline=False)
     if isinstance(balance, Balance) and report.account_week > 0:
         days = balance.credits / (report.account_week / 7)
-        lasts = f"about {days:,.0f} day(s) at the last 7 days' rate (all servers)"
-        embed.add_field(name="The balance lasts", value=lasts, inline=False)
+        embed.add_field(name=say(texts.LASTS), value=say(texts.lasts(days)), inline=False)
     return embed
 
 
@@ -127,20 +109,23 @@ def sheet_embed(
     seconds: float,
     requester_id: int,
     filename: str | None,
-    notes: list[str],
+    notes: list[Text],
+    language: Language,
 ) -> discord.Embed:
     """The card under a finished sheet: what was asked, and how to get it again. It shows the
     attached sheet unless `filename` is None (a spoiler: shown, blurred, on its own)."""
-    embed = discord.Embed(title="Character sheet", description=clip(prompt, 1000))
+    say = language.say
+    embed = discord.Embed(title=say(texts.SHEET_TITLE), description=clip(prompt, 1000))
     embed.colour = discord.Colour.blurple()
-    embed.add_field(name="Seed", value=f"`{seed}`")
-    embed.add_field(name="Strength", value=number(strength))
-    embed.add_field(name="Took", value=f"{seconds:.0f} s")
-    credits = "unknown" if credits_left is None else number(credits_left, fixed=True)
-    embed.add_field(name="Credits left", value=credits)
-    embed.add_field(name="Asked by", value=f"<@{requester_id}>")
+    embed.add_field(name=say(texts.SEED), value=f"`{seed}`")
+    embed.add_field(name=say(texts.STRENGTH), value=say(Number(strength)))
+    embed.add_field(name=say(texts.TOOK), value=say(Seconds(round(seconds))))
+    left = texts.UNKNOWN if credits_left is None else texts.credits(credits_left)
+    embed.add_field(name=say(texts.CREDITS_LEFT), value=say(left))
+    embed.add_field(name=say(texts.ASKED_BY), value=f"<@{requester_id}>")
     if notes:
-        embed.add_field(name="Notes", value=clip(" ".join(notes), 1000), inline=False)
+        shown = " ".join(say(note) for note in notes)
+        embed.add_field(name=say(texts.NOTES), value=clip(shown, 1000), inline=False)
     if filename is not None:
         embed.set_image(url=f"attachment://{filename}")
     return embed

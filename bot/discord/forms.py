@@ -17,6 +17,8 @@ import discord
 
 from bot.discord import answers
 from bot.segmind import MAX_SEED
+from bot.sheets import texts
+from bot.sheets.locales import Language, Number, Text
 from bot.sheets.request import PROMPT_CHARS, SheetRequest
 from bot.sheets.rules import Refused
 
@@ -71,7 +73,8 @@ class Form(discord.ui.Modal):
 
 
 def sheet_form(
-    title: str,
+    language: Language,
+    title: Text,
     custom_id: str,
     *,
     prompt: str | None = None,
@@ -81,12 +84,15 @@ def sheet_form(
     negative: bool = True,
 ) -> Form:
     """A form for a sheet's prompt (and negative prompt), strength and seed, prefilled."""
-    form = Form(title=title, custom_id=custom_id)
-    form.field("prompt", "Prompt", default=prompt, long=True, max_length=PROMPT_CHARS)
+    say = language.say
+    form = Form(title=say(title), custom_id=custom_id)
+    form.field(
+        "prompt", say(texts.PROMPT_FIELD), default=prompt, long=True, max_length=PROMPT_CHARS
+    )
     if negative:
         form.field(
             "negative_prompt",
-            "Negative prompt (what to keep out)",
+            say(texts.NEGATIVE_FIELD),
             default=negative_prompt,
             long=True,
             required=False,
@@ -94,14 +100,14 @@ def sheet_form(
         )
     form.field(
         "strength",
-        "Strength, 0 to 1 (1: follow the pose closely)",
-        default=f"{strength:g}",
+        say(texts.STRENGTH_FIELD),
+        default=say(Number(strength, places=4)),
         required=False,
         max_length=8,
     )
     form.field(
         "seed",
-        "Seed (empty: a new random one)",
+        say(texts.SEED_FIELD),
         default=None if seed is None else str(seed),
         required=False,
         max_length=len(str(MAX_SEED)),

@@ -9,6 +9,7 @@ import discord
 from bot.discord.pages import PAGE, Page, turns
 from bot.sheets import texts
 from bot.sheets.job import DAY, Job
+from bot.sheets.locales import Language
 from bot.sheets.records import Records
 
 # As long as a finished job is kept everywhere (Redis forgets one after 30 days): the list is
@@ -22,7 +23,7 @@ class SheetsPages:
     def __init__(self, store: Records) -> None:
         self._store = store
 
-    async def page(self, user_id: int, guild_id: int | None, page: int) -> Page:
+    async def page(self, user_id: int, guild_id: int | None, page: int, language: Language) -> Page:
         """The embed and buttons of a page (the last one if `page` is past it), or only words
         when the member has no sheets here."""
         since = time.time() - LISTED_DAYS * DAY
@@ -31,24 +32,29 @@ class SheetsPages:
         )
         pages = max(1, -(-total // PAGE))
         if total and not jobs and page > 0:  # fewer sheets than when the buttons were made
-            return await self.page(user_id, guild_id, pages - 1)
+            return await self.page(user_id, guild_id, pages - 1, language)
         if not total:
-            return None, None, texts.no_sheets(LISTED_DAYS)
+            return None, None, language.say(texts.no_sheets(LISTED_DAYS))
+        say = language.say
         lines = [
-            texts.sheet_line(
-                page * PAGE + n + 1,
-                job.request.prompt,
-                job.request.seed,
-                job.finished_at or job.created_at,
-                _link(job),
+            say(
+                texts.sheet_line(
+                    page * PAGE + n + 1,
+                    job.request.prompt,
+                    job.request.seed,
+                    job.finished_at or job.created_at,
+                    _link(job),
+                )
             )
             for n, job in enumerate(jobs)
         ]
         embed = discord.Embed(
-            title=texts.SHEETS_TITLE, description="\n".join(lines), colour=discord.Colour.blurple()
+            title=say(texts.SHEETS_TITLE),
+            description="\n".join(lines),
+            colour=discord.Colour.blurple(),
         )
-        embed.set_footer(text=texts.sheets_footer(page + 1, pages, total, LISTED_DAYS))
-        return embed, turns("sheets", user_id, page, pages), ""
+        embed.set_footer(text=say(texts.sheets_footer(page + 1, pages, total, LISTED_DAYS)))
+        return embed, turns("sheets", user_id, page, pages, language), ""
 
 
 def _link(job: Job) -> str:

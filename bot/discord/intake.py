@@ -17,6 +17,7 @@ import aiohttp
 import discord
 
 from bot.discord.channels import is_age_restricted
+from bot.discord.languages import member_code, server_code
 from bot.ops.metrics import Metrics
 from bot.segmind import MAX_SEED
 from bot.sheets import lookalikes, texts
@@ -147,6 +148,8 @@ class Intake:
             upload_limit=interaction.filesize_limit or DEFAULT_UPLOAD_LIMIT,
             interaction_token=interaction.token,
             token_expires_at=interaction.expires_at.timestamp(),
+            language=member_code(interaction, server.language),
+            server_language=server_code(interaction, server.language),
         )
         admission = asyncio.ensure_future(self._jobs.accept(new, server))
         # Admission is quick, but storage can stall (a backup holding the database): Discord's
@@ -214,7 +217,7 @@ class Intake:
             )
             return
         log.info("job %d: pose flagged (score %s) and refused", job.id, score)
-        await self._safety.report(server, job, "Refused a pose", judgement.score)
+        await self._safety.report(server, job, texts.POSE_REFUSED, judgement.score)
         raise Refused(texts.pose_flagged(blocked=mode is SafetyMode.BLOCK))
 
     async def _defer(

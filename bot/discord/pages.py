@@ -11,7 +11,9 @@ from typing import Any, Protocol, cast
 import discord
 
 from bot.discord import answers
+from bot.discord.languages import reader
 from bot.sheets import texts
+from bot.sheets.locales import Language
 from bot.sheets.rules import Refused
 
 log = logging.getLogger(__name__)
@@ -19,12 +21,13 @@ log = logging.getLogger(__name__)
 PAGE = 10
 Page = tuple[discord.Embed | None, discord.ui.View | None, str]  # or only words, when empty
 Button = discord.ui.Button[discord.ui.View]
+TURNS = {"prev": texts.PREVIOUS, "next": texts.NEXT}
 
 
 class Pages(Protocol):
-    async def page(self, user_id: int, guild_id: int | None, page: int) -> Page:
+    async def page(self, user_id: int, guild_id: int | None, page: int, language: Language) -> Page:
         """The embed and buttons of a page (the last one if `page` is past it), or only words
-        when the member has nothing to list."""
+        when the member has nothing to list, in the member's language."""
         ...
 
 
@@ -32,18 +35,24 @@ class _HasPages(Protocol):
     pages: dict[str, Pages]
 
 
-def turns(kind: str, user_id: int, page: int, pages: int) -> discord.ui.View:
+def turns(kind: str, user_id: int, page: int, pages: int, language: Language) -> discord.ui.View:
     """Previous and Next under page `page` (from 0) of `pages` of a member's list."""
     view = discord.ui.View(timeout=None)
-    view.add_item(PageButton(kind, "prev", user_id, page - 1, disabled=page == 0))
-    view.add_item(PageButton(kind, "next", user_id, page + 1, disabled=page + 1 >= pages))
+    for which, target, disabled in (
+        ("prev", page - 1, page == 0),
+        ("next", page + 1, page + 1 >= pages),
+    ):
+        button = PageButton(kind, which, user_id, target, disabled=disabled)
+        button.item.label = language.say(TURNS[which])
+        view.add_item(button)
     return view
 
 
 async def show_first(interaction: discord.Interaction, pages: Pages) -> None:
     """Answer a list command privately with the list's first page."""
     await interaction.response.defer(ephemeral=True, thinking=True)
-    embed, view, words = await pages.page(interaction.user.id, interaction.guild_id, 0)
+    language = await reader(interaction)
+    embed, view, words = await pages.page(interaction.user.id, interaction.guild_id, 0, language)
     if embed is None or view is None:
         await interaction.edit_original_response(content=words, allowed_mentions=answers.NOBODY)
         return
@@ -63,7 +72,7 @@ class PageButton(
     ) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Previous" if which == "prev" else "Next",
+                label=str(TURNS[which]),
                 style=discord.ButtonStyle.secondary,
                 custom_id=f"{kind}:{which}:{user_id}:{max(page, 0)}",
                 disabled=disabled,
@@ -83,7 +92,10 @@ class PageButton(
             if interaction.user.id != self.user_id:
                 raise Refused(texts.NOT_YOUR_LIST)
             await interaction.response.defer()
-            embed, view, words = await pages.page(self.user_id, interaction.guild_id, self.target)
+            language = await reader(interaction)
+            embed, view, words = await pages.page(
+                self.user_id, interaction.guild_id, self.target, language
+            )
             await interaction.edit_original_response(
                 content=words or None, embed=embed, view=view, allowed_mentions=answers.NOBODY
             )

@@ -9,6 +9,7 @@ import logging
 
 from bot.discord.delivery import Courier
 from bot.sheets.job import Job
+from bot.sheets.locales import Text
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +22,11 @@ class Placeholders:
 
     def __init__(self, courier: Courier) -> None:
         self._courier = courier
-        self._wanted: dict[int, tuple[Job, str]] = {}
+        self._wanted: dict[int, tuple[Job, Text]] = {}
         self._pushing: dict[int, asyncio.Task[None]] = {}
         self._edits = asyncio.Semaphore(EDITS_AT_ONCE)
 
-    def show(self, job: Job, text: str) -> None:
+    def show(self, job: Job, text: Text) -> None:
         """Make the placeholder say `text` soon; returns at once."""
         self._wanted[job.id] = (job, text)
         if job.id not in self._pushing:

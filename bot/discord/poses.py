@@ -20,7 +20,9 @@ from pydantic import ValidationError
 
 from bot.discord.forms import Form, sheet_changes, sheet_form
 from bot.discord.intake import Intake, PoseSource
+from bot.discord.languages import reader
 from bot.sheets import texts
+from bot.sheets.locales import Language
 from bot.sheets.request import SheetRequest
 from bot.sheets.rules import Refused
 
@@ -56,9 +58,9 @@ def pose_in(message: discord.Message) -> PoseSource | None:
     return None
 
 
-def pose_form(key: str) -> Form:
+def pose_form(key: str, language: Language) -> Form:
     """The form Use as pose opens: the prompt, and optionally strength and seed."""
-    return sheet_form("Draw on this picture", f"pose:form:{key}", negative=False)
+    return sheet_form(language, texts.POSE_FORM_TITLE, f"pose:form:{key}", negative=False)
 
 
 class PoseForms:
@@ -81,7 +83,7 @@ class PoseForms:
         key = secrets.token_hex(8)
         self._forget_old()
         self._pending[key] = _Pending(interaction.user.id, source, self._clock())
-        await pose_form(key).open(interaction)
+        await pose_form(key, await reader(interaction)).open(interaction)
 
     async def sent(
         self, interaction: discord.Interaction, match: re.Match[str], values: dict[str, str]

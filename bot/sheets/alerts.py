@@ -10,6 +10,7 @@ import time
 from bot.sheets import texts
 from bot.sheets.job import DAY
 from bot.sheets.ledger import Ledger
+from bot.sheets.locales import Text
 from bot.sheets.members import Members
 from bot.sheets.records import Records
 from bot.sheets.servers import Servers, ServerSettings
@@ -56,7 +57,7 @@ class Alerts:
         was = await self._store.swap_alert(guild_id, kind, beyond)
         return beyond and not was
 
-    async def _post(self, guild_id: int, server: ServerSettings, text: str) -> None:
+    async def _post(self, guild_id: int, server: ServerSettings, text: Text) -> None:
         assert server.alerts_channel_id is not None
         log.info("alert for guild %d: %s", guild_id, text)
-        await self._members.post(server.alerts_channel_id, guild_id, text)
+        await self._members.post(server.alerts_channel_id, guild_id, text, language=server.language)

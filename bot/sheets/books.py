@@ -14,6 +14,7 @@ from bot.segmind import AuthError, SegmindError, Sheet
 from bot.sheets import texts
 from bot.sheets.alerts import Alerts
 from bot.sheets.job import DRAWN_FOR_MEMBER, Job, JobChange, JobState, LedgerEntry
+from bot.sheets.locales import Text
 from bot.sheets.members import Members, Undelivered
 from bot.sheets.records import Records
 from bot.sheets.writes import JobWrites
@@ -89,7 +90,7 @@ class Books:
         state: JobState,
         *,
         error: str | None = None,
-        message: str | None = None,
+        message: Text | None = None,
         tell: bool = True,
         **facts: object,
     ) -> None:

@@ -139,7 +139,7 @@ class Deliveries:
         await self._books.finish(
             job, JobState.WITHHELD, error=f"withheld (score {_score(judgement)})", tell=False
         )
-        await self._safety.report(server, job, "Withheld a sheet", score)
+        await self._safety.report(server, job, texts.SHEET_WITHHELD, score)
 
     async def deliver_kept(self) -> None:
         """Deliver drawn sheets whose next attempt is due (after a restart: all of them)."""

@@ -17,6 +17,7 @@ from io import BytesIO
 from PIL import ExifTags, Image, ImageFile
 
 from bot.sheets import texts
+from bot.sheets.locales import Text
 from bot.sheets.rules import Refused
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ _DAMAGED_ERRORS = (
 class PoseRejected(Refused):
     """An uploaded pose can't be used; `reason` tells the member what was wrong and what to do."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: Text) -> None:
         super().__init__(reason)
         self.reason = reason
 
@@ -84,6 +85,8 @@ class PoseImage:
     width: int
     height: int
     source_format: str
+    # The note for the sheet's card, as jobs store it: the animated format whose first frame
+    # was used ("GIF"), put into the member's words by `texts.first_frame`.
     note: str | None = None
 
 
@@ -159,7 +162,7 @@ def _normalize(data: bytes, max_pixels: int) -> PoseImage:
     jpeg, image = fitted
     note = None
     if animated:
-        note = texts.first_frame(_FORMAT_NAMES.get(source_format, "image"))
+        note = _FORMAT_NAMES.get(source_format, "image")
     return PoseImage(jpeg, image.width, image.height, source_format, note)
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypedDict
 
+from bot.sheets.locales import ENGLISH
 from bot.sheets.request import SheetRequest
 
 
@@ -58,6 +59,11 @@ class NewJob:
     upload_limit: int
     interaction_token: str | None
     token_expires_at: float | None
+    # The languages its words are said in (`bot.sheets.locales` codes), fixed when it is
+    # admitted, so a late delivery or a notice after a restart keeps them: the member's own,
+    # and the server's (for what the channel reads).
+    language: str = field(default=ENGLISH, kw_only=True)
+    server_language: str = field(default=ENGLISH, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,11 @@ class LedgerEntry:
 
 
 def params_json(new: NewJob) -> str:
-    """The request's options plus two facts about the job, as schema 1 stored them."""
-    fields = new.request.model_dump()
-    return json.dumps({**fields, "upload_limit": new.upload_limit, "custom_pose": new.custom_pose})
+    """The request's options plus facts about the job (schema 1 stored the first two)."""
+    facts = {
+        "upload_limit": new.upload_limit,
+        "custom_pose": new.custom_pose,
+        "language": new.language,
+        "server_language": new.server_language,
+    }
+    return json.dumps({**new.request.model_dump(), **facts})

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from bot.sheets.job import Job
+from bot.sheets.locales import Text
 
 
 class Undelivered(Exception):
@@ -15,7 +16,7 @@ class Undelivered(Exception):
 class Members(Protocol):
     """Progress, sheets and words for the member of a job; alerts for a server's staff."""
 
-    def show(self, job: Job, text: str) -> None:
+    def show(self, job: Job, text: Text) -> None:
         """Make the job's placeholder say `text` soon (only the latest text is sent); at once."""
         ...
 
@@ -32,21 +33,24 @@ class Members(Protocol):
         cannot be told: a flagged sheet is then withheld."""
         ...
 
-    async def tell_privately(self, job: Job, text: str, *, reroll: bool) -> str:
+    async def tell_privately(self, job: Job, text: Text, *, reroll: bool) -> str:
         """Tell the member something only they may see (with a Re-roll button if `reroll`):
         through the interaction, else by direct message, never in the channel; the route's
         name. Raises `Undelivered`."""
         ...
 
-    async def tell(self, job: Job, text: str) -> str:
+    async def tell(self, job: Job, text: Text) -> str:
         """Tell the member how their job ended, in place of its placeholder; the route's name.
         Raises `Undelivered`."""
         ...
 
-    async def tell_directly(self, job: Job, text: str) -> bool:
+    async def tell_directly(self, job: Job, text: Text) -> bool:
         """Tell the member by direct message only; whether it went."""
         ...
 
-    async def post(self, channel_id: int, guild_id: int | None, text: str) -> bool:
-        """Say something in a server's channel (alerts), pinging nobody; whether it went."""
+    async def post(
+        self, channel_id: int, guild_id: int | None, text: Text, *, language: str | None
+    ) -> bool:
+        """Say something in a server's channel (alerts), pinging nobody, in the server's
+        `language` (None: the one Discord says the server prefers); whether it went."""
         ...

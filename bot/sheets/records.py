@@ -35,6 +35,7 @@ SERVER_SETTINGS = (
     "open_reroll",
     "safety_mode",
     "safety_log_channel_id",
+    "language",
 )
 
 

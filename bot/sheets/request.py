@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.segmind import MAX_SEED, CharacterRequest
 from bot.sheets.invisible import has_visible_text
+from bot.sheets.locales import N_
 
 PROMPT_CHARS = 1000
 
@@ -24,34 +25,39 @@ class SheetRequest(BaseModel):
     prompt: str = Field(
         min_length=1,
         max_length=PROMPT_CHARS,
-        description="Describe the character: looks, clothes, style.",
+        description=N_("Describe the character: looks, clothes, style."),
     )
     seed: int | None = Field(
         default=None,
         ge=0,
         le=MAX_SEED,
-        description="Reuse a seed to reproduce a sheet (optional; a random one is picked, shown).",
+        description=N_(
+            "Reuse a seed to reproduce a sheet (optional; a random one is picked, shown)."
+        ),
     )
     strength: float = Field(
-        default=0.8, ge=0, le=1, description="How closely to follow the pose, 0 to 1 (default 0.8)."
+        default=0.8,
+        ge=0,
+        le=1,
+        description=N_("How closely to follow the pose, 0 to 1 (default 0.8)."),
     )
     negative_prompt: str | None = Field(
         default=None,
         min_length=1,
         max_length=PROMPT_CHARS,
-        description="What to keep out of the picture (optional).",
+        description=N_("What to keep out of the picture (optional)."),
     )
     steps: int = Field(
-        default=20, ge=1, le=100, description="Sampling steps, 1 to 100 (default 20)."
+        default=20, ge=1, le=100, description=N_("Sampling steps, 1 to 100 (default 20).")
     )
     guidance: float = Field(
         default=7.0,
         ge=1,
         le=20,
-        description="How strictly to follow the prompt, 1 to 20 (default 7).",
+        description=N_("How strictly to follow the prompt, 1 to 20 (default 7)."),
     )
     upscale: float = Field(
-        default=2.0, ge=1, le=4, description="Upscale factor, 1 to 4 (default 2)."
+        default=2.0, ge=1, le=4, description=N_("Upscale factor, 1 to 4 (default 2).")
     )
 
     @field_validator("prompt", "negative_prompt")

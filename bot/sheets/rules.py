@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.sheets import texts
+from bot.sheets.locales import Text
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,13 @@ class Limits:
 
 
 class Refused(Exception):
-    """A request the bot will not take. It carries its own reply: `str()` is what the member is
-    told, privately (by `bot.discord.answers.refuse`, the one place that tells it)."""
+    """A request the bot will not take. It carries its own reply, `text`: what the member is
+    told privately, in their language (by `bot.discord.answers.refuse`, the one place that
+    tells it). `str()` is the English, for the log."""
+
+    def __init__(self, text: Text) -> None:
+        super().__init__(text)
+        self.text = text
 
 
 class NotAdmitted(Refused):

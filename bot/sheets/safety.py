@@ -27,6 +27,7 @@ from typing import Protocol
 from bot.ops.metrics import Metrics
 from bot.sheets import texts
 from bot.sheets.job import Job
+from bot.sheets.locales import Text
 from bot.sheets.members import Members
 from bot.sheets.open_nsfw import ClassifierUnavailable
 from bot.sheets.rules import Refused
@@ -220,7 +221,7 @@ class Safety:
         self._thread.shutdown(wait=False, cancel_futures=True)
 
     async def report(
-        self, server: ServerSettings, job: Job, what: str, score: float | None
+        self, server: ServerSettings, job: Job, what: Text, score: float | None
     ) -> None:
         """One mention-safe line for the server's moderators (never the image), if they chose a
         log channel: who, where, the prompt, the score, when."""
@@ -236,7 +237,7 @@ class Safety:
             threshold=self._rules.threshold,
             at=time.time(),
         )
-        if not await self._members.post(channel, job.guild_id, line):
+        if not await self._members.post(channel, job.guild_id, line, language=server.language):
             log.warning("job %d: the safety log line did not reach channel %d", job.id, channel)
 
 

@@ -41,6 +41,7 @@ class ServerSettings:
     open_reroll: bool | None = None
     safety_mode: str | None = None  # a `bot.sheets.safety.SafetyMode` value; None: SAFETY_MODE
     safety_log_channel_id: int | None = None
+    language: str | None = None  # a `bot.sheets.locales` code; None: each member's own
     channels: frozenset[int] = frozenset()
     moderator_roles: frozenset[int] = frozenset()
     blocked_words: tuple[str, ...] = ()
@@ -204,6 +205,7 @@ class Servers:
                 open_reroll=None if row.get("open_reroll") is None else bool(row["open_reroll"]),
                 safety_mode=row.get("safety_mode"),
                 safety_log_channel_id=row.get("safety_log_channel_id"),
+                language=row.get("language"),
             )
         return dataclasses.replace(
             settings,

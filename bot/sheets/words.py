@@ -32,7 +32,9 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from bot.sheets import texts
 from bot.sheets.invisible import BLANKS, blanks_as_spaces, remove_invisible
+from bot.sheets.locales import Text
 from bot.sheets.lookalikes import script, scripts, skeleton
 
 MAX_ENTRY_LENGTH = 100
@@ -117,9 +119,17 @@ def _words(normalized: str) -> tuple[str, ...]:
     return tuple(_WORD.findall(normalized))
 
 
+class BadEntry(ValueError):
+    """An entry of a blocked-word list that cannot be used; `text` says why."""
+
+    def __init__(self, text: Text) -> None:
+        super().__init__(text)
+        self.text = text
+
+
 def parse_words(text: str) -> list[str]:
     """A moderator's comma-separated list as normalized entries, in order, without empties or
-    duplicates. Raises ValueError naming an entry that is too long or has no letter or digit."""
+    duplicates. Raises `BadEntry` naming an entry that is too long or has no letter or digit."""
     entries: list[str] = []
     seen: set[tuple[str, ...]] = set()
     for raw in _ENTRY_SEPARATORS.split(unicodedata.normalize("NFKC", text)):
@@ -127,13 +137,10 @@ def parse_words(text: str) -> list[str]:
         if not entry:
             continue
         if len(entry) > MAX_ENTRY_LENGTH:
-            raise ValueError(
-                f'"{entry[:30]}…" is longer than {MAX_ENTRY_LENGTH} characters; '
-                "block a shorter word or phrase."
-            )
+            raise BadEntry(texts.entry_too_long(entry[:30], MAX_ENTRY_LENGTH))
         words = _words(entry)
         if not words:
-            raise ValueError(f'"{entry}" has no letter or digit, so it would never match a word.')
+            raise BadEntry(texts.entry_without_letters(entry))
         if words not in seen:  # "Dragon" and "dragon!" block the same thing
             seen.add(words)
             entries.append(entry)

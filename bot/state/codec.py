@@ -14,11 +14,12 @@ from collections.abc import Callable, Mapping
 from typing import Any, get_args, get_type_hints
 
 from bot.sheets.job import Job, JobChange, JobState, NewJob, Outcome, params_json
+from bot.sheets.locales import ENGLISH
 from bot.sheets.request import SheetRequest
 from bot.sheets.rules import Limits
 
 # Fields of a job kept in its `params` text rather than as values of their own.
-_IN_PARAMS = ("request", "upload_limit", "custom_pose")
+_IN_PARAMS = ("request", "upload_limit", "custom_pose", "language", "server_language")
 _DEFAULT_UPLOAD_LIMIT = 10 * 2**20  # schema 1's jobs did not store theirs
 _OWN = tuple(f for f in dataclasses.fields(Job) if f.name not in _IN_PARAMS)
 _REQUIRED = frozenset(
@@ -53,6 +54,9 @@ def read_job(record: Mapping[str, Any]) -> Job:
         ),
         upload_limit=int(params.get("upload_limit") or _DEFAULT_UPLOAD_LIMIT),
         custom_pose=bool(params.get("custom_pose")),
+        # Jobs from before translations were told in English.
+        language=str(params.get("language") or ENGLISH),
+        server_language=str(params.get("server_language") or ENGLISH),
     )
 
 

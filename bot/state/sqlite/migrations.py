@@ -139,6 +139,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (shelf, name_key)
         )""",
     ),
+    # 7: the language a server chose for everything the bot says there (NULL: each member's
+    # own). A job's languages are kept in its `params` text, nothing to change there.
+    ("ALTER TABLE server_settings ADD COLUMN language TEXT",),
 )
 
 

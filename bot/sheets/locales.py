@@ -1,0 +1,181 @@
+"""The languages the bot speaks, and how a text becomes words in one of them.
+
+A `Text` is a message in no language yet: its English (also its id in the gettext catalogs,
+`bot/locales/<ll>/LC_MESSAGES/bot.po`) and the values it names. It is put into words where it
+reaches a person, in the language of that person (`Language.say`): a member's own language for
+a message to them, the server's for a message to everyone there. Numbers, percentages and
+lists are written as that language writes them (Babel).
+"""
+
+from __future__ import annotations
+
+import functools
+import gettext
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from babel import Locale
+from babel.lists import format_list
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal, format_percent
+from babel.units import format_unit
+
+CATALOGS = Path(__file__).resolve().parent.parent / "locales"
+DOMAIN = "bot"
+ENGLISH = "en-US"
+# Discord's codes for the languages the bot has a catalog for (English needs none).
+TRANSLATED = ("de", "fr", "es-ES", "pt-BR", "it", "pl", "ru", "ja", "ko", "zh-CN")
+# Discord locales answered in a catalog made for another: the same language.
+SAME_AS = {"en-GB": ENGLISH, "es-419": "es-ES"}
+SUPPORTED = (ENGLISH, *TRANSLATED)
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """Words for a person, in no language yet: `Language.say` puts them into words."""
+
+    message: str
+    values: tuple[tuple[str, object], ...] = ()
+    plural: str | None = None
+    count: int = 1
+
+    def __str__(self) -> str:  # for logs and the operator's terminal: English
+        return language(ENGLISH).say(self)
+
+
+def _(message: str, /, **values: object) -> Text:
+    """A message to translate; `{name}` in it is replaced by the value of that name."""
+    return Text(message, tuple(values.items()))
+
+
+def n_(singular: str, plural: str, count: int, /, **values: object) -> Text:
+    """A message whose words depend on a count (`{count}` in it), as each language counts."""
+    return Text(singular, (("count", Number(count)), *values.items()), plural, count)
+
+
+def N_(message: str, /) -> str:
+    """A message translated later, where it is used (marked here for the catalogs)."""
+    return message
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    """A number as the reader's language writes it ("1,234.50"; in German "1.234,50")."""
+
+    value: float
+    places: int = 2
+    fixed: bool = False  # keep trailing zeros (money: "0.50")
+
+
+@dataclass(frozen=True, slots=True)
+class Percent:
+    value: float  # 0.8 is "80 %"
+
+
+@dataclass(frozen=True, slots=True)
+class Seconds:
+    value: float  # "90 s", "90 Sek."
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """Several values as one list ("a, b and c"), each put into words."""
+
+    items: tuple[object, ...]
+
+    @classmethod
+    def of(cls, items: Iterable[object]) -> Listing:
+        return cls(tuple(items))
+
+
+# What can be put into words: a message, or a value said as the language writes it (a `str`
+# is said as it is: a name, a prompt, a mention).
+Said = Text | str | Number | Percent | Seconds | Listing
+
+
+class Language:
+    """One language: its catalog, and how it writes numbers."""
+
+    def __init__(self, code: str, translations: gettext.NullTranslations) -> None:
+        self.code = code
+        self.locale = Locale.parse(code, sep="-")
+        self._translations = translations
+
+    def say(self, text: Said) -> str:
+        """The text in this language."""
+        if not isinstance(text, Text):
+            return self._value(text)
+        if text.plural is None:
+            words = self._translations.gettext(text.message)
+        else:
+            words = self._translations.ngettext(text.message, text.plural, text.count)
+        if not text.values:
+            return words
+        return words.format(**{name: self._value(value) for name, value in text.values})
+
+    def _value(self, value: object) -> str:
+        if isinstance(value, Text):
+            return self.say(value)
+        if isinstance(value, Number):
+            pattern = "#,##0." + ("0" if value.fixed else "#") * value.places
+            return format_decimal(value.value, format=pattern.rstrip("."), locale=self.locale)
+        if isinstance(value, Percent):
+            return format_percent(value.value, locale=self.locale)
+        if isinstance(value, Seconds):
+            return format_unit(value.value, "duration-second", length="short", locale=self.locale)
+        if isinstance(value, Listing):
+            return format_list([self._value(item) for item in value.items], locale=self.locale)
+        return str(value)
+
+
+def supported(code: str | None) -> str | None:
+    """The catalog's code for a Discord locale, if the bot speaks it."""
+    if code is None:
+        return None
+    code = SAME_AS.get(code, code)
+    return code if code in SUPPORTED else None
+
+
+def for_member(chosen: str | None, member: str | None) -> str:
+    """The language a member is answered in: the server's chosen language (None: each member's own),
+    else the member's own, else English."""
+    return supported(chosen) or supported(member) or ENGLISH
+
+
+def for_server(chosen: str | None, server: str | None) -> str:
+    """What a server's channels are told in: its chosen language, else Discord's preferred
+    locale of the server (Community servers set it), else English."""
+    return supported(chosen) or supported(server) or ENGLISH
+
+
+@functools.cache
+def language(code: str) -> Language:
+    """The language of a supported code (any other: English). Its catalog is read once."""
+    code = supported(code) or ENGLISH
+    if code == ENGLISH:
+        return Language(code, gettext.NullTranslations())
+    return Language(code, _translations(catalog_path(code)))
+
+
+def catalog_path(code: str) -> Path:
+    return CATALOGS / code.replace("-", "_") / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+def _translations(path: Path) -> gettext.GNUTranslations:
+    # The .po is read as it is in the repo (no compiled .mo to forget): fuzzy entries are not
+    # used, an untranslated one falls back to the English.
+    with path.open("rb") as po:
+        catalog = read_po(po)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog, use_fuzzy=False)
+    compiled.seek(0)
+    return gettext.GNUTranslations(compiled)
+
+
+def preload() -> None:
+    """Read every catalog now (at start-up, in a thread), not at a member's first request."""
+    for code in SUPPORTED:
+        language(code)

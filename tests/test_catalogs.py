@@ -1,0 +1,169 @@
+"""The catalogs (bot/locales): every language has every message the code says, translated, with
+the same placeholders, within Discord's limits, and none left over or fuzzy."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import discord
+import pytest
+from babel.messages.catalog import Catalog, Message
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+from discord.ext import commands
+
+from bot.discord.app import EXTENSIONS
+from bot.discord.languages import CommandTranslator
+from bot.sheets import texts
+from bot.sheets.locales import (
+    ENGLISH,
+    TRANSLATED,
+    Text,
+    catalog_path,
+    for_member,
+    for_server,
+    language,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+KEYWORDS = {"_": None, "n_": (1, 2), "N_": None, "locale_str": None}
+PLACEHOLDER = re.compile(r"\{(\w*)\}")
+
+
+def _code_messages() -> dict[str, str | None]:
+    """Every message the code marks for translation (singular -> plural), as `make
+    translations` extracts them."""
+    found: dict[str, str | None] = {}
+    for folder in ("bot", "cogs"):
+        for _, _, message, _, _ in extract_from_dir(ROOT / folder, keywords=KEYWORDS):
+            if isinstance(message, tuple):
+                found[message[0]] = message[1]
+            else:
+                found[message] = None
+    return found
+
+
+CODE = _code_messages()
+
+
+def _catalog(code: str) -> Catalog:
+    with catalog_path(code).open("rb") as po:
+        return read_po(po)
+
+
+def _strings(message: Message) -> list[str]:
+    return list(message.string) if isinstance(message.string, tuple) else [message.string]
+
+
+def _placeholders(text: str) -> set[str]:
+    return set(PLACEHOLDER.findall(text))
+
+
+@pytest.mark.parametrize("code", TRANSLATED)
+def test_every_message_is_translated_once_with_its_placeholders(code: str) -> None:
+    catalog = _catalog(code)
+    entries = {str(m.id if isinstance(m.id, str) else m.id[0]): m for m in catalog if m.id}
+    assert sorted(set(CODE) - set(entries)) == [], "missing from the catalog"
+    assert sorted(set(entries) - set(CODE)) == [], "in the catalog, no longer in the code"
+    for msgid, message in entries.items():
+        assert not message.fuzzy, f"fuzzy: {msgid!r}"
+        strings = _strings(message)
+        if CODE[msgid] is not None:
+            assert len(strings) == catalog.num_plurals, f"plural forms of {msgid!r}"
+        for translated in strings:
+            assert translated.strip(), f"untranslated: {msgid!r}"
+            assert _placeholders(translated) == _placeholders(msgid), (
+                f"placeholders differ in {code}: {msgid!r} -> {translated!r}"
+            )
+
+
+@pytest.mark.parametrize("code", TRANSLATED)
+def test_every_translation_can_be_filled_in(code: str) -> None:
+    # A stray brace would make str.format fail at the moment a member is answered.
+    for message in _catalog(code):
+        for translated in _strings(message) if message.id else []:
+            names = _placeholders(translated)
+            translated.format(**dict.fromkeys(names, "x"))
+
+
+@pytest.mark.parametrize("code", TRANSLATED)
+def test_labels_fit_discords_limits(code: str) -> None:
+    say = language(code).say
+    for label in (
+        texts.PROMPT_FIELD,
+        texts.NEGATIVE_FIELD,
+        texts.STRENGTH_FIELD,
+        texts.SEED_FIELD,
+        texts.NAME_FIELD,
+        texts.EDIT_FORM_TITLE,
+        texts.SAVE_FORM_TITLE,
+        texts.POSE_FORM_TITLE,
+    ):
+        assert 1 <= len(say(label)) <= 45, say(label)  # a modal's title, a text input's label
+    for button in (texts.REROLL, texts.EDIT, texts.SAVE, texts.DELETE, texts.PREVIOUS):
+        assert 1 <= len(say(button)) <= 80, say(button)
+    assert 1 <= len(say(texts.NEXT)) <= 80
+
+
+async def _payloads() -> list[dict[str, object]]:
+    bot = commands.Bot(command_prefix="!", intents=discord.Intents.none())
+    await bot.tree.set_translator(CommandTranslator())
+    for extension in EXTENSIONS:
+        await bot.load_extension(extension)
+    translator = bot.tree.translator
+    assert translator is not None
+    return [await c.get_translated_payload(bot.tree, translator) for c in bot.tree.get_commands()]
+
+
+def _localized(payload: object, path: str = "") -> list[tuple[str, str, dict[str, str] | None]]:
+    """Every localizable text of a command's payload: where, its English, its translations."""
+    found: list[tuple[str, str, dict[str, str] | None]] = []
+    if isinstance(payload, dict):
+        for key in ("description", "name"):
+            if key == "name" and payload.get("type", 1) == 1 and "options" in payload:
+                continue  # a slash command's name is never localized
+            if f"{key}_localizations" in payload:
+                found.append((f"{path}.{key}", payload[key], payload[f"{key}_localizations"]))
+        for key in ("options", "choices"):
+            for n, item in enumerate(payload.get(key) or []):
+                found += _localized(item, f"{path}.{key}[{n}]")
+    return found
+
+
+async def test_commands_describe_themselves_in_every_language_within_1_to_100_chars() -> None:
+    for payload in await _payloads():
+        assert "name_localizations" not in payload or payload.get("type") == 3, payload["name"]
+        for where, english, localized in _localized(payload, str(payload["name"])):
+            if english == "…":
+                continue  # an option discord.py describes with an ellipsis: no words to translate
+            assert localized is not None, where
+            limit = 32 if where.endswith(".name") and payload.get("type") == 3 else 100
+            expected = {*TRANSLATED, "es-419"} - {ENGLISH}
+            assert set(localized) == expected, f"{where}: {sorted(expected - set(localized))}"
+            for code, said in localized.items():
+                assert 1 <= len(said) <= limit, f"{where} in {code}: {said!r}"
+
+
+def test_a_member_is_answered_in_their_language_and_unknown_ones_fall_back_to_english() -> None:
+    assert for_member(None, "de") == "de"
+    assert for_member(None, "es-419") == "es-ES"  # Latin American Spanish: the Spanish catalog
+    assert for_member(None, "en-GB") == ENGLISH
+    assert for_member(None, "nl") == ENGLISH  # no Dutch catalog
+    assert for_member(None, "xx-Nowhere") == ENGLISH
+    assert for_member("ja", "de") == "ja"  # the server chose Japanese for everyone
+    assert for_server(None, "fr") == "fr" and for_server(None, None) == ENGLISH
+    assert language("nl").code == ENGLISH
+
+
+def test_german_writes_numbers_and_plurals_its_own_way() -> None:
+    de = language("de")
+    alert = de.say(texts.balance_alert(1234.5, 2000))
+    assert "1.234,50" in alert and "2.000,00" in alert and "Segmind" in alert
+    one, two = de.say(texts.usage(1, 0, 0.5)), de.say(texts.usage(2, 0, 1))
+    assert "0,50" in one and "1,00" in two and one.split()[1] != two.split()[1]
+
+
+def test_text_of_no_language_reads_as_english_in_logs() -> None:
+    assert str(texts.GONE) == "That sheet no longer exists."
+    assert isinstance(texts.GONE, Text)
