@@ -449,6 +449,8 @@ class _Guild:
     roles: dict[int, str] = field(default_factory=dict)
     channel_ids: list[int] = field(default_factory=list)  # text channels, in order
     thread_ids: list[int] = field(default_factory=list)
+    # The server's language (Server Settings → Community): interactions' guild_locale.
+    preferred_locale: str = "en-US"
 
 
 @dataclass
@@ -839,6 +841,7 @@ class FakeDiscord:
         channel_name: str = "general",
         shard: int | None = None,
         shard_count: int | None = None,
+        preferred_locale: str = "en-US",
     ) -> int:
         """A guild the bot is in, with its own bot role and first text channel; its id.
 
@@ -852,7 +855,9 @@ class FakeDiscord:
             guild_id = self.guild_id_on_shard(shard, shard_count)
         else:
             guild_id = self._snowflake()
-        self._guilds[guild_id] = _Guild(guild_id, name, self._snowflake())
+        self._guilds[guild_id] = _Guild(
+            guild_id, name, self._snowflake(), preferred_locale=preferred_locale
+        )
         self._new_channel(guild_id, self._snowflake(), channel_name)
         self._announce("GUILD_CREATE", lambda: self.guild_json(guild_id), guild_id)
         return guild_id
@@ -873,6 +878,11 @@ class FakeDiscord:
     def guild_of(self, channel_id: int) -> int:
         """The guild a channel or thread belongs to."""
         return self._channel(channel_id).guild_id
+
+    def set_preferred_locale(self, locale: str, guild_id: int | None = None) -> None:
+        """A Community server's language (default: the default guild's), before the bot
+        connects: it reads it in GUILD_CREATE, and every interaction carries it."""
+        self._guild(guild_id).preferred_locale = locale
 
     def add_channel(
         self, guild_id: int | None = None, name: str = "channel", *, nsfw: bool = False
@@ -1073,7 +1083,7 @@ class FakeDiscord:
             "banner": None,
             "premium_tier": 0,
             "premium_subscription_count": 0,
-            "preferred_locale": "en-US",
+            "preferred_locale": guild.preferred_locale,
             "nsfw_level": 0,
             "premium_progress_bar_enabled": False,
             "max_members": 500000,
@@ -2403,8 +2413,8 @@ class FakeDiscord:
             channel_id = where.id
             payload.update(
                 guild_id=str(where.guild_id),
-                guild={"id": str(where.guild_id), "locale": "en-US", "features": []},
-                guild_locale="en-US",
+                guild={"id": str(where.guild_id), "locale": guild.preferred_locale, "features": []},
+                guild_locale=guild.preferred_locale,
                 channel_id=str(channel_id),
                 channel=self.channel_json(permissions, channel_id=channel_id),
                 member=self.member_json(user_id, roles, permissions),
@@ -2569,6 +2579,7 @@ class FakeDiscord:
         user_id: int,
         permissions: int = 0,
         guild_id: int | None = None,
+        locale: str = "en-US",
     ) -> InteractionRecord:
         """A member typing in an option with autocomplete: an APPLICATION_COMMAND_AUTOCOMPLETE
         interaction (type 4) carrying what is filled in so far, as typed (partial, unchecked),
@@ -2616,7 +2627,7 @@ class FakeDiscord:
             permissions=permissions,
             roles=[],
             app_permissions=DEFAULT_APP_PERMISSIONS,
-            locale="en-US",
+            locale=locale,
             data=data,
         )
         await self._send_interaction(rec, payload)
@@ -2902,7 +2913,7 @@ class FakeDiscord:
             permissions=permissions,
             roles=list(roles or []),
             app_permissions=DEFAULT_APP_PERMISSIONS,
-            locale="en-US",
+            locale=rec.payload["locale"],  # the same member's client
             data=data,
             message=rec.message,
         )

@@ -49,11 +49,12 @@ CODE = _code_messages()
 
 def _catalog(code: str) -> Catalog:
     with catalog_path(code).open("rb") as po:
-        return read_po(po)
+        return read_po(po, abort_invalid=True)
 
 
 def _strings(message: Message) -> list[str]:
-    return list(message.string) if isinstance(message.string, tuple) else [message.string]
+    string = message.string
+    return [str(s) for s in string] if isinstance(string, list | tuple) else [str(string or "")]
 
 
 def _placeholders(text: str) -> set[str]:

@@ -370,7 +370,7 @@ async def test_allowed_direct_messages_keep_the_operators_limit_and_words(
     assert drawn.original is not None and drawn.original.embeds
     again = await in_dm("a second keeper")
     # (Each refusal private at once, or after a deferral when admission is slow under load.)
-    assert "In direct messages the bot allows 1 sheet(s) per member" in refusal(again)
+    assert "In direct messages the bot allows 1 sheet per member" in refusal(again)
     assert len(harness.segmind.requests) == 1
     # The operator's words hold in every server too.
     in_server = await harness.discord.invoke("character", {"prompt": "dragon"}, user_id=USER + 1)

@@ -216,7 +216,7 @@ async def test_autocomplete_answers_in_time_with_25_characters_saved(harness: Ha
     page = listed.original
     assert page is not None and listed.ephemeral
     assert names_on(page) == [f"hero {n:02}" for n in range(10)]
-    assert page.embeds[0]["footer"]["text"] == "Page 1 of 3 · 25 character(s)"
+    assert page.embeds[0]["footer"]["text"] == "Page 1 of 3 · 25 characters"
     buttons = {c["label"]: c for row in page.components for c in row["components"]}
     assert buttons["Previous"].get("disabled") and not buttons["Next"].get("disabled")
     edits = page.edits

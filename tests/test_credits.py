@@ -29,8 +29,8 @@ async def test_a_moderator_sees_balance_last_seen_credits_and_usage(harness: Har
     assert shown["Balance now"].startswith(f"{harness.segmind.credits:,.2f}")
     assert shown["Last seen after a sheet"].startswith(f"{harness.segmind.credits:,.2f}")
     spent = 2 * harness.segmind.cost
-    assert shown["Today (UTC)"] == f"2 sheet(s), {spent:,.2f} credits"
-    assert shown["Last 7 days"] == f"2 sheet(s), {spent:,.2f} credits"
+    assert shown["Today (UTC)"] == f"2 sheets, {spent:,.2f} credits"
+    assert shown["Last 7 days"] == f"2 sheets, {spent:,.2f} credits"
     assert harness.segmind.credits_requests == 2  # one at start-up, one for /credits
 
 

@@ -641,7 +641,7 @@ async def test_direct_messages_keep_a_daily_limit_and_budget_of_their_own(
     assert job.guild_id is None
     no = await refusal(records, new(user_id=1, guild_id=None), one_sheet)
     assert isinstance(no, DailyLimitReached) and no.count == 1
-    assert str(no).startswith("In direct messages the bot allows 1 sheet(s)")
+    assert str(no).startswith("In direct messages the bot allows 1 sheet per member")
     await records.admit(new(user_id=1, guild_id=GUILD), one_sheet)  # a server's own count
 
     await finished(records, time.time() - 60, user_id=2, guild_id=None, cost=2.0)

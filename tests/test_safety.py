@@ -351,7 +351,7 @@ async def test_a_flagged_sheet_in_an_ordinary_channel_is_withheld_and_told_priva
     await credits.wait_for(lambda r: bool(r.original and r.original.embeds), timeout=10)
     assert credits.original is not None
     fields = {f["name"]: f["value"] for f in credits.original.embeds[0]["fields"]}
-    assert fields["Today (UTC)"].startswith("0 sheet(s) (+ 1 withheld)")
+    assert fields["Today (UTC)"].startswith("0 sheets (+ 1 withheld)")
     text = await scrape_when(f"http://127.0.0.1:{port}/metrics", 'outcome="withheld"')
     assert 'sheetbot_jobs_total{outcome="withheld"} 1.0' in text
     assert 'sheetbot_flagged_images_total{kind="sheet"} 1.0' in text

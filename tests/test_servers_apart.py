@@ -52,10 +52,10 @@ async def test_one_servers_settings_never_apply_in_another(harness: Harness) -> 
     assert len(harness.segmind.requests) == 4
 
     shown_a = await config(harness, "show")
-    assert "Cooldown: 0 s" in shown_a and "1 sheet(s)" in shown_a and "50.00" in shown_a
+    assert "Cooldown: 0 sec" in shown_a and "1 sheet" in shown_a and "50.00" in shown_a
     assert f"<@&{helpers_a}>" in shown_a and "`dragon`" in shown_a
     shown_b = await config(harness, "show", guild_id=b)
-    assert "Cooldown: 600 s (the default)" in shown_b
+    assert "Cooldown: 600 sec (the default)" in shown_b
     assert "Daily limit per member: no limit" in shown_b
     assert "(no budget)" in shown_b
     assert "Moderator roles: none (Manage Server)" in shown_b
@@ -139,7 +139,7 @@ async def test_alerts_go_to_the_channel_each_server_chose(harness: Harness) -> N
     ]
     (in_b,) = [text for channel, guild, text in alerts() if (channel, guild) == (staff_b, b)]
     assert "alert line of 9.90" in in_a
-    assert "80 %" in in_b
+    assert "80%" in in_b
 
     # The balance falls below B's line: B is told, A (already told) is not again.
     harness.segmind.credits = 4.0

@@ -64,7 +64,7 @@ async def test_sheets_lists_the_members_own_sheets_here_ten_a_page_with_links(
     assert newest is not None
     assert listed[0][3] == f"https://discord.com/channels/{guild}/{channel}/{newest.id}"
     assert "Page 1 of 2" in first.embeds[0]["footer"]["text"]
-    assert "12 sheet(s)" in first.embeds[0]["footer"]["text"]
+    assert "12 sheets" in first.embeds[0]["footer"]["text"]
     assert buttons(first)["Previous"].get("disabled") and not buttons(first)["Next"].get("disabled")
 
     await press(harness, first, "Next")

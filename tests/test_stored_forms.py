@@ -46,6 +46,8 @@ def asked(guild_id: int | None) -> NewJob:
         upload_limit=25 * 2**20,
         interaction_token="aW50ZXJhY3Rpb24",
         token_expires_at=NOW + 900.5,
+        language="de",
+        server_language="ja",
     )
 
 

@@ -121,7 +121,8 @@ class Language:
             return self.say(value)
         if isinstance(value, Number):
             pattern = "#,##0." + ("0" if value.fixed else "#") * value.places
-            return format_decimal(value.value, format=pattern.rstrip("."), locale=self.locale)
+            rounded = round(value.value, value.places) + 0.0  # + 0.0: no "-0"
+            return format_decimal(rounded, format=pattern.rstrip("."), locale=self.locale)
         if isinstance(value, Percent):
             return format_percent(value.value, locale=self.locale)
         if isinstance(value, Seconds):
