@@ -59,7 +59,7 @@ translations: $(DEV)
 	for locale in $(LOCALES); do \
 		po=bot/locales/$$locale/LC_MESSAGES/bot.po; \
 		if [ -f $$po ]; then \
-			$(VENV)/bin/pybabel -q update --no-fuzzy-matching --ignore-obsolete --omit-header \
+			$(VENV)/bin/pybabel -q update --no-fuzzy-matching --ignore-obsolete \
 				-i bot/locales/bot.pot -d bot/locales -D bot -l $$locale; \
 		else \
 			$(VENV)/bin/pybabel -q init -i bot/locales/bot.pot -d bot/locales -D bot -l $$locale; \

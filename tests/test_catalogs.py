@@ -10,7 +10,6 @@ import discord
 import pytest
 from babel.messages.catalog import Catalog, Message
 from babel.messages.extract import extract_from_dir
-from babel.messages.pofile import read_po
 from discord.ext import commands
 
 from bot.discord.app import EXTENSIONS
@@ -20,10 +19,10 @@ from bot.sheets.locales import (
     ENGLISH,
     TRANSLATED,
     Text,
-    catalog_path,
     for_member,
     for_server,
     language,
+    read_catalog,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,8 +47,7 @@ CODE = _code_messages()
 
 
 def _catalog(code: str) -> Catalog:
-    with catalog_path(code).open("rb") as po:
-        return read_po(po, abort_invalid=True)
+    return read_catalog(code, strict=True)
 
 
 def _strings(message: Message) -> list[str]:
@@ -108,7 +106,7 @@ def test_labels_fit_discords_limits(code: str) -> None:
 
 
 async def _payloads() -> list[dict[str, object]]:
-    bot = commands.Bot(command_prefix="!", intents=discord.Intents.none())
+    bot = commands.Bot(command_prefix="!", intents=discord.Intents(guilds=True))
     await bot.tree.set_translator(CommandTranslator())
     for extension in EXTENSIONS:
         await bot.load_extension(extension)
@@ -118,14 +116,15 @@ async def _payloads() -> list[dict[str, object]]:
 
 
 def _localized(payload: object, path: str = "") -> list[tuple[str, str, dict[str, str] | None]]:
-    """Every localizable text of a command's payload: where, its English, its translations."""
+    """Every text of a command's payload a member reads: where, its English, its translations
+    (every description, choices' names; an option's name only if it has any, which it must not)."""
     found: list[tuple[str, str, dict[str, str] | None]] = []
     if isinstance(payload, dict):
-        for key in ("description", "name"):
-            if key == "name" and payload.get("type", 1) == 1 and "options" in payload:
-                continue  # a slash command's name is never localized
-            if f"{key}_localizations" in payload:
-                found.append((f"{path}.{key}", payload[key], payload[f"{key}_localizations"]))
+        if "description" in payload:
+            localized = payload.get("description_localizations")
+            found.append((f"{path}.description", payload["description"], localized))
+        if payload.get("name_localizations") or "value" in payload:  # a choice has a value
+            found.append((f"{path}.name", payload["name"], payload.get("name_localizations")))
         for key in ("options", "choices"):
             for n, item in enumerate(payload.get(key) or []):
                 found += _localized(item, f"{path}.{key}[{n}]")
@@ -134,11 +133,13 @@ def _localized(payload: object, path: str = "") -> list[tuple[str, str, dict[str
 
 async def test_commands_describe_themselves_in_every_language_within_1_to_100_chars() -> None:
     for payload in await _payloads():
-        assert "name_localizations" not in payload or payload.get("type") == 3, payload["name"]
+        assert not payload.get("name_localizations") or payload.get("type") == 3, payload["name"]
         for where, english, localized in _localized(payload, str(payload["name"])):
-            if english == "…":
-                continue  # an option discord.py describes with an ellipsis: no words to translate
-            assert localized is not None, where
+            if english in ("…", "") or english in texts.LANGUAGE_NAMES.values():
+                continue  # no words to translate: discord.py's "…", a language's own name
+            if where.endswith(".name") and "choices" not in where:
+                assert payload.get("type") == 3, f"{where}: names stay English"
+            assert localized, where
             limit = 32 if where.endswith(".name") and payload.get("type") == 3 else 100
             expected = {*TRANSLATED, "es-419"} - {ENGLISH}
             assert set(localized) == expected, f"{where}: {sorted(expected - set(localized))}"

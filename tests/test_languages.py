@@ -61,8 +61,7 @@ async def test_a_german_and_a_japanese_member_are_each_answered_in_their_own_lan
     await german.wait_for(sheet_delivered, timeout=15)
     await japanese.wait_for(sheet_delivered, timeout=15)
     assert german.original is not None and japanese.original is not None
-    seed = said("de", texts.SEED)
-    assert seed in embed_fields(german.original), german.original.embeds
+    assert said("de", texts.STRENGTH) in embed_fields(german.original), german.original.embeds
     assert german.original.embeds[0]["title"] == said("de", texts.SHEET_TITLE)
     assert japanese.original.embeds[0]["title"] == said("ja", texts.SHEET_TITLE)
     assert said("ja", texts.CREDITS_LEFT) in embed_fields(japanese.original)
@@ -120,7 +119,7 @@ async def test_a_server_that_chose_a_language_is_answered_in_it_whatever_each_me
     await rec.wait_for(sheet_delivered, timeout=10)
     assert rec.original is not None
     assert rec.original.embeds[0]["title"] == said("ja", texts.SHEET_TITLE)
-    assert said("ja", texts.SEED) in await config(harness, "show")
+    assert said("ja", texts.SETTING_NAMES["cooldown_seconds"]) in await config(harness, "show")
 
     await config(harness, "language", locale="auto")
     sheets = await fake.invoke("sheets", {}, user_id=GERMAN, locale="de")

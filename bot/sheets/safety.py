@@ -237,7 +237,8 @@ class Safety:
             threshold=self._rules.threshold,
             at=time.time(),
         )
-        if not await self._members.post(channel, job.guild_id, line, language=server.language):
+        # In the server's language as the job's interaction told it (a worker has no Discord cache).
+        if not await self._members.post(channel, job.guild_id, line, language=job.server_language):
             log.warning("job %d: the safety log line did not reach channel %d", job.id, channel)
 
 
