@@ -3,13 +3,16 @@ the same placeholders, within Discord's limits, and none left over or fuzzy."""
 
 from __future__ import annotations
 
+import gettext
 import re
 from pathlib import Path
 
 import discord
 import pytest
+from babel import Locale
 from babel.messages.catalog import Catalog, Message
 from babel.messages.extract import extract_from_dir
+from babel.messages.plurals import get_plural
 from discord.ext import commands
 
 from bot.discord.app import EXTENSIONS
@@ -75,6 +78,16 @@ def test_every_message_is_translated_once_with_its_placeholders(code: str) -> No
             assert _placeholders(translated) == _placeholders(msgid), (
                 f"placeholders differ in {code}: {msgid!r} -> {translated!r}"
             )
+
+
+@pytest.mark.parametrize("code", TRANSLATED)
+def test_each_catalog_counts_as_its_language_does(code: str) -> None:
+    # The bot reads the plural rule from the catalog's header (`make translations` keeps it).
+    rule = get_plural(Locale.parse(code, sep="-"))
+    catalog = _catalog(code)
+    assert catalog.num_plurals == rule.num_plurals
+    told, cldr = gettext.c2py(catalog.plural_expr), gettext.c2py(rule.plural_expr)
+    assert [told(n) for n in range(1200)] == [cldr(n) for n in range(1200)]
 
 
 @pytest.mark.parametrize("code", TRANSLATED)

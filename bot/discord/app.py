@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -181,7 +180,6 @@ class SheetBot(commands.AutoShardedBot):
         self.pages: dict[str, Pages] = {"sheets": self.sheets_pages, "characters": self.characters}
 
     async def setup_hook(self) -> None:
-        await asyncio.to_thread(locales.preload)  # the catalogs, read before any request
         await self.tree.set_translator(CommandTranslator())
         for extension in EXTENSIONS:
             await self.load_extension(extension)
@@ -249,15 +247,11 @@ class SheetBot(commands.AutoShardedBot):
         guild = discord.Object(self.settings.dev_guild_id) if self.settings.dev_guild_id else None
         if guild is not None:
             self.tree.copy_global_to(guild=guild)
-        translator = self.tree.translator
-        assert translator is not None
-        definition = [
-            await command.get_translated_payload(self.tree, translator)
-            for command in self.tree.get_commands(guild=guild)
-        ]
+        definition = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
         target = f"guild:{guild.id}" if guild else "global"
+        # The translations are in the catalogs: only a sync reads them all (`tree.sync`).
         digest = hashlib.sha256(
-            json.dumps([target, definition], sort_keys=True).encode()
+            json.dumps([target, definition, locales.catalogs_digest()], sort_keys=True).encode()
         ).hexdigest()
         if not force and await self.store.fact("command_hash") == digest:
             log.info("slash commands unchanged; not syncing")

@@ -18,7 +18,7 @@ from bot.discord import answers, embeds
 from bot.sheets import texts
 from bot.sheets.imaging import FittedImage, fit_to_limit
 from bot.sheets.job import Job
-from bot.sheets.locales import Text, language
+from bot.sheets.locales import Text, language, ready
 from bot.sheets.members import Undelivered
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,7 @@ class Courier:
         webhook = self._webhook(job)
         if webhook is None or job.placeholder_id is None:
             return
+        await ready(job.language)
         try:
             await webhook.edit_message(
                 job.placeholder_id, content=_member(job, content), allowed_mentions=answers.NOBODY
@@ -110,10 +111,12 @@ class Courier:
         """Send the parcel by the best route open; return its name, or raise `Undelivered`.
         Without `by_dm` (a flagged sheet: a DM is not an age-restricted channel), only the
         interaction and the job's own channel are tried."""
+        await ready(job.language)
         if await self._by_interaction(job, parcel):
             return "interaction"
         # Said in the channel, to everyone there: in the server's language.
-        words = language(job.server_language).say(parcel.content) if parcel.content else ""
+        said = await ready(job.server_language)
+        words = said.say(parcel.content) if parcel.content else ""
         mention = f"<@{job.user_id}> {words}".strip()
         channel = self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
         if await self._send(job, channel, mention, parcel, "channel"):
@@ -126,6 +129,7 @@ class Courier:
         """Words for the member alone: the public placeholder goes and an ephemeral follow-up
         takes its place while the token lives; else a direct message (without buttons: a
         Re-roll pressed there would draw under the rules of direct messages)."""
+        await ready(job.language)
         webhook = self._webhook(job, application=True)
         if webhook is not None:
             try:
@@ -155,7 +159,8 @@ class Courier:
         """Say something in a channel, pinging nobody, in language `code`; whether it went."""
         channel = self._client.get_partial_messageable(channel_id, guild_id=guild_id)
         try:
-            await channel.send(content=language(code).say(text), allowed_mentions=answers.NOBODY)
+            words = (await ready(code)).say(text)
+            await channel.send(content=words, allowed_mentions=answers.NOBODY)
         except discord.HTTPException as exc:
             log.warning("could not post in channel %d (%s)", channel_id, exc.status)
             return False
@@ -163,6 +168,7 @@ class Courier:
 
     async def direct(self, job: Job, parcel: Parcel) -> bool:
         """Send the parcel to the member by direct message; return whether it went."""
+        await ready(job.language)
         try:
             user = await self._client.fetch_user(job.user_id)
             dm = await user.create_dm()
@@ -282,6 +288,6 @@ async def sheet_parcel(
         requester_id=job.user_id,
         filename=None if spoiler else filename,
         notes=notes,
-        language=language(job.language),
+        language=await ready(job.language),
     )
     return Parcel(content=None, embed=embed, image=fitted.data, filename=filename, view=buttons)

@@ -24,6 +24,7 @@ from bot.sheets import lookalikes, texts
 from bot.sheets.imaging import PoseImage, normalize_pose
 from bot.sheets.job import Job, NewJob
 from bot.sheets.jobs import Jobs
+from bot.sheets.locales import ready
 from bot.sheets.request import SheetRequest
 from bot.sheets.rules import Refused
 from bot.sheets.safety import Judgement, Safety, SafetyMode, pose_allowed
@@ -170,6 +171,7 @@ class Intake:
         try:
             if not deferred:
                 answer = await self._defer(interaction)
+            await ready(job.language)  # read once per language, after the acknowledgement
             # Every pose is classified before anything is paid for (unless the mode is off).
             classify = self._safety.mode(server) is not SafetyMode.OFF
             pose, judgement = kept_pose, None

@@ -15,6 +15,7 @@ from bot.sheets.locales import (
     for_member,
     for_server,
     language,
+    ready,
     supported,
 )
 from bot.sheets.servers import Servers
@@ -55,7 +56,7 @@ def server_code(interaction: discord.Interaction, chosen: str | None) -> str:
 
 async def reader(interaction: discord.Interaction) -> Language:
     """The language to answer this member in: their server's choice, else their own."""
-    return language(member_code(interaction, await chosen(interaction)))
+    return await ready(member_code(interaction, await chosen(interaction)))
 
 
 class CommandTranslator(app_commands.Translator):

@@ -11,7 +11,7 @@ from bot.discord.channels import is_age_restricted
 from bot.discord.delivery import Courier, Parcel, sheet_parcel
 from bot.discord.placeholders import Placeholders
 from bot.sheets.job import Job
-from bot.sheets.locales import Language, Text, for_server, language
+from bot.sheets.locales import Language, Text, for_server, ready
 
 
 class DiscordMembers:
@@ -36,7 +36,7 @@ class DiscordMembers:
 
     async def deliver(self, job: Job, image: bytes, *, spoiler: bool = False) -> str:
         await self._placeholders.stop(job.id)
-        buttons = self._buttons(job.id, language(job.language))
+        buttons = self._buttons(job.id, await ready(job.language))
         parcel = await sheet_parcel(job, image, buttons, spoiler=spoiler)
         return await self._courier.deliver(job, parcel, by_dm=not spoiler)
 
@@ -47,7 +47,7 @@ class DiscordMembers:
 
     async def tell_privately(self, job: Job, text: Text, *, reroll: bool) -> str:
         await self._placeholders.stop(job.id)
-        view = self._reroll(job.id, language(job.language)) if reroll else None
+        view = self._reroll(job.id, await ready(job.language)) if reroll else None
         return await self._courier.tell_privately(job, Parcel(content=text, view=view))
 
     async def tell(self, job: Job, text: Text) -> str:

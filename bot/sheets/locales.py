@@ -9,8 +9,9 @@ lists are written as that language writes them (Babel).
 
 from __future__ import annotations
 
-import functools
+import asyncio
 import gettext
+import hashlib
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -98,17 +99,32 @@ Said = Text | str | Number | Percent | Seconds | Listing
 
 
 class Language:
-    """One language: its catalog, and how it writes numbers."""
+    """One language: its catalog, and how it writes numbers. Both are read at first use (or by
+    `ready`, in a thread): a process keeps in memory only the languages it speaks."""
 
-    def __init__(self, code: str, translations: gettext.NullTranslations) -> None:
+    def __init__(self, code: str) -> None:
         self.code = code
-        self.locale = Locale.parse(code, sep="-")
-        self._translations = translations
+        self._translations: gettext.NullTranslations | None = None
+        self._locale: Locale | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._translations is not None and self._locale is not None
+
+    def load(self) -> None:
+        """Read the catalog and the number formats (Unicode CLDR's data for the language)."""
+        self._translations = _translations(self.code)
+        locale = Locale.parse(self.code, sep="-")
+        locale.number_symbols  # noqa: B018 - reads the language's CLDR data, once
+        self._locale = locale
 
     def say(self, text: Said) -> str:
         """The text in this language."""
         if not isinstance(text, Text):
             return self._value(text)
+        if self._translations is None:
+            self.load()
+        assert self._translations is not None
         if text.plural is None:
             words = self._translations.gettext(text.message)
         else:
@@ -120,16 +136,19 @@ class Language:
     def _value(self, value: object) -> str:
         if isinstance(value, Text):
             return self.say(value)
+        if self._locale is None and isinstance(value, Number | Percent | Seconds | Listing):
+            self.load()
+        locale = self._locale
         if isinstance(value, Number):
             pattern = "#,##0." + ("0" if value.fixed else "#") * value.places
             rounded = round(value.value, value.places) + 0.0  # + 0.0: no "-0"
-            return format_decimal(rounded, format=pattern.rstrip("."), locale=self.locale)
+            return format_decimal(rounded, format=pattern.rstrip("."), locale=locale)
         if isinstance(value, Percent):
-            return format_percent(value.value, locale=self.locale)
+            return format_percent(value.value, locale=locale)
         if isinstance(value, Seconds):
-            return format_unit(value.value, "duration-second", length="short", locale=self.locale)
+            return format_unit(value.value, "duration-second", length="short", locale=locale)
         if isinstance(value, Listing):
-            return format_list([self._value(item) for item in value.items], locale=self.locale)
+            return format_list([self._value(item) for item in value.items], locale=locale)
         return str(value)
 
 
@@ -153,36 +172,51 @@ def for_server(chosen: str | None, server: str | None) -> str:
     return supported(chosen) or supported(server) or ENGLISH
 
 
-@functools.cache
+_SPOKEN: dict[str, Language] = {}
+
+
 def language(code: str) -> Language:
-    """The language of a supported code (any other: English). Its catalog is read once."""
+    """The language of a supported code (any other: English)."""
     code = supported(code) or ENGLISH
-    if code == ENGLISH:
-        return Language(code, gettext.NullTranslations())
-    return Language(code, _translations(code))
+    spoken = _SPOKEN.get(code)
+    if spoken is None:
+        spoken = _SPOKEN[code] = Language(code)
+    return spoken
+
+
+async def ready(code: str) -> Language:
+    """The language of `code`, its catalog and number formats read (in a thread, once: some
+    milliseconds and a few MB of data, never on the event loop)."""
+    spoken = language(code)
+    if not spoken.loaded:
+        await asyncio.to_thread(spoken.load)
+    return spoken
 
 
 def catalog_path(code: str) -> Path:
     return CATALOGS / code.replace("-", "_") / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
+def catalogs_digest() -> str:
+    """What the catalogs say, in one digest: the commands' translations change with it."""
+    digest = hashlib.sha256()
+    for code in TRANSLATED:
+        digest.update(catalog_path(code).read_bytes())
+    return digest.hexdigest()
+
+
 def read_catalog(code: str, *, strict: bool = False) -> Catalog:
-    """A language's catalog, read with its language's plural forms."""
+    """A language's catalog (its plural forms as its header says)."""
     with catalog_path(code).open("rb") as po:
-        return read_po(po, locale=Locale.parse(code, sep="-"), abort_invalid=strict)
+        return read_po(po, abort_invalid=strict)
 
 
-def _translations(code: str) -> gettext.GNUTranslations:
+def _translations(code: str) -> gettext.NullTranslations:
     # The .po is read as it is in the repo (no compiled .mo to forget): fuzzy entries are not
     # used, an untranslated one falls back to the English.
-    catalog = read_catalog(code)
+    if code == ENGLISH:
+        return gettext.NullTranslations()
     compiled = io.BytesIO()
-    write_mo(compiled, catalog, use_fuzzy=False)
+    write_mo(compiled, read_catalog(code), use_fuzzy=False)
     compiled.seek(0)
     return gettext.GNUTranslations(compiled)
-
-
-def preload() -> None:
-    """Read every catalog now (at start-up, in a thread), not at a member's first request."""
-    for code in SUPPORTED:
-        language(code).say(Listing((Number(1234.5), Percent(0.8), Seconds(60))))  # CLDR data too
