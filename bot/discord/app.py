@@ -257,6 +257,8 @@ class SheetBot(commands.AutoShardedBot):
             log.info("slash commands unchanged; not syncing")
             return False
         await self.tree.sync(guild=guild)
+        if self.tree.translator is not None:
+            await self.tree.translator.unload()  # the catalogs it read, let go
         await self.store.set_fact("command_hash", digest)
         log.info("slash commands synced (%s)", target)
         return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gettext
 from typing import Protocol, cast
 
 import discord
@@ -11,12 +12,11 @@ from discord import app_commands
 from bot.sheets.locales import (
     ENGLISH,
     Language,
-    Text,
     for_member,
     for_server,
-    language,
     ready,
     supported,
+    translations,
 )
 from bot.sheets.servers import Servers
 
@@ -63,7 +63,16 @@ class CommandTranslator(app_commands.Translator):
     """Puts the commands' descriptions and choices (and the Apps menu's name) into every
     language the bot speaks, for Discord to show each member in theirs. Slash command and
     option names are never `locale_str`s, so stay English: moderators mention and document
-    them, and localized names break command mentions."""
+    them, and localized names break command mentions.
+
+    Its catalogs are its own, read when Discord's commands are synced and let go after
+    (`unload`): a process keeps in memory only the languages its members speak."""
+
+    def __init__(self) -> None:
+        self._catalogs: dict[str, gettext.NullTranslations] = {}
+
+    async def unload(self) -> None:
+        self._catalogs.clear()
 
     async def translate(
         self,
@@ -74,7 +83,9 @@ class CommandTranslator(app_commands.Translator):
         code = supported(locale.value)
         if code is None or code == ENGLISH:
             return None  # Discord shows the English
-        said = language(code).say(Text(string.message))
+        if code not in self._catalogs:
+            self._catalogs[code] = await asyncio.to_thread(translations, code)
+        said = self._catalogs[code].gettext(string.message)
         limit = NAME_CHARS if context.location is COMMAND_NAME else DESCRIPTION_CHARS
         if said == string.message or not 1 <= len(said) <= limit:
             return None  # untranslated, or one Discord would refuse (with the whole sync)

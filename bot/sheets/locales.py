@@ -113,22 +113,29 @@ class Language:
 
     def load(self) -> None:
         """Read the catalog and the number formats (Unicode CLDR's data for the language)."""
-        self._translations = _translations(self.code)
-        locale = Locale.parse(self.code, sep="-")
-        locale.number_symbols  # noqa: B018 - reads the language's CLDR data, once
-        self._locale = locale
+        self._words()
+        self._numbers()
+
+    def _words(self) -> gettext.NullTranslations:
+        if self._translations is None:
+            self._translations = translations(self.code)
+        return self._translations
+
+    def _numbers(self) -> Locale:
+        if self._locale is None:
+            locale = Locale.parse(self.code, sep="-")
+            locale.number_symbols  # noqa: B018 - reads the language's CLDR data, once
+            self._locale = locale
+        return self._locale
 
     def say(self, text: Said) -> str:
         """The text in this language."""
         if not isinstance(text, Text):
             return self._value(text)
-        if self._translations is None:
-            self.load()
-        assert self._translations is not None
         if text.plural is None:
-            words = self._translations.gettext(text.message)
+            words = self._words().gettext(text.message)
         else:
-            words = self._translations.ngettext(text.message, text.plural, text.count)
+            words = self._words().ngettext(text.message, text.plural, text.count)
         if not text.values:
             return words
         return words.format(**{name: self._value(value) for name, value in text.values})
@@ -136,19 +143,19 @@ class Language:
     def _value(self, value: object) -> str:
         if isinstance(value, Text):
             return self.say(value)
-        if self._locale is None and isinstance(value, Number | Percent | Seconds | Listing):
-            self.load()
-        locale = self._locale
         if isinstance(value, Number):
             pattern = "#,##0." + ("0" if value.fixed else "#") * value.places
             rounded = round(value.value, value.places) + 0.0  # + 0.0: no "-0"
-            return format_decimal(rounded, format=pattern.rstrip("."), locale=locale)
+            return format_decimal(rounded, format=pattern.rstrip("."), locale=self._numbers())
         if isinstance(value, Percent):
-            return format_percent(value.value, locale=locale)
+            return format_percent(value.value, locale=self._numbers())
         if isinstance(value, Seconds):
-            return format_unit(value.value, "duration-second", length="short", locale=locale)
+            return format_unit(
+                value.value, "duration-second", length="short", locale=self._numbers()
+            )
         if isinstance(value, Listing):
-            return format_list([self._value(item) for item in value.items], locale=locale)
+            items = [self._value(item) for item in value.items]
+            return format_list(items, locale=self._numbers())
         return str(value)
 
 
@@ -211,9 +218,10 @@ def read_catalog(code: str, *, strict: bool = False) -> Catalog:
         return read_po(po, abort_invalid=strict)
 
 
-def _translations(code: str) -> gettext.NullTranslations:
-    # The .po is read as it is in the repo (no compiled .mo to forget): fuzzy entries are not
-    # used, an untranslated one falls back to the English.
+def translations(code: str) -> gettext.NullTranslations:
+    """A language's catalog, ready to look messages up in. The .po is read as it is in the repo
+    (no compiled .mo to forget): fuzzy entries are not used, an untranslated one falls back to
+    the English."""
     if code == ENGLISH:
         return gettext.NullTranslations()
     compiled = io.BytesIO()
