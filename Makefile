@@ -49,8 +49,9 @@ bench: $(DEV)
 
 # The catalogs (bot/locales): every message of the code, extracted with its TRANSLATORS: comments
 # into bot.pot, then merged into each language's bot.po (a new language: add it to
-# bot/sheets/locales.py's TRANSLATED, run this, translate its bot.po). Changed messages come out
-# fuzzy, and the tests fail until someone translates them again.
+# bot/sheets/locales.py's TRANSLATED, run this, translate its bot.po), and compiled into the
+# bot.mo the bot reads (run it again after translating). A changed message comes out
+# untranslated, and the tests fail until someone translates it again.
 LOCALES := de fr es_ES pt_BR it pl ru ja ko zh_CN
 KEYWORDS := -k _ -k n_:1,2 -k N_ -k locale_str
 translations: $(DEV)
@@ -59,9 +60,10 @@ translations: $(DEV)
 	for locale in $(LOCALES); do \
 		po=bot/locales/$$locale/LC_MESSAGES/bot.po; \
 		if [ -f $$po ]; then \
-			$(VENV)/bin/pybabel -q update --no-fuzzy-matching --ignore-obsolete \
+			$(VENV)/bin/pybabel -q update --no-fuzzy-matching --ignore-obsolete --ignore-pot-creation-date \
 				-i bot/locales/bot.pot -d bot/locales -D bot -l $$locale; \
 		else \
 			$(VENV)/bin/pybabel -q init -i bot/locales/bot.pot -d bot/locales -D bot -l $$locale; \
 		fi; \
 	done
+	$(VENV)/bin/pybabel -q compile -d bot/locales -D bot

@@ -4,6 +4,7 @@ the same placeholders, within Discord's limits, and none left over or fuzzy."""
 from __future__ import annotations
 
 import gettext
+import io
 import re
 from pathlib import Path
 
@@ -12,7 +13,9 @@ import pytest
 from babel import Locale
 from babel.messages.catalog import Catalog, Message
 from babel.messages.extract import extract_from_dir
+from babel.messages.mofile import write_mo
 from babel.messages.plurals import get_plural
+from babel.messages.pofile import read_po
 from discord.ext import commands
 
 from bot.discord.app import EXTENSIONS
@@ -22,10 +25,11 @@ from bot.sheets.locales import (
     ENGLISH,
     TRANSLATED,
     Text,
+    catalog_path,
     for_member,
     for_server,
     language,
-    read_catalog,
+    translations,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +54,9 @@ CODE = _code_messages()
 
 
 def _catalog(code: str) -> Catalog:
-    return read_catalog(code, strict=True)
+    """A language's catalog as translators edit it (its plural forms as its header says)."""
+    with catalog_path(code).open("rb") as po:
+        return read_po(po, abort_invalid=True)
 
 
 def _strings(message: Message) -> list[str]:
@@ -88,6 +94,17 @@ def test_each_catalog_counts_as_its_language_does(code: str) -> None:
     assert catalog.num_plurals == rule.num_plurals
     told, cldr = gettext.c2py(catalog.plural_expr), gettext.c2py(rule.plural_expr)
     assert [told(n) for n in range(1200)] == [cldr(n) for n in range(1200)]
+
+
+@pytest.mark.parametrize("code", TRANSLATED)
+def test_the_compiled_catalog_the_bot_reads_is_the_one_translators_edit(code: str) -> None:
+    compiled = io.BytesIO()
+    write_mo(compiled, _catalog(code))
+    compiled.seek(0)
+    from_po = gettext.GNUTranslations(compiled)
+    read = translations(code)
+    assert isinstance(read, gettext.GNUTranslations), "run make translations"
+    assert read._catalog == from_po._catalog, "bot.mo is stale: run make translations"  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("code", TRANSLATED)

@@ -12,16 +12,12 @@ from __future__ import annotations
 import asyncio
 import gettext
 import hashlib
-import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from babel import Locale
 from babel.lists import format_list
-from babel.messages.catalog import Catalog
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
 from babel.units import format_unit
 
@@ -208,23 +204,15 @@ def catalogs_digest() -> str:
     """What the catalogs say, in one digest: the commands' translations change with it."""
     digest = hashlib.sha256()
     for code in TRANSLATED:
-        digest.update(catalog_path(code).read_bytes())
+        digest.update(catalog_path(code).with_suffix(".mo").read_bytes())
     return digest.hexdigest()
 
 
-def read_catalog(code: str, *, strict: bool = False) -> Catalog:
-    """A language's catalog (its plural forms as its header says)."""
-    with catalog_path(code).open("rb") as po:
-        return read_po(po, abort_invalid=strict)
-
-
 def translations(code: str) -> gettext.NullTranslations:
-    """A language's catalog, ready to look messages up in. The .po is read as it is in the repo
-    (no compiled .mo to forget): fuzzy entries are not used, an untranslated one falls back to
-    the English."""
+    """A language's catalog, ready to look messages up in: the `bot.mo` that `make
+    translations` compiles from the `bot.po` (a test fails when they differ). Fuzzy entries are
+    not in it; an untranslated message falls back to the English."""
     if code == ENGLISH:
         return gettext.NullTranslations()
-    compiled = io.BytesIO()
-    write_mo(compiled, read_catalog(code), use_fuzzy=False)
-    compiled.seek(0)
-    return gettext.GNUTranslations(compiled)
+    with catalog_path(code).with_suffix(".mo").open("rb") as mo:
+        return gettext.GNUTranslations(mo)
