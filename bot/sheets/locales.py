@@ -70,12 +70,12 @@ class Number:
 
 @dataclass(frozen=True, slots=True)
 class Percent:
-    value: float  # 0.8 is "80 %"
+    value: float  # 0.8 is "80%" ("80 %" in German)
 
 
 @dataclass(frozen=True, slots=True)
 class Seconds:
-    value: float  # "90 s", "90 Sek."
+    value: float  # a duration: "90 sec" ("90 Sek." in German)
 
 
 @dataclass(frozen=True, slots=True)
