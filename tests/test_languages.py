@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import pytest
 
+from bot.segmind import InsufficientCredits
 from bot.sheets import texts
 from bot.sheets.locales import Text, language
 from tests.fake_discord import Message
-from tests.fake_segmind import AsyncScript
+from tests.fake_segmind import AsyncScript, Planned
 from tests.harness import Harness
 from tests.helpers import (
     acked,
@@ -85,6 +86,29 @@ async def test_a_german_and_a_japanese_member_are_each_answered_in_their_own_lan
     (alert,) = [m.content for m in fake.channel_messages if m.channel_id == staff]
     assert alert.startswith(said("de", texts.balance_alert(0, 0)).split(" ")[0])
     assert "2.000,00" in alert  # numbers as German writes them
+
+
+async def test_what_the_channel_reads_is_in_the_servers_language_and_the_card_in_the_members(
+    harness: Harness,
+) -> None:
+    fake = harness.discord
+    fake.set_preferred_locale("de")
+    harness.segmind.delay = 1.0
+    harness.segmind.plan(Planned.status(406, {"error": "Not enough credits"}))
+    await harness.start_bot(COOLDOWN_SECONDS="0")
+    failed = await fake.invoke("character", {"prompt": "騎士"}, user_id=JAPANESE, locale="ja")
+    await at_segmind(harness, 1)
+    fake.expire_token(failed)  # the member's placeholder can no longer be edited: the channel
+    await fake.wait_until(lambda: len(fake.channel_messages) == 1, timeout=10)
+    told = fake.channel_messages[0].content
+    assert told == f"<@{JAPANESE}> " + said("de", texts.failure(InsufficientCredits(406, "")))
+
+    drawn = await fake.invoke("character", {"prompt": "騎士"}, user_id=JAPANESE, locale="ja")
+    await at_segmind(harness, 2)
+    fake.expire_token(drawn)
+    await fake.wait_until(lambda: len(fake.channel_messages) == 2, timeout=10)
+    sheet = fake.channel_messages[1]
+    assert sheet.attachments and sheet.embeds[0]["title"] == said("ja", texts.SHEET_TITLE)
 
 
 @pytest.mark.process
