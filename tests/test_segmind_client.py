@@ -6,6 +6,7 @@ import asyncio
 import base64
 import io
 import itertools
+import json
 import logging
 import socket
 import threading
@@ -708,6 +709,7 @@ def test_defaults_follow_the_model_page() -> None:
         {"image": ""},
         {"image": "data:image/jpeg;base64,/9j/4AAQ"},
         {"image": "not base64!"},
+        {"image": "not base64!"},
         {"num_inference_steps": 0},
         {"num_inference_steps": 101},
         {"guidance_scale": 0.5},
@@ -742,6 +744,12 @@ def test_character_request_rejects_out_of_range_values(fields: dict[str, Any]) -
     }
     with pytest.raises(ValidationError):
         CharacterRequest(**(base | fields))
+
+
+def test_a_request_for_a_pose_is_its_fields_as_json() -> None:
+    request = CharacterRequest.for_pose(pose_jpeg(), prompt="a knight in a café", seed=7)
+    assert json.loads(request.json_body()) == request.model_dump(mode="json")
+    assert base64.b64decode(request.image, validate=True) == pose_jpeg()
 
 
 @pytest.mark.parametrize(

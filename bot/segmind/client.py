@@ -136,7 +136,7 @@ class SegmindClient:
         answer = await self._transport.call(
             "POST",
             self._base_url + GENERATE_PATH,
-            body=request.model_dump(mode="json"),
+            body=request.json_body(),
             time_limit=self._timeout,
             body_limit=MAX_IMAGE_BYTES,
             repeatable=False,
@@ -203,7 +203,7 @@ class SegmindClient:
             answer = await self._transport.call(
                 "POST",
                 self._base_url + SUBMIT_PATH,
-                body=request.model_dump(mode="json"),
+                body=request.json_body(),
                 time_limit=min(self._timeout, QUICK_TIMEOUT),
                 body_limit=MAX_SMALL_BODY_BYTES,
                 repeatable=False,

@@ -6,7 +6,14 @@ import base64
 import binascii
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 __all__ = [
     "DEFAULT_NEGATIVE_PROMPT",
@@ -68,9 +75,12 @@ class CharacterRequest(BaseModel):
 
     @field_validator("image")
     @classmethod
-    def _image_is_raw_base64(cls, value: str) -> str:
+    def _image_is_raw_base64(cls, value: str, info: ValidationInfo) -> str:
         if value.startswith("data:"):
             raise ValueError("image must be raw base64, without a data: URL prefix")
+        if info.context is _ENCODED_HERE:
+            # Decoding the ~250 KB just encoded to check it took 0.8 ms of the event loop per job.
+            return value
         try:
             base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
@@ -80,4 +90,14 @@ class CharacterRequest(BaseModel):
     @classmethod
     def for_pose(cls, pose_jpeg: bytes, **fields: Any) -> Self:
         """Build a request whose pose reference is `pose_jpeg`, base64-encoded."""
-        return cls(image=base64.b64encode(pose_jpeg).decode("ascii"), **fields)
+        image = base64.b64encode(pose_jpeg).decode("ascii")
+        return cls.model_validate({"image": image, **fields}, context=_ENCODED_HERE)
+
+    def json_body(self) -> bytes:
+        """The request as the JSON document Segmind reads."""
+        # pydantic's serializer writes the ~250 KB body in a third of json.dumps's time.
+        return self.__pydantic_serializer__.to_json(self)
+
+
+# The validation context of `for_pose`: its image is base64 by construction.
+_ENCODED_HERE: dict[str, bool] = {"image encoded here": True}

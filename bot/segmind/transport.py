@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import aiohttp
 from multidict import CIMultiDictProxy
@@ -85,14 +84,15 @@ class Transport:
         method: str,
         url: str,
         *,
-        body: dict[str, Any] | None = None,
+        body: bytes | None = None,
         time_limit: float,
         body_limit: int,
         repeatable: bool,
         with_key: bool = True,
         is_answer: Callable[[Answer], bool] | None = None,
     ) -> Answer:
-        """Send; return the 200 answer (or one `is_answer` accepts) or raise a `SegmindError`."""
+        """Send `body` (a JSON document); return the 200 answer (or one `is_answer` accepts) or
+        raise a `SegmindError`."""
         rate_limit_budget = self._max_rate_limit_wait
         retried_500 = False
         for attempt in range(1, self._max_attempts + 1):
@@ -138,7 +138,7 @@ class Transport:
         self,
         method: str,
         url: str,
-        body: dict[str, Any] | None,
+        body: bytes | None,
         time_limit: float,
         body_limit: int,
         with_key: bool,
@@ -149,8 +149,8 @@ class Transport:
             async with self._http.request(
                 method,
                 url,
-                json=body,
-                headers={"x-api-key": self._api_key.get_secret_value()} if with_key else None,
+                data=body,
+                headers=self._headers(with_key, body is not None),
                 # A connect bound below the total makes a connect-phase timeout recognisable
                 # (ConnectionTimeoutError) instead of an ambiguous bare TimeoutError.
                 timeout=aiohttp.ClientTimeout(
@@ -198,6 +198,12 @@ class Transport:
     def redact(self, text: str) -> str:
         """`text` without the API key."""
         return text.replace(self._api_key.get_secret_value(), _REDACTED)
+
+    def _headers(self, with_key: bool, with_body: bool) -> dict[str, str]:
+        headers = {"x-api-key": self._api_key.get_secret_value()} if with_key else {}
+        if with_body:
+            headers["Content-Type"] = "application/json"
+        return headers
 
     def redact_bytes(self, body: bytes) -> bytes:
         """`body` without the API key, for answers parsed into messages."""
