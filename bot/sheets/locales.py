@@ -15,11 +15,10 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from babel import Locale
-from babel.lists import format_list
-from babel.numbers import format_decimal, format_percent
-from babel.units import format_unit
+if TYPE_CHECKING:
+    from babel import Locale
 
 CATALOGS = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN = "bot"
@@ -119,6 +118,8 @@ class Language:
 
     def _numbers(self) -> Locale:
         if self._locale is None:
+            from babel import Locale  # Babel is imported with the first number written
+
             locale = Locale.parse(self.code, sep="-")
             locale.number_symbols  # noqa: B018 - reads the language's CLDR data, once
             self._locale = locale
@@ -139,6 +140,13 @@ class Language:
     def _value(self, value: object) -> str:
         if isinstance(value, Text):
             return self.say(value)
+        if isinstance(value, str | int):
+            return str(value)
+        # Babel (and its 1 MB of modules) only once a number is written: not in an idle bot.
+        from babel.lists import format_list
+        from babel.numbers import format_decimal, format_percent
+        from babel.units import format_unit
+
         if isinstance(value, Number):
             pattern = "#,##0." + ("0" if value.fixed else "#") * value.places
             rounded = round(value.value, value.places) + 0.0  # + 0.0: no "-0"
