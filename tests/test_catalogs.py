@@ -17,6 +17,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po
 from discord.ext import commands
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from bot.discord.app import EXTENSIONS
 from bot.discord.languages import CommandTranslator
@@ -24,6 +26,8 @@ from bot.sheets import texts
 from bot.sheets.locales import (
     ENGLISH,
     TRANSLATED,
+    CldrWriter,
+    EnglishWriter,
     Text,
     catalog_path,
     for_member,
@@ -194,6 +198,29 @@ def test_german_writes_numbers_and_plurals_its_own_way() -> None:
     assert "1.234,50" in alert and "2.000,00" in alert and "Segmind" in alert
     one, two = de.say(texts.usage(1, 0, 0.5)), de.say(texts.usage(2, 0, 1))
     assert "0,50" in one and "1,00" in two and one.split()[1] != two.split()[1]
+
+
+@settings(max_examples=400, deadline=None)
+@example(value=575000.0, places=2, fixed=True, items=["a", "b"])  # 57.5 %: half to even
+@example(value=2.675, places=2, fixed=False, items=[])
+@example(value=-0.0001, places=2, fixed=True, items=["a"])
+@example(value=1234567.891, places=0, fixed=False, items=["a", "b", "c"])
+@given(
+    value=st.floats(min_value=-1e9, max_value=1e9, allow_nan=False),
+    places=st.integers(0, 4),
+    fixed=st.booleans(),
+    items=st.lists(st.text("ab<#>0", min_size=1, max_size=3), max_size=5),
+)
+def test_english_writes_numbers_and_lists_as_babel_would(
+    value: float, places: int, fixed: bool, items: list[str]
+) -> None:
+    # English is written without reading CLDR's data; it must read as Babel writes it.
+    english, cldr = EnglishWriter(), CldrWriter(ENGLISH)
+    rounded = round(value, places) + 0.0
+    assert english.decimal(rounded, places, fixed) == cldr.decimal(rounded, places, fixed)
+    assert english.percent(value / 1e6) == cldr.percent(value / 1e6)
+    assert english.seconds(abs(value)) == cldr.seconds(abs(value))
+    assert english.listing(items) == cldr.listing(items)
 
 
 def test_text_of_no_language_reads_as_english_in_logs() -> None:

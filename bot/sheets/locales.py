@@ -14,11 +14,9 @@ import gettext
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from babel import Locale
+from typing import Protocol
 
 CATALOGS = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN = "bot"
@@ -100,14 +98,14 @@ class Language:
     def __init__(self, code: str) -> None:
         self.code = code
         self._translations: gettext.NullTranslations | None = None
-        self._locale: Locale | None = None
+        self._writer: Writer | None = None
 
     @property
     def loaded(self) -> bool:
-        return self._translations is not None and self._locale is not None
+        return self._translations is not None and self._writer is not None
 
     def load(self) -> None:
-        """Read the catalog and the number formats (Unicode CLDR's data for the language)."""
+        """Read the catalog and how the language writes numbers."""
         self._words()
         self._numbers()
 
@@ -116,14 +114,10 @@ class Language:
             self._translations = translations(self.code)
         return self._translations
 
-    def _numbers(self) -> Locale:
-        if self._locale is None:
-            from babel import Locale  # Babel is imported with the first number written
-
-            locale = Locale.parse(self.code, sep="-")
-            locale.number_symbols  # noqa: B018 - reads the language's CLDR data, once
-            self._locale = locale
-        return self._locale
+    def _numbers(self) -> Writer:
+        if self._writer is None:
+            self._writer = EnglishWriter() if self.code == ENGLISH else CldrWriter(self.code)
+        return self._writer
 
     def say(self, text: Said) -> str:
         """The text in this language."""
@@ -140,27 +134,83 @@ class Language:
     def _value(self, value: object) -> str:
         if isinstance(value, Text):
             return self.say(value)
-        if isinstance(value, str | int):
-            return str(value)
-        # Babel (and its 1 MB of modules) only once a number is written: not in an idle bot.
-        from babel.lists import format_list
-        from babel.numbers import format_decimal, format_percent
+        if isinstance(value, Number):
+            rounded = round(value.value, value.places) + 0.0  # + 0.0: no "-0"
+            return self._numbers().decimal(rounded, value.places, value.fixed)
+        if isinstance(value, Percent):
+            return self._numbers().percent(value.value)
+        if isinstance(value, Seconds):
+            return self._numbers().seconds(value.value)
+        if isinstance(value, Listing):
+            return self._numbers().listing([self._value(item) for item in value.items])
+        return str(value)
+
+
+class Writer(Protocol):
+    """How a language writes numbers, percentages, durations and lists."""
+
+    def decimal(self, value: float, places: int, fixed: bool) -> str: ...
+    def percent(self, value: float) -> str: ...
+    def seconds(self, value: float) -> str: ...
+    def listing(self, items: list[str]) -> str: ...
+
+
+class CldrWriter:
+    """As Unicode CLDR says the language writes them, with Babel (its data for the language,
+    1-5 MB, is read once: `Language.load`, in a thread)."""
+
+    def __init__(self, code: str) -> None:
+        from babel import Locale  # Babel is imported with the first language that needs it
+
+        self._locale = Locale.parse(code, sep="-")
+        self._locale.number_symbols  # noqa: B018 - reads the language's CLDR data, once
+
+    def decimal(self, value: float, places: int, fixed: bool) -> str:
+        from babel.numbers import format_decimal
+
+        pattern = "#,##0." + ("0" if fixed else "#") * places
+        return format_decimal(value, format=pattern.rstrip("."), locale=self._locale)
+
+    def percent(self, value: float) -> str:
+        from babel.numbers import format_percent
+
+        return format_percent(value, locale=self._locale)
+
+    def seconds(self, value: float) -> str:
         from babel.units import format_unit
 
-        if isinstance(value, Number):
-            pattern = "#,##0." + ("0" if value.fixed else "#") * value.places
-            rounded = round(value.value, value.places) + 0.0  # + 0.0: no "-0"
-            return format_decimal(rounded, format=pattern.rstrip("."), locale=self._numbers())
-        if isinstance(value, Percent):
-            return format_percent(value.value, locale=self._numbers())
-        if isinstance(value, Seconds):
-            return format_unit(
-                value.value, "duration-second", length="short", locale=self._numbers()
-            )
-        if isinstance(value, Listing):
-            items = [self._value(item) for item in value.items]
-            return format_list(items, locale=self._numbers())
-        return str(value)
+        return format_unit(value, "duration-second", length="short", locale=self._locale)
+
+    def listing(self, items: list[str]) -> str:
+        from babel.lists import format_list
+
+        return format_list(items, locale=self._locale)
+
+
+class EnglishWriter:
+    """English as CLDR writes it ("1,234.5", "80%", "60 sec", "a, b, and c"), without reading
+    CLDR's data for English and the root (6 MB, and tens of milliseconds the first time): most
+    members read English. `tests/test_catalogs.py` checks it against Babel's."""
+
+    def decimal(self, value: float, places: int, fixed: bool) -> str:
+        text = f"{_exact(Decimal(repr(value)), places):,f}"
+        return text if fixed or "." not in text else text.rstrip("0").rstrip(".")
+
+    def percent(self, value: float) -> str:
+        return f"{_exact(Decimal(repr(value)) * 100, 0):,f}%"
+
+    def seconds(self, value: float) -> str:
+        return f"{self.decimal(value, 3, False)} sec"
+
+    def listing(self, items: list[str]) -> str:
+        if len(items) <= 2:
+            return " and ".join(items)
+        return ", ".join(items[:-1]) + ", and " + items[-1]
+
+
+def _exact(value: Decimal, places: int) -> Decimal:
+    # As Babel rounds a float: its shortest decimal (repr), then half to even.
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
 
 
 def supported(code: str | None) -> str | None:
