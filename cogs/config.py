@@ -16,6 +16,7 @@ from bot.discord.languages import reader
 from bot.discord.permissions import is_moderator
 from bot.discord.tree import RefusedByCheck
 from bot.sheets import texts
+from bot.sheets.alerts import BUDGET_WARNING
 from bot.sheets.job import DAY
 from bot.sheets.locales import N_, Text
 from bot.sheets.rules import Refused
@@ -125,7 +126,7 @@ class Config(
         servers, guild, user = self.bot.servers, interaction.guild_id, interaction.user.id
         await servers.change(guild, user, "alerts_channel_id", channel.id)
         await servers.change(guild, user, "alerts_below", float(below))
-        await self._done(interaction, texts.alerts_set(channel.id, below))
+        await self._done(interaction, texts.alerts_set(channel.id, below, BUDGET_WARNING))
 
     @app_commands.command(
         name="reroll", description=locale_str("Whether anyone may press Re-roll.")

@@ -9,6 +9,7 @@ import discord
 from bot.ops.settings import Settings
 from bot.segmind import Balance, SegmindError
 from bot.sheets import texts
+from bot.sheets.alerts import BUDGET_WARNING
 from bot.sheets.ledger import Usage
 from bot.sheets.locales import Language, Listing, Number, Said, Seconds, Text
 from bot.sheets.servers import ServerSettings
@@ -36,7 +37,7 @@ def server_settings(
     embed.add_field(name=say(texts.BUDGET), value=say(texts.budget_now(spent, server.budget)))
     alerts: Said = texts.OFF
     if server.alerts_channel_id is not None and server.alerts_below is not None:
-        alerts = texts.alerts_shown(server.alerts_channel_id, server.alerts_below)
+        alerts = texts.alerts_shown(server.alerts_channel_id, server.alerts_below, BUDGET_WARNING)
     embed.add_field(name=say(texts.ALERTS), value=say(alerts), inline=False)
     embed.add_field(
         name=say(names["open_reroll"]),

@@ -51,7 +51,9 @@ class Alerts:
                 return
             spent = await self._ledger.spent(guild_id, time.time() - DAY)
             if await self._crossed(guild_id, "budget", spent >= BUDGET_WARNING * server.budget):
-                await self._post(guild_id, server, texts.budget_alert(spent, server.budget))
+                await self._post(
+                    guild_id, server, texts.budget_alert(spent, server.budget, BUDGET_WARNING)
+                )
 
     async def _crossed(self, guild_id: int, kind: str, beyond: bool) -> bool:
         was = await self._store.swap_alert(guild_id, kind, beyond)

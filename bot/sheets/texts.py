@@ -270,14 +270,14 @@ def balance_alert(balance: float, below: float) -> Text:
     )
 
 
-def budget_alert(spent: float, budget: float) -> Text:
+def budget_alert(spent: float, budget: float, share: float) -> Text:
     # TRANSLATORS: posted in a server's alerts channel, for its staff.
     return _(
         "⚠️ This server has used {spent} of its {budget}-credit budget in the last 24 hours "
         "({share} or more).",
         spent=credits(spent),
         budget=credits(budget),
-        share=Percent(0.8),
+        share=Percent(share),
     )
 
 
@@ -721,13 +721,13 @@ def list_changed(kind: str, values: list[str], *, added: bool) -> Text:
     return _("{setting}: removed {values}.", setting=name, values=shown)
 
 
-def alerts_set(channel_id: int, below: float) -> Text:
+def alerts_set(channel_id: int, below: float, share: float) -> Text:
     return _(
         "Alerts go to {channel}: when the Segmind balance falls below {below} credits, and "
         "when this server has used {share} of its budget.",
         channel=channel(channel_id),
         below=credits(below),
-        share=Percent(0.8),
+        share=Percent(share),
     )
 
 
@@ -779,12 +779,12 @@ def budget_now(spent: float, budget: float) -> Text:
     )
 
 
-def alerts_shown(channel_id: int, below: float) -> Text:
+def alerts_shown(channel_id: int, below: float, share: float) -> Text:
     return _(
         "{channel} below {below} credits, and at {share} of the budget",
         channel=channel(channel_id),
         below=credits(below),
-        share=Percent(0.8),
+        share=Percent(share),
     )
 
 
