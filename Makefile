@@ -55,7 +55,7 @@ bench: $(DEV)
 LOCALES := de fr es_ES pt_BR it pl ru ja ko zh_CN
 KEYWORDS := -k _ -k n_:1,2 -k N_ -k locale_str
 translations: $(DEV)
-	$(VENV)/bin/pybabel -q extract --no-location --omit-header $(KEYWORDS) -c TRANSLATORS: \
+	$(VENV)/bin/pybabel -q extract --add-location=file --omit-header $(KEYWORDS) -c TRANSLATORS: \
 		-o bot/locales/bot.pot bot cogs
 	for locale in $(LOCALES); do \
 		po=bot/locales/$$locale/LC_MESSAGES/bot.po; \

@@ -81,15 +81,21 @@ def _wrong(err: ErrorDetails) -> Text:
     bounds = err.get("ctx") or {}
     kind = err["type"]
     if kind == "greater_than_equal":
+        # TRANSLATORS: what is wrong with an option (after its name): {limit} is a number
         return _("must be at least {limit}", limit=Number(bounds["ge"], places=4))
     if kind == "less_than_equal":
+        # TRANSLATORS: what is wrong with an option (after its name): {limit} is a number
         return _("must be at most {limit}", limit=Number(bounds["le"], places=4))
     if kind == "string_too_long":
+        # TRANSLATORS: what is wrong with an option (after its name)
         return _("must be at most {limit} characters long", limit=bounds["max_length"])
     if kind in ("float_parsing", "int_parsing", "int_from_float"):
+        # TRANSLATORS: what is wrong with an option (after its name)
         return _("must be a number")
     if kind in ("string_too_short", "missing") or "visible text" in err["msg"]:
+        # TRANSLATORS: what is wrong with an option (after its name)
         return _("must not be empty")
+    # TRANSLATORS: what is wrong with an option (after its name)
     return _("is not valid")
 
 
@@ -116,6 +122,7 @@ def pose_not_a_picture(filename: str, kind: str) -> Text:
         "The pose `{filename}` isn't a picture I can use ({kind}). "
         "Attach a PNG, JPEG, WebP or GIF image.",
         filename=filename,
+        # TRANSLATORS: a file of no known type, in brackets after the file's name
         kind=kind or _("unknown type"),
     )
 
@@ -228,6 +235,7 @@ def budget_spent(spent: float, budget: float, until: float | None, *, direct: bo
     again = (
         _("Try again {when}.", when=when(until))
         if until
+        # TRANSLATORS: after a refusal: sheets still drawing hold part of the budget
         else _("Try again once running sheets finish.")
     )
     values = {"spent": credits(spent), "budget": credits(budget), "again": again}
@@ -295,12 +303,14 @@ STORAGE_NOT_ANSWERING = _(
 
 
 def queued(ahead: int) -> Text:
-    # TRANSLATORS: the placeholder of a waiting request, edited as the queue moves.
     if ahead == 0:
+        # TRANSLATORS: the placeholder of a waiting request, edited as the queue moves
         return _("Queued — you're next.")
+    # TRANSLATORS: the placeholder of a waiting request: {count} requests are before it
     return n_("Queued — {count} ahead of you.", "Queued — {count} ahead of you.", ahead)
 
 
+# TRANSLATORS: the placeholder while the request goes to Segmind
 SENDING = _("Sending your request to Segmind…")
 
 
@@ -371,7 +381,9 @@ def pose_flagged(*, blocked: bool) -> Text:
     )
 
 
+# TRANSLATORS: {what} in a safety log line
 SHEET_WITHHELD = _("Withheld a sheet")
+# TRANSLATORS: {what} in a safety log line
 POSE_REFUSED = _("Refused a pose")
 
 
@@ -398,6 +410,7 @@ def safety_log_line(
         member=member(user_id),
         channel=channel(channel_id),
         at=date(at),
+        # TRANSLATORS: a content filter score that could not be computed (the image was unreadable)
         score=_("unreadable") if score is None else Number(score, fixed=True),
         threshold=Number(threshold, fixed=True),
         prompt=clip(shown, 300),
@@ -419,6 +432,7 @@ POSE_FORM_GONE = _(
     "or over an hour ago). Use Apps → Use as pose on the message again."
 )
 
+# TRANSLATORS: the title of /sheets
 SHEETS_TITLE = _("Your sheets in this server")
 
 NOT_YOUR_LIST = _("This list belongs to another member. Use /sheets to see yours.")
@@ -534,6 +548,7 @@ SHARE_MODERATORS_ONLY = _(
     "Only moderators (Manage Server, or a moderator role) can share characters in this server."
 )
 
+# TRANSLATORS: the title of /characters list
 CHARACTERS_TITLE = _("Your characters")
 
 NO_CHARACTERS = _(
@@ -554,6 +569,7 @@ def character_choice(name: str, prompt: str, *, shared: bool) -> Text:
     """A character offered by autocomplete while a member types its name."""
     if shared:
         return _("{name} (shared) — {prompt}", name=name, prompt=prompt)
+    # TRANSLATORS: a saved character offered while typing its name: its name, then its prompt
     return _("{name} — {prompt}", name=name, prompt=prompt)
 
 
@@ -609,15 +625,25 @@ def entry_without_letters(entry: str) -> Text:
 # What each server setting is called when people read about it.
 # TRANSLATORS: the names of a server's settings, as moderators see them in /config.
 SETTING_NAMES = {
+    # TRANSLATORS: the name of a server setting, shown in /config
     "cooldown_seconds": _("Cooldown"),
+    # TRANSLATORS: the name of a server setting, shown in /config
     "daily_limit": _("Daily limit per member"),
+    # TRANSLATORS: the name of a server setting, shown in /config
     "budget": _("Budget (credits per 24 hours)"),
+    # TRANSLATORS: the name of a server setting, shown in /config
     "open_reroll": _("Anyone may re-roll"),
+    # TRANSLATORS: the name of a server setting, shown in /config
     "safety_mode": _("Content safety"),
+    # TRANSLATORS: the name of a server setting, shown in /config
     "safety_log_channel_id": _("Safety log"),
+    # TRANSLATORS: the name of a server setting, shown in /config
     "language": _("Language"),
+    # TRANSLATORS: the name of a server setting, shown in /config
     "channel": _("Allowed channels"),
+    # TRANSLATORS: the name of a server setting, shown in /config
     "moderator_role": _("Moderator roles"),
+    # TRANSLATORS: the name of a server setting, shown in /config
     "blocked_word": _("Blocked words"),
 }
 
@@ -655,7 +681,9 @@ LANGUAGE_NAMES: dict[str, Text | str] = {
     "zh-CN": "中文",
 }
 
+# TRANSLATORS: a setting's value: switched off
 OFF = _("off")
+# TRANSLATORS: a setting's value: the bot operator's default
 THE_DEFAULT = _("the default")
 
 
@@ -670,13 +698,17 @@ def setting_value(setting: str, value: object) -> Said:
         return Seconds(value)
     if setting == "daily_limit" and isinstance(value, int):
         if not value:
+            # TRANSLATORS: the daily limit's value when there is none
             return _("no limit")
         return n_("{count} sheet", "{count} sheets", value)
     if setting == "budget" and isinstance(value, int | float):
         if not value:
+            # TRANSLATORS: the budget's value when there is none
             return _("no budget")
+        # TRANSLATORS: an amount of Segmind credits
         return _("{credits} credits", credits=credits(value))
     if setting == "open_reroll":
+        # TRANSLATORS: the value of "Anyone may re-roll"
         return _("yes") if value else _("no (the requester and moderators)")
     if setting == "safety_mode":
         return SAFETY_MODES.get(str(value), str(value))
@@ -732,39 +764,66 @@ def alerts_set(channel_id: int, below: float, share: float) -> Text:
 
 
 # Buttons and forms. TRANSLATORS: button labels, at most 80 characters; keep them short.
+# TRANSLATORS: a button under a sheet: draw it again with a new seed (at most 80 characters)
 REROLL = _("Re-roll")
+# TRANSLATORS: a button under a sheet: change its prompt or settings and draw again
 EDIT = _("Edit")
+# TRANSLATORS: a button under a sheet: keep the character to draw again later
 SAVE = _("Save")
+# TRANSLATORS: a button under a sheet: delete the message
 DELETE = _("Delete")
+# TRANSLATORS: a button under a page of a list
 PREVIOUS = _("Previous")
+# TRANSLATORS: a button under a page of a list
 NEXT = _("Next")
 # TRANSLATORS: form titles (at most 45 characters).
 EDIT_FORM_TITLE = _("Edit this sheet")
+# TRANSLATORS: the title of a form (at most 45 characters)
 SAVE_FORM_TITLE = _("Save this character")
+# TRANSLATORS: the title of a form (at most 45 characters)
 POSE_FORM_TITLE = _("Draw on this picture")
 # TRANSLATORS: labels of a form's fields: at most 45 characters each.
 PROMPT_FIELD = _("Prompt")
+# TRANSLATORS: a field's label in a form (at most 45 characters)
 NEGATIVE_FIELD = _("Negative prompt (what to keep out)")
+# TRANSLATORS: a field's label in a form (at most 45 characters)
 STRENGTH_FIELD = _("Strength, 0 to 1 (1: follow the pose closely)")
+# TRANSLATORS: a field's label in a form (at most 45 characters)
 SEED_FIELD = _("Seed (empty: a new random one)")
+# TRANSLATORS: a field's label in a form (at most 45 characters)
 NAME_FIELD = _("Name (you draw it again by this name)")
 
 # The card under a sheet. TRANSLATORS: field names, at most 256 characters.
+# TRANSLATORS: the title of the card under a finished sheet
 SHEET_TITLE = _("Character sheet")
+# TRANSLATORS: a field of the card under a sheet: the number that reproduces it
 SEED = _("Seed")
+# TRANSLATORS: a field of the card under a sheet: how closely it follows the pose
 STRENGTH = _("Strength")
+# TRANSLATORS: a field of the card under a sheet: how long drawing took
 TOOK = _("Took")
+# TRANSLATORS: a field of the card under a sheet: the Segmind credits left
 CREDITS_LEFT = _("Credits left")
+# TRANSLATORS: a field of the card under a sheet: the member who asked
 ASKED_BY = _("Asked by")
+# TRANSLATORS: a field of the card under a sheet
 NOTES = _("Notes")
+# TRANSLATORS: the value of "Credits left" when Segmind did not say
 UNKNOWN = _("unknown")
 
 # /config show.
+# TRANSLATORS: the title of /config show
 SETTINGS_TITLE = _("This server's settings")
+# TRANSLATORS: a field of /config show
 BUDGET = _("Budget")
+# TRANSLATORS: a field of /config show
 ALERTS = _("Alerts")
+# TRANSLATORS: the value of "Allowed channels" when none is set
 EVERYWHERE = _("everywhere")
+# TRANSLATORS: the value of "Moderator roles" when none is set: only members with the Manage
+# Server permission
 NO_ROLES = _("none (Manage Server)")
+# TRANSLATORS: the value of "Blocked words" when none is set
 NONE = _("none")
 
 
@@ -794,13 +853,21 @@ def safety_shown(mode: str, log_channel: Said) -> Text:
 
 
 # /credits.
+# TRANSLATORS: the title of /credits
 CREDITS_TITLE = _("Segmind credits")
+# TRANSLATORS: a field of /credits
 BALANCE_NOW = _("Balance now")
+# TRANSLATORS: a field of /credits: the balance Segmind reported with the last sheet
 LAST_SEEN = _("Last seen after a sheet")
+# TRANSLATORS: a field of /credits
 TODAY = _("Today (UTC)")
+# TRANSLATORS: a field of /credits
 LAST_7_DAYS = _("Last 7 days")
+# TRANSLATORS: a field of /credits
 LAST_24_HOURS = _("Last 24 hours")
+# TRANSLATORS: a field of /credits: who spent the most
 TOP_MEMBERS = _("Top members this week")
+# TRANSLATORS: a field of /credits: how long the credits last at the recent rate
 LASTS = _("The balance lasts")
 
 
@@ -811,6 +878,7 @@ def balance_now(balance: float, free: float) -> Text:
 
 
 def balance_missing(why: Text) -> Text:
+    # TRANSLATORS: the value of "Balance now" when Segmind did not answer
     return _("unavailable right now. {why}", why=why)
 
 
@@ -825,6 +893,7 @@ def usage(sheets: int, withheld: int, spent: float) -> Text:
         drawn = n_(
             "{sheets} (+ {count} withheld)", "{sheets} (+ {count} withheld)", withheld, sheets=drawn
         )
+    # TRANSLATORS: a field of /credits: {sheets} is a number of sheets
     return _("{sheets}, {credits} credits", sheets=drawn, credits=credits(spent))
 
 
@@ -833,6 +902,7 @@ def spent(value: float) -> Text:
 
 
 def spender(user_id: int, value: float) -> Text:
+    # TRANSLATORS: a line of "Top members this week"
     return _("{member} — {credits}", member=member(user_id), credits=credits(value))
 
 
