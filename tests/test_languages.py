@@ -112,6 +112,30 @@ async def test_what_the_channel_reads_is_in_the_servers_language_and_the_card_in
     assert sheet.attachments and sheet.embeds[0]["title"] == said("ja", texts.SHEET_TITLE)
 
 
+async def test_a_german_member_edits_a_sheet_in_a_german_form_with_german_decimals(
+    harness: Harness,
+) -> None:
+    await harness.start_bot(COOLDOWN_SECONDS="0")
+    fake = harness.discord
+    rec = await fake.invoke(
+        "character", {"prompt": "ein Ritter", "strength": 0.55}, user_id=GERMAN, locale="de"
+    )
+    await rec.wait_for(sheet_delivered, timeout=10)
+    assert rec.original is not None
+    edit = next(c for c in rec.original.custom_ids() if c.startswith("sheet:edit:"))
+    press = await fake.click(rec.original, edit, user_id=GERMAN, locale="de")
+    await press.wait_for(acked, timeout=5)
+    assert press.ack_type == 9 and press.modal is not None, press.events
+    assert press.modal["title"] == said("de", texts.EDIT_FORM_TITLE)
+    fields = {c["custom_id"]: c for row in press.modal["components"] for c in row["components"]}
+    assert fields["strength"]["label"] == said("de", texts.STRENGTH_FIELD)
+    assert fields["strength"]["value"] == "0,55"  # as German writes it
+
+    sent = await fake.submit_modal(press, {"strength": "0,6"})  # and read back as typed
+    await sent.wait_for(sheet_delivered, timeout=10)
+    assert [r.json["strength"] for r in harness.segmind.requests] == [0.55, 0.6]  # one each
+
+
 @pytest.mark.process
 async def test_a_late_delivery_after_a_restart_keeps_the_members_language(
     harness: Harness,
