@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -250,8 +251,9 @@ class SheetBot(commands.AutoShardedBot):
         definition = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
         target = f"guild:{guild.id}" if guild else "global"
         # The translations are in the catalogs: only a sync reads them all (`tree.sync`).
+        catalogs = await asyncio.to_thread(locales.catalogs_digest)  # ten files: not on the loop
         digest = hashlib.sha256(
-            json.dumps([target, definition, locales.catalogs_digest()], sort_keys=True).encode()
+            json.dumps([target, definition, catalogs], sort_keys=True).encode()
         ).hexdigest()
         if not force and await self.store.fact("command_hash") == digest:
             log.info("slash commands unchanged; not syncing")

@@ -18,7 +18,7 @@ from bot.discord import answers, embeds
 from bot.sheets import texts
 from bot.sheets.imaging import FittedImage, fit_to_limit
 from bot.sheets.job import Job
-from bot.sheets.locales import Text, language, ready
+from bot.sheets.locales import Language, Text, language, ready
 from bot.sheets.members import Undelivered
 
 log = logging.getLogger(__name__)
@@ -251,7 +251,7 @@ def _member(job: Job, text: Text | None) -> str:
 
 
 async def sheet_parcel(
-    job: Job, image: bytes, buttons: discord.ui.View, *, spoiler: bool = False
+    job: Job, image: bytes, buttons: discord.ui.View, language: Language, *, spoiler: bool = False
 ) -> Parcel:
     """A drawn sheet ready to send: fitted to the upload limit, with its card and buttons.
     A `spoiler` is a `SPOILER_` file that the card does not show (an embed's image is never
@@ -288,6 +288,6 @@ async def sheet_parcel(
         requester_id=job.user_id,
         filename=None if spoiler else filename,
         notes=notes,
-        language=await ready(job.language),
+        language=language,
     )
     return Parcel(content=None, embed=embed, image=fitted.data, filename=filename, view=buttons)

@@ -36,8 +36,10 @@ class DiscordMembers:
 
     async def deliver(self, job: Job, image: bytes, *, spoiler: bool = False) -> str:
         await self._placeholders.stop(job.id)
-        buttons = self._buttons(job.id, await ready(job.language))
-        parcel = await sheet_parcel(job, image, buttons, spoiler=spoiler)
+        spoken = await ready(job.language)
+        parcel = await sheet_parcel(
+            job, image, self._buttons(job.id, spoken), spoken, spoiler=spoiler
+        )
         return await self._courier.deliver(job, parcel, by_dm=not spoiler)
 
     async def age_restricted(self, job: Job) -> bool:
